@@ -1,0 +1,1 @@
+//! appc types (stub, being written).
