@@ -1,1 +1,99 @@
-fn main() {}
+//! `rkt`: stage0. Parses the command line, runs the subcommand, reports errors once and sets
+//! the exit status (254 for rkt's own failures; `run` passes the pod's status through).
+mod cli;
+mod cmd;
+mod contract;
+mod globals;
+mod humanize;
+mod image;
+mod json;
+mod output;
+mod pod;
+mod stage1;
+mod sys;
+mod tabwriter;
+mod timefmt;
+
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::Parser;
+
+use crate::cli::Cli;
+use crate::globals::Globals;
+use crate::output::{Log, EXIT_FAILURE};
+
+fn main() {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => std::process::exit(report_usage_error(err)),
+    };
+    let prefix = cli.command.prefix();
+    let log = Log::new(prefix, cli.global.debug.unwrap_or(false));
+    let mut globals = match Globals::from_args(&cli.global) {
+        Ok(g) => g,
+        Err(e) => {
+            log.error(&e);
+            std::process::exit(EXIT_FAILURE);
+        }
+    };
+    let code = match cmd::dispatch(&cli.command, &mut globals, &log) {
+        Ok(code) => code,
+        Err(e) => {
+            log.set_debug(globals.debug);
+            log.error(&e);
+            EXIT_FAILURE
+        }
+    };
+    std::process::exit(code);
+}
+
+/// Reports a command-line error the way rkt (cobra/pflag) does and returns the exit status.
+fn report_usage_error(err: clap::Error) -> i32 {
+    match err.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            print!("{err}");
+            0
+        }
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand | ErrorKind::MissingSubcommand => {
+            eprintln!("rkt: missing command");
+            print!("{}", err.render());
+            2
+        }
+        ErrorKind::InvalidSubcommand => {
+            let name = context(&err, ContextKind::InvalidSubcommand).unwrap_or_default();
+            eprintln!("Error: unknown command {name:?} for \"rkt\"\nRun 'rkt --help' for usage.");
+            EXIT_FAILURE
+        }
+        ErrorKind::UnknownArgument => {
+            let arg = context(&err, ContextKind::InvalidArg).unwrap_or_default();
+            let name = arg.split('=').next().unwrap_or(&arg).to_string();
+            eprintln!("Error: unknown flag: {name}");
+            EXIT_FAILURE
+        }
+        ErrorKind::ValueValidation | ErrorKind::InvalidValue => {
+            let arg = context(&err, ContextKind::InvalidArg).unwrap_or_default();
+            let value = context(&err, ContextKind::InvalidValue).unwrap_or_default();
+            let why = std::error::Error::source(&err).map(|s| s.to_string()).unwrap_or_else(|| first_line(&err));
+            eprintln!("Error: invalid argument {value:?} for {}: {why}", arg.split_whitespace().next().unwrap_or(&arg));
+            EXIT_FAILURE
+        }
+        _ => {
+            eprintln!("Error: {}", first_line(&err));
+            EXIT_FAILURE
+        }
+    }
+}
+
+fn context(err: &clap::Error, kind: ContextKind) -> Option<String> {
+    match err.get(kind)? {
+        ContextValue::String(s) => Some(s.clone()),
+        ContextValue::Strings(v) => v.first().cloned(),
+        other => Some(other.to_string()),
+    }
+}
+
+/// clap's message without its `error: ` prefix and usage footer.
+fn first_line(err: &clap::Error) -> String {
+    let text = err.render().to_string();
+    let line = text.lines().next().unwrap_or("").to_string();
+    line.strip_prefix("error: ").unwrap_or(&line).to_string()
+}

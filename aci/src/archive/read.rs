@@ -1,0 +1,432 @@
+//! One pass over an ACI stream: decompress, hash, validate the layout and the manifest, and
+//! optionally extract.
+use std::collections::HashMap;
+use std::io::{self, BufReader, Read};
+
+use rustix::fs::FileType;
+use sha2::{Digest, Sha512};
+use tar::EntryType;
+
+use super::extract::{Extractor, Meta};
+use super::{decompressor, AciSummary, ImageId, ReadOptions, BUF_SIZE};
+use crate::schema::ImageManifest;
+use crate::AciError;
+
+/// Hashes and counts everything read through it (the uncompressed tar).
+struct HashingReader<R> {
+    inner: R,
+    hasher: Sha512,
+    count: u64,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
+/// Normalises a member name: a leading `./`, repeated and trailing slashes and `.` components
+/// are dropped. `None` for absolute names and names with `..`.
+pub(crate) fn normalize(raw: &[u8]) -> Option<Vec<u8>> {
+    if raw.first() == Some(&b'/') {
+        return None;
+    }
+    let mut out = Vec::with_capacity(raw.len());
+    for comp in raw.split(|&b| b == b'/') {
+        match comp {
+            b"" | b"." => {}
+            b".." => return None,
+            c => {
+                if !out.is_empty() {
+                    out.push(b'/');
+                }
+                out.extend_from_slice(c);
+            }
+        }
+    }
+    Some(out)
+}
+
+/// Whether a relative symlink target, read from the directory holding the link (`link` is the
+/// link's path inside the rootfs), stays inside the rootfs.
+pub(crate) fn symlink_stays_inside(link: &[u8], target: &[u8]) -> bool {
+    if target.first() == Some(&b'/') {
+        return true;
+    }
+    let mut depth = link.split(|&b| b == b'/').count() as i64 - 1;
+    for comp in target.split(|&b| b == b'/') {
+        match comp {
+            b"" | b"." => {}
+            b".." => {
+                depth -= 1;
+                if depth < 0 {
+                    return false;
+                }
+            }
+            _ => depth += 1,
+        }
+    }
+    true
+}
+
+const ROOTFS_PREFIX: &[u8] = b"rootfs/";
+
+struct Reader<'o> {
+    opts: &'o ReadOptions<'o>,
+    extractor: Option<Extractor>,
+    /// Member paths seen so far (normalised), and whether each is a regular file.
+    seen: HashMap<Vec<u8>, bool>,
+    manifest: Option<(Vec<u8>, ImageManifest)>,
+    has_rootfs: bool,
+}
+
+fn header_err(entry: &str, e: io::Error) -> AciError {
+    AciError::Extract {
+        entry: entry.to_string(),
+        op: "parse tar header",
+        source: e,
+    }
+}
+
+fn meta_of(entry: &str, header: &tar::Header) -> Result<Meta, AciError> {
+    let id = |v: io::Result<u64>| -> Result<u32, AciError> {
+        let v = v.map_err(|e| header_err(entry, e))?;
+        u32::try_from(v).map_err(|_| {
+            header_err(
+                entry,
+                io::Error::new(io::ErrorKind::InvalidData, "owner id out of range"),
+            )
+        })
+    };
+    Ok(Meta {
+        mode: header.mode().map_err(|e| header_err(entry, e))? & 0o7777,
+        uid: id(header.uid())?,
+        gid: id(header.gid())?,
+        mtime: i64::try_from(header.mtime().map_err(|e| header_err(entry, e))?).unwrap_or(i64::MAX),
+    })
+}
+
+fn is_regular(t: EntryType) -> bool {
+    matches!(
+        t,
+        EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse
+    )
+}
+
+impl Reader<'_> {
+    /// Disk path (relative to the target) of a normalised archive path under `rootfs/`.
+    fn disk_path<'p>(&self, norm: &'p [u8]) -> &'p [u8] {
+        if self.opts.rootfs_only {
+            &norm[ROOTFS_PREFIX.len()..]
+        } else {
+            norm
+        }
+    }
+
+    fn member<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>) -> Result<(), AciError> {
+        let raw = entry.path_bytes().into_owned();
+        let name = String::from_utf8_lossy(&raw).into_owned();
+        let etype = entry.header().entry_type();
+        if etype.is_pax_global_extensions() {
+            return Ok(());
+        }
+        let norm = normalize(&raw).ok_or_else(|| AciError::UnsafePath {
+            entry: name.clone(),
+        })?;
+        if norm.is_empty() {
+            return Ok(());
+        }
+        if !self.opts.overwrite && self.seen.contains_key(&norm) {
+            return Err(AciError::Duplicate { entry: name });
+        }
+        let regular = is_regular(etype) || etype == EntryType::Link;
+        if norm == b"manifest" {
+            self.manifest_entry(&name, entry)?;
+        } else if norm == b"rootfs" {
+            if etype != EntryType::Directory {
+                return Err(AciError::RootfsNotDir { entry: name });
+            }
+            self.has_rootfs = true;
+            let meta = meta_of(&name, entry.header())?;
+            let rel: &[u8] = if self.opts.rootfs_only {
+                b""
+            } else {
+                b"rootfs"
+            };
+            if let Some(x) = &mut self.extractor {
+                x.dir(&name, rel, &meta)?;
+            }
+        } else if norm.starts_with(ROOTFS_PREFIX) {
+            self.has_rootfs = true;
+            self.rootfs_entry(&name, &norm, entry)?;
+        } else {
+            return Err(AciError::OutsideRootfs { entry: name });
+        }
+        self.seen.insert(norm, regular);
+        Ok(())
+    }
+
+    fn manifest_entry<R: Read>(
+        &mut self,
+        name: &str,
+        entry: &mut tar::Entry<'_, R>,
+    ) -> Result<(), AciError> {
+        if !matches!(
+            entry.header().entry_type(),
+            EntryType::Regular | EntryType::Continuous
+        ) {
+            return Err(AciError::ManifestNotRegular {
+                entry: name.to_string(),
+            });
+        }
+        let size = entry.size();
+        let max = self.opts.max_manifest_size;
+        if size > max as u64 {
+            return Err(AciError::ManifestTooLarge {
+                entry: name.to_string(),
+                size,
+                max,
+            });
+        }
+        let mut bytes = Vec::with_capacity(size as usize);
+        entry.read_to_end(&mut bytes).map_err(AciError::Read)?;
+        if bytes.len() as u64 != size {
+            return Err(AciError::Truncated {
+                entry: name.to_string(),
+                expected: size,
+                got: bytes.len() as u64,
+            });
+        }
+        let manifest = ImageManifest::from_slice(&bytes).map_err(AciError::InvalidManifest)?;
+        if !self.opts.rootfs_only {
+            if let Some(x) = &mut self.extractor {
+                let meta = meta_of(name, entry.header())?;
+                x.file(
+                    name,
+                    b"manifest",
+                    &meta,
+                    &mut bytes.as_slice(),
+                    Some(size),
+                    &[],
+                )?;
+            }
+        }
+        self.manifest = Some((bytes, manifest));
+        Ok(())
+    }
+
+    fn rootfs_entry<R: Read>(
+        &mut self,
+        name: &str,
+        norm: &[u8],
+        entry: &mut tar::Entry<'_, R>,
+    ) -> Result<(), AciError> {
+        let etype = entry.header().entry_type();
+        let meta = meta_of(name, entry.header())?;
+        let rel = self.disk_path(norm).to_vec();
+        match etype {
+            t if is_regular(t) => {
+                let xattrs = xattrs(name, entry)?;
+                let size = (t != EntryType::GNUSparse).then(|| entry.size());
+                if let Some(x) = &mut self.extractor {
+                    x.file(name, &rel, &meta, entry, size, &xattrs)?;
+                }
+            }
+            EntryType::Directory => {
+                if let Some(x) = &mut self.extractor {
+                    x.dir(name, &rel, &meta)?;
+                }
+            }
+            EntryType::Symlink => {
+                let target = entry
+                    .link_name_bytes()
+                    .map(|t| t.into_owned())
+                    .unwrap_or_default();
+                if target.is_empty() {
+                    return Err(AciError::EmptySymlink {
+                        entry: name.to_string(),
+                    });
+                }
+                if !symlink_stays_inside(&norm[ROOTFS_PREFIX.len()..], &target) {
+                    return Err(AciError::SymlinkEscape {
+                        entry: name.to_string(),
+                        target: String::from_utf8_lossy(&target).into_owned(),
+                    });
+                }
+                if let Some(x) = &mut self.extractor {
+                    x.symlink(name, &rel, &target, &meta)?;
+                }
+            }
+            EntryType::Link => self.hardlink(name, &rel, entry)?,
+            EntryType::Char | EntryType::Block | EntryType::Fifo => {
+                let kind = match etype {
+                    EntryType::Char => FileType::CharacterDevice,
+                    EntryType::Block => FileType::BlockDevice,
+                    _ => FileType::Fifo,
+                };
+                // Fifos carry no device number (writers often leave the fields empty).
+                let h = entry.header();
+                let dev = if kind == FileType::Fifo {
+                    (0, 0)
+                } else {
+                    (
+                        h.device_major()
+                            .map_err(|e| header_err(name, e))?
+                            .unwrap_or(0),
+                        h.device_minor()
+                            .map_err(|e| header_err(name, e))?
+                            .unwrap_or(0),
+                    )
+                };
+                if let Some(x) = &mut self.extractor {
+                    x.device(name, &rel, kind, dev, &meta)?;
+                }
+            }
+            other => {
+                return Err(AciError::UnsupportedType {
+                    entry: name.to_string(),
+                    kind: other.as_byte() as char,
+                })
+            }
+        }
+        Ok(())
+    }
+
+    /// Hard links must name a regular file under `rootfs/` that this archive (or, when
+    /// rendering over dependencies, an earlier layer) already put in the tree.
+    fn hardlink<R: Read>(
+        &mut self,
+        name: &str,
+        rel: &[u8],
+        entry: &tar::Entry<'_, R>,
+    ) -> Result<(), AciError> {
+        let raw = entry
+            .link_name_bytes()
+            .map(|t| t.into_owned())
+            .unwrap_or_default();
+        let bad = |problem| AciError::BadHardLink {
+            entry: name.to_string(),
+            target: String::from_utf8_lossy(&raw).into_owned(),
+            problem,
+        };
+        let target = normalize(&raw)
+            .filter(|t| t.starts_with(ROOTFS_PREFIX))
+            .ok_or_else(|| bad("is outside rootfs/"))?;
+        let target_disk = self.disk_path(&target).to_vec();
+        let known = match self.seen.get(&target) {
+            Some(true) => true,
+            Some(false) => return Err(bad("is not a regular file")),
+            None => match &mut self.extractor {
+                Some(x) if self.opts.overwrite => x.is_regular(name, &target_disk),
+                _ => false,
+            },
+        };
+        if !known {
+            return Err(bad("does not name an earlier regular file"));
+        }
+        match &mut self.extractor {
+            Some(x) => x.hardlink(name, rel, &target_disk),
+            None => Ok(()),
+        }
+    }
+}
+
+const XATTR_PREFIX: &str = "SCHILY.xattr.";
+
+/// Extended attributes to set on a file: (name, value).
+type Xattrs = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// PAX xattrs worth restoring (rkt's list: `user.*` and `security.capability`).
+fn xattrs<R: Read>(name: &str, entry: &mut tar::Entry<'_, R>) -> Result<Xattrs, AciError> {
+    let mut out = Vec::new();
+    let Some(exts) = entry.pax_extensions().map_err(|e| header_err(name, e))? else {
+        return Ok(out);
+    };
+    for ext in exts {
+        let ext = ext.map_err(|e| header_err(name, e))?;
+        let Ok(key) = ext.key() else { continue };
+        if let Some(attr) = key.strip_prefix(XATTR_PREFIX) {
+            if attr.starts_with("user.") || attr == "security.capability" {
+                out.push((attr.as_bytes().to_vec(), ext.value_bytes().to_vec()));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Reads a possibly compressed ACI stream exactly once: detects the compression, hashes the
+/// whole uncompressed stream (padding after the tar end included, so the ID equals `sha512sum`
+/// of the decompressed file), checks the layout (a regular `manifest` and a `rootfs/` tree,
+/// nothing else), parses and validates the manifest and, with `extract_to`, extracts into
+/// that existing directory (see [`ReadOptions`]). On error, whatever was extracted so far is
+/// left for the caller to remove; nothing is ever written outside the target.
+pub fn read_aci<R: Read>(input: R, opts: &ReadOptions) -> Result<AciSummary, AciError> {
+    let (compression, reader) = decompressor(input).map_err(AciError::Read)?;
+    let hashing = HashingReader {
+        inner: reader,
+        hasher: Sha512::new(),
+        count: 0,
+    };
+    let mut archive = tar::Archive::new(BufReader::with_capacity(BUF_SIZE, hashing));
+    let mut state = Reader {
+        opts,
+        extractor: opts
+            .extract_to
+            .map(|dir| Extractor::new(dir, opts.overwrite))
+            .transpose()?,
+        seen: HashMap::new(),
+        manifest: None,
+        has_rootfs: false,
+    };
+    for entry in archive.entries().map_err(AciError::Read)? {
+        let mut entry = entry.map_err(AciError::Read)?;
+        state.member(&mut entry)?;
+    }
+    let mut rest = archive.into_inner();
+    io::copy(&mut rest, &mut io::sink()).map_err(AciError::Read)?;
+    let hashing = rest.into_inner();
+    let (manifest_bytes, manifest) = state.manifest.take().ok_or(AciError::MissingManifest)?;
+    if !state.has_rootfs {
+        return Err(AciError::MissingRootfs);
+    }
+    if let Some(x) = state.extractor.take() {
+        x.finish()?;
+    }
+    Ok(AciSummary {
+        id: ImageId::from_digest(&hashing.hasher.finalize()),
+        manifest,
+        manifest_bytes,
+        tar_size: hashing.count,
+        compression,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert_eq!(normalize(b"./rootfs//bin/./sh/").unwrap(), b"rootfs/bin/sh");
+        assert_eq!(normalize(b"manifest").unwrap(), b"manifest");
+        assert_eq!(normalize(b"./").unwrap(), b"");
+        assert!(normalize(b"/etc/passwd").is_none());
+        assert!(normalize(b"rootfs/../../x").is_none());
+        assert!(normalize(b"rootfs/a/..").is_none());
+    }
+
+    #[test]
+    fn symlink_targets() {
+        assert!(symlink_stays_inside(b"bin/sh", b"busybox"));
+        assert!(symlink_stays_inside(b"bin/sh", b"../usr/bin/busybox"));
+        assert!(symlink_stays_inside(b"bin/sh", b"/bin/busybox"));
+        assert!(symlink_stays_inside(b"a/b/c", b"../../x/../y"));
+        assert!(symlink_stays_inside(b"lib", b"."));
+        assert!(!symlink_stays_inside(b"bin/sh", b"../../etc/passwd"));
+        assert!(!symlink_stays_inside(b"x", b".."));
+        assert!(!symlink_stays_inside(b"a/b", b"c/../../../d"));
+    }
+}

@@ -1,0 +1,63 @@
+//! `rkt enter [--app=NAME] UUID [CMD [ARGS...]]`: exec the stage1 enter entrypoint.
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+use crate::cli::EnterArgs;
+use crate::contract::{ANN_ENTER, STAGE1_TREE_ID};
+use crate::globals::Globals;
+use crate::output::Log;
+use crate::pod::{PodState, Pods};
+use crate::{stage1, sys};
+
+pub fn run(globals: &Globals, args: &EnterArgs, log: &Log) -> Result<i32> {
+    if sys::euid() != 0 {
+        bail!("cannot run as unprivileged user");
+    }
+    let pod = Pods::new(&globals.dir).find(&args.uuid).context("problem retrieving pod")?;
+    if pod.state() != PodState::Running {
+        bail!("pod {:?} isn't currently running", pod.uuid.to_string());
+    }
+    let manifest = pod.manifest().context("cannot read pod manifest")?;
+    let app = match &args.app {
+        Some(a) => a.clone(),
+        None => match manifest.apps.len() {
+            0 => bail!("pod contains zero apps"),
+            1 => manifest.apps[0].name.clone(),
+            _ => {
+                log.print("pod contains multiple apps:");
+                for a in &manifest.apps {
+                    log.print(format!("\t{}", a.name));
+                }
+                bail!("unable to determine app name: specify app using \"rkt enter --app= ...\"");
+            }
+        },
+    };
+    // stage1 writes `pid` just after the pod starts; wait for it briefly.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let pid = loop {
+        if let Some(pid) = pod.pid() {
+            break pid;
+        }
+        if Instant::now() >= deadline {
+            bail!("unable to determine the pid for pod {:?}", pod.uuid.to_string());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut command = args.command.clone();
+    if command.is_empty() {
+        log.print("no command specified, assuming \"/bin/bash\"");
+        command = vec!["/bin/bash".into()];
+    }
+    let dir = pod.path();
+    let s1manifest = stage1::pod_stage1_manifest(&dir)?;
+    let entry = stage1::entrypoint(&s1manifest, ANN_ENTER)?;
+    // As rkt, the enter binary comes from the stage1 tree in the store.
+    let tree = std::fs::read_to_string(dir.join(STAGE1_TREE_ID)).context("error getting stage1 treeStoreID")?;
+    let program = globals.dir.join("cas/tree").join(tree.trim()).join("rootfs").join(entry.trim_start_matches('/'));
+    let mut argv = vec![entry.clone(), format!("--pid={pid}"), format!("--appname={app}"), "--".into()];
+    argv.extend(command);
+    std::env::set_current_dir(&dir).with_context(|| format!("cannot enter {}", dir.display()))?;
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    Err(sys::exec(&program, &argv, &env).context("enter failed"))
+}

@@ -1,0 +1,143 @@
+//! `rkt gc [--grace-period=30m] [--expire-prepared=24h] [--mark-only]`.
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result};
+
+use crate::cli::GcArgs;
+use crate::globals::Globals;
+use crate::output::{Log, EXIT_FAILURE};
+use crate::pod::{gc, Pod, PodState, Pods, StateDir};
+use crate::{sys, timefmt};
+
+pub fn run(globals: &Globals, args: &GcArgs, log: &Log) -> Result<i32> {
+    if sys::euid() != 0 {
+        anyhow::bail!("cannot run as unprivileged user");
+    }
+    let grace = timefmt::parse_duration(&args.grace_period).context("invalid --grace-period")?;
+    let expire = timefmt::parse_duration(&args.expire_prepared).context("invalid --expire-prepared")?;
+    let pods = Pods::new(&globals.dir);
+    let mut failed = false;
+
+    // Mark: exited pods and aborted prepares become garbage.
+    for mut pod in pods.all()? {
+        let uuid = pod.uuid.to_string();
+        let step = match pod.state() {
+            PodState::Exited => {
+                log.print(format!("moving pod {uuid:?} to garbage"));
+                pod.move_to(StateDir::ExitedGarbage)
+            }
+            PodState::AbortedPrepare => {
+                log.print(format!("moving failed prepare {uuid:?} to garbage"));
+                pod.move_to(StateDir::Garbage)
+            }
+            _ => Ok(()),
+        };
+        if let Err(e) = step {
+            log.print(format!("rename error: {e:#}"));
+            failed = true;
+        }
+    }
+    if args.mark_only.unwrap_or(false) {
+        return Ok(if failed { EXIT_FAILURE } else { 0 });
+    }
+
+    let now = now_nanos();
+    for mut pod in pods.all()? {
+        let uuid = pod.uuid.to_string();
+        match pod.state() {
+            PodState::Prepared if changed_before(&pod, now, expire) => {
+                log.print(format!("moving expired prepared pod {uuid:?} to garbage"));
+                if let Err(e) = pod.move_to(StateDir::Garbage) {
+                    log.print(format!("rename error: {e:#}"));
+                    failed = true;
+                    continue;
+                }
+                failed |= !sweep(&mut pod, globals, log);
+            }
+            PodState::ExitedGarbage => {
+                if changed_before(&pod, now, grace) {
+                    failed |= !sweep(&mut pod, globals, log);
+                } else {
+                    log.print(format!(
+                        "pod {uuid:?} not removed: still within grace period ({})",
+                        go_duration(grace)
+                    ));
+                }
+            }
+            PodState::Garbage => failed |= !sweep(&mut pod, globals, log),
+            _ => {}
+        }
+    }
+    Ok(if failed { EXIT_FAILURE } else { 0 })
+}
+
+/// Deletes one marked pod; skipped silently when someone else holds its lock.
+fn sweep(pod: &mut Pod, globals: &Globals, log: &Log) -> bool {
+    match pod.lock(false) {
+        Ok(true) => {}
+        Ok(false) => return true,
+        Err(e) => {
+            log.error(&e);
+            return false;
+        }
+    }
+    println!("Garbage collecting pod {:?}", pod.uuid.to_string());
+    match gc::delete(pod, globals, log) {
+        Ok(()) => true,
+        Err(e) => {
+            log.error(&e);
+            false
+        }
+    }
+}
+
+/// Whether the pod directory's ctime (set by the marking rename) is older than `age`.
+fn changed_before(pod: &Pod, now: i64, age: Duration) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::metadata(pod.path()) else {
+        return false;
+    };
+    let ctime = meta.ctime() * 1_000_000_000 + meta.ctime_nsec();
+    ctime + age.as_nanos() as i64 <= now
+}
+
+fn now_nanos() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
+}
+
+/// Go's `time.Duration.String()` for whole-second durations (`30m0s`, `24h0m0s`, `0s`).
+fn go_duration(d: Duration) -> String {
+    let total = d.as_secs();
+    if total == 0 && d.subsec_nanos() == 0 {
+        return "0s".into();
+    }
+    let (h, m, s) = (total / 3600, (total % 3600) / 60, total % 60);
+    let secs = if d.subsec_nanos() == 0 {
+        format!("{s}s")
+    } else {
+        let frac = format!("{:.9}", d.subsec_nanos() as f64 / 1e9);
+        format!("{s}{}s", frac.trim_start_matches('0').trim_end_matches('0'))
+    };
+    match (h, m) {
+        (0, 0) => secs,
+        (0, m) => format!("{m}m{secs}"),
+        (h, m) => format!("{h}h{m}m{secs}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_print_like_go() {
+        assert_eq!(go_duration(Duration::from_secs(1800)), "30m0s");
+        assert_eq!(go_duration(Duration::from_secs(86400)), "24h0m0s");
+        assert_eq!(go_duration(Duration::ZERO), "0s");
+        assert_eq!(go_duration(Duration::from_secs(5)), "5s");
+        assert_eq!(go_duration(Duration::from_millis(1500)), "1.5s");
+    }
+}

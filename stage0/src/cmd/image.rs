@@ -1,0 +1,433 @@
+//! `rkt image ...`: list, rm, gc, export, extract, render, cat-manifest, verify.
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aci::schema::Label;
+use anyhow::{anyhow, bail, Context, Result};
+use serde::Serialize;
+use store::{ImageInfo, ImageKey, Store, StoreError};
+
+use crate::cli::{ImageCatManifestArgs, ImageExportArgs, ImageExtractArgs, ImageGcArgs, ImageListArgs};
+use crate::globals::Globals;
+use crate::output::Log;
+use crate::tabwriter::TabWriter;
+use crate::{humanize, json, pod, timefmt};
+
+/// Resolves an image argument of the image subcommands: an ID prefix, or
+/// `name[:version][,label=value...]` looked up with exactly the given labels.
+pub fn resolve(store: &Store, arg: &str) -> Result<ImageKey> {
+    if store::is_image_hash(arg) || arg.starts_with("sha512-") {
+        return store.resolve_id(arg).map_err(|e| match e {
+            StoreError::ImageNotFound(_) => anyhow!("no image IDs found for {arg:?}: see `rkt image list`"),
+            other => other.into(),
+        });
+    }
+    let (name, labels) = match crate::image::classify(arg)? {
+        crate::image::ImageArg::Name { name, labels } => (name, labels),
+        _ => bail!("cannot parse the image name {arg:?}"),
+    };
+    match store.find_by_name(&name, &labels)? {
+        Some(info) => Ok(info.image_key()),
+        None => bail!(
+            "cannot find aci satisfying name: {name:?} and labels: {} in the local store",
+            go_labels(&labels)
+        ),
+    }
+}
+
+/// Go's `%q` of a label slice: `[]`, `[{"version" "1.0"}]`.
+fn go_labels(labels: &[Label]) -> String {
+    let items: Vec<String> = labels
+        .iter()
+        .map(|l| format!("{{{:?} {:?}}}", l.name, l.value))
+        .collect();
+    format!("[{}]", items.join(" "))
+}
+
+fn now_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+#[derive(Serialize)]
+struct ImageListEntry {
+    id: String,
+    name: String,
+    import_time: i64,
+    last_used_time: i64,
+    size: u64,
+}
+
+const LIST_FIELDS: [&str; 5] = ["id", "name", "size", "importtime", "lastused"];
+
+fn option_list(value: &str, allowed: &[&str]) -> Result<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    for raw in value.split(',') {
+        let opt = raw.to_ascii_lowercase();
+        if !allowed.contains(&opt.as_str()) {
+            bail!("unknown option {opt:?}");
+        }
+        if out.contains(&opt) {
+            bail!("duplicated option {opt:?}");
+        }
+        out.push(opt);
+    }
+    Ok(out)
+}
+
+pub fn list(globals: &Globals, args: &ImageListArgs) -> Result<i32> {
+    let fields = option_list(args.fields.as_deref().unwrap_or("id,name,size,importtime,lastused"), &LIST_FIELDS)
+        .context("invalid --fields")?;
+    let sort = option_list(args.sort.as_deref().unwrap_or("importtime"), &["name", "importtime", "lastused", "size"])
+        .context("invalid --sort")?;
+    let ascending = match args.order.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("asc") => true,
+        Some("desc") => false,
+        Some(_) => bail!("wrong sort order"),
+    };
+    let format = json::Format::parse(args.format.as_deref())?;
+    let full = args.full.unwrap_or(false);
+    let store = Store::open(&globals.dir).context("cannot open store")?;
+    let mut images = store.images().context("unable to get aci infos")?;
+    images.sort_by(|a, b| {
+        let mut ord = std::cmp::Ordering::Equal;
+        for f in &sort {
+            ord = ord.then_with(|| match f.as_str() {
+                "name" => a.name.cmp(&b.name),
+                "lastused" => a.last_used.cmp(&b.last_used),
+                "size" => a.size.cmp(&b.size),
+                _ => a.import_time.cmp(&b.import_time),
+            });
+        }
+        if ascending {
+            ord
+        } else {
+            ord.reverse()
+        }
+    });
+    if format != json::Format::Tabbed {
+        let entries: Vec<ImageListEntry> = images
+            .iter()
+            .map(|i| ImageListEntry {
+                id: i.key.clone(),
+                name: i.display_name(),
+                import_time: i.import_time,
+                last_used_time: i.last_used,
+                size: i.size + i.tree_size,
+            })
+            .collect();
+        println!("{}", json::render(&entries, format));
+        return Ok(0);
+    }
+    let mut tw = TabWriter::new();
+    if !args.no_legend.unwrap_or(false) {
+        tw.row(fields.iter().map(|f| header(f)));
+    }
+    let now = now_secs();
+    for image in &images {
+        tw.row(fields.iter().map(|f| cell(image, f, full, now)));
+    }
+    print!("{}", nonempty(tw.render()));
+    Ok(0)
+}
+
+/// rkt prints tables through a logger, so an empty one is still a newline.
+pub fn nonempty(s: String) -> String {
+    if s.is_empty() {
+        "\n".into()
+    } else {
+        s
+    }
+}
+
+fn header(field: &str) -> String {
+    match field {
+        "id" => "ID",
+        "name" => "NAME",
+        "size" => "SIZE",
+        "importtime" => "IMPORT TIME",
+        _ => "LAST USED",
+    }
+    .to_string()
+}
+
+fn cell(image: &ImageInfo, field: &str, full: bool, now: i64) -> String {
+    let time = |nanos: i64| {
+        if full {
+            timefmt::go_time(nanos)
+        } else {
+            humanize::relative_time(nanos.div_euclid(1_000_000_000), now)
+        }
+    };
+    match field {
+        "id" if full => image.key.clone(),
+        "id" => image.image_key().list_form().to_string(),
+        "name" => image.display_name(),
+        "size" if full => (image.size + image.tree_size).to_string(),
+        "size" => humanize::ibytes(image.size + image.tree_size),
+        "importtime" => time(image.import_time),
+        _ => time(image.last_used),
+    }
+}
+
+pub fn rm(globals: &Globals, images: &[String], log: &Log) -> Result<i32> {
+    if images.is_empty() {
+        bail!("must provide at least one image ID");
+    }
+    let store = Store::open(&globals.dir).context("cannot open store")?;
+    let mut keys: Vec<ImageKey> = Vec::new();
+    for arg in images {
+        match resolve(&store, arg) {
+            Ok(k) if !keys.contains(&k) => keys.push(k),
+            Ok(_) => {}
+            Err(e) => log.error(&e),
+        }
+    }
+    remove_images(globals, &store, &keys, log)
+}
+
+/// Removes images (and trees no pod uses any more), reporting like `rkt image rm`.
+fn remove_images(globals: &Globals, store: &Store, keys: &[ImageKey], log: &Log) -> Result<i32> {
+    let _lock = store.lock_exclusive().context("cannot lock the store")?;
+    let used = pod::trees_in_use(&globals.dir)?;
+    let mut done = 0;
+    let mut errors = 0;
+    for key in keys {
+        match store.remove_image(key) {
+            Ok(()) => {
+                done += 1;
+                println!("successfully removed aci for image: {:?}", key.as_str());
+            }
+            Err(e) => {
+                errors += 1;
+                log.print(format!("error removing aci for image {:?} ({:?})", key.as_str(), e.to_string()));
+            }
+        }
+    }
+    // Trees made of removed images are useless unless a pod still mounts them.
+    for id in store.trees()? {
+        if used.contains(&id) {
+            continue;
+        }
+        let stale = match store.tree(&id)? {
+            Some(tree) => tree.images.iter().any(|k| keys.contains(k)),
+            None => true,
+        };
+        if stale {
+            store.remove_tree(&id)?;
+        }
+    }
+    if done > 0 {
+        log.print(format!("{done} image(s) successfully removed"));
+    }
+    if errors > 0 {
+        log.print(format!("{errors} image(s) cannot be removed"));
+        log.print("error(s) found while removing images");
+        return Ok(crate::output::EXIT_FAILURE);
+    }
+    Ok(0)
+}
+
+pub fn gc(globals: &Globals, args: &ImageGcArgs, log: &Log) -> Result<i32> {
+    let grace = timefmt::parse_duration(&args.grace_period)
+        .with_context(|| format!("invalid --grace-period {:?}", args.grace_period))?;
+    let store = Store::open(&globals.dir).context("cannot open store")?;
+    {
+        let _lock = store.lock_exclusive().context("cannot lock the store")?;
+        store.clean_stale_work()?;
+        let used = pod::trees_in_use(&globals.dir)?;
+        for id in store.trees()? {
+            if used.contains(&id) {
+                continue;
+            }
+            match store.remove_tree(&id) {
+                Ok(()) => log.print(format!("removed treestore {:?}", id.as_str())),
+                Err(e) => log.print(format!("error removing treestore {:?}: {e}", id.as_str())),
+            }
+        }
+    }
+    let in_use = pod::images_in_use(&globals.dir)?;
+    let now = store_now();
+    let mut images = store.images().context("failed to get aciinfos")?;
+    images.sort_by_key(|i| i.last_used);
+    let mut expired = Vec::new();
+    for image in images {
+        if Duration::from_nanos((now - image.last_used).max(0) as u64) <= grace {
+            break;
+        }
+        let key = image.image_key();
+        if !in_use.contains(&key) {
+            expired.push(key);
+        }
+    }
+    if expired.is_empty() {
+        return Ok(0);
+    }
+    remove_images(globals, &store, &expired, log)
+}
+
+fn store_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
+}
+
+pub fn export(globals: &Globals, args: &ImageExportArgs) -> Result<i32> {
+    let store = Store::open(&globals.dir).context("cannot open store")?;
+    let key = resolve(&store, &args.image)?;
+    if args.output.symlink_metadata().is_ok() && !args.overwrite.unwrap_or(false) {
+        bail!("output ACI file exists (try --overwrite)");
+    }
+    let verify = !globals.insecure.skip_ondisk();
+    write_atomically(&args.output, |f| {
+        store.export(&key, f, verify).map(|_| ()).context("error reading image")
+    })?;
+    Ok(0)
+}
+
+/// Writes `path` through a temporary file in the same directory, so a failure leaves nothing.
+fn write_atomically(path: &Path, write: impl FnOnce(&mut fs::File) -> Result<()>) -> Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("output");
+    let tmp = dir.join(format!(".{name}.rkt-{}", std::process::id()));
+    let result = (|| {
+        let mut f = fs::File::create(&tmp).with_context(|| format!("unable to open output ACI file {}", path.display()))?;
+        write(&mut f)?;
+        f.flush()?;
+        f.sync_all().context("error closing output ACI file")?;
+        fs::rename(&tmp, path).with_context(|| format!("cannot create {}", path.display()))
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// `image extract` (the image alone) and `image render` (with its dependencies).
+pub fn extract(globals: &Globals, args: &ImageExtractArgs, render: bool, log: &Log) -> Result<i32> {
+    let store = Store::open(&globals.dir).context("cannot open store")?;
+    let key = resolve(&store, &args.image)?;
+    let out = &args.output;
+    if out.symlink_metadata().is_ok() {
+        if !args.overwrite.unwrap_or(false) {
+            bail!("output directory exists (try --overwrite)");
+        }
+        let abs = std::path::absolute(out).unwrap_or_else(|_| out.clone());
+        if abs == Path::new("/") {
+            bail!("this would delete your root filesystem. Refusing.");
+        }
+        remove_path(out).context("error removing existing output dir")?;
+    }
+    let rootfs_only = args.rootfs_only.unwrap_or(false);
+    let verify = !globals.insecure.skip_ondisk();
+    // Build next to the destination and rename, so a failure leaves no half directory.
+    let staging = staging_dir(out)?;
+    let result = (|| -> Result<()> {
+        if render {
+            let _lock = store.lock_shared()?;
+            let tree = match store.render_tree(&key, verify) {
+                Ok(t) => t,
+                Err(e) => return Err(e).context("error rendering ACI"),
+            };
+            if !rootfs_only {
+                fs::write(staging.join("manifest"), store.manifest_bytes(&key)?).context("error writing image manifest")?;
+            }
+            let dest = if rootfs_only { staging.clone() } else { staging.join("rootfs") };
+            crate::pod::copy::copy_tree(&tree.rootfs(), &dest).context("error copying ACI rootfs")?;
+        } else {
+            let mut blob = store.open_blob(&key).context("error reading ACI from the store")?;
+            let opts = aci::archive::ReadOptions {
+                extract_to: Some(&staging),
+                rootfs_only,
+                ..Default::default()
+            };
+            aci::archive::read_aci(&mut blob, &opts).context("error extracting ACI")?;
+            if verify {
+                blob.finish()?;
+            }
+        }
+        Ok(())
+    })();
+    if let Err(e) = result {
+        let _ = remove_path(&staging);
+        return Err(e);
+    }
+    fs::rename(&staging, out).with_context(|| format!("error creating output directory {}", out.display()))?;
+    log.debug(format!("{} extracted to {}", key, out.display()));
+    Ok(0)
+}
+
+fn staging_dir(out: &Path) -> Result<std::path::PathBuf> {
+    let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = out.file_name().and_then(|n| n.to_str()).unwrap_or("out");
+    let staging = parent.join(format!(".{name}.rkt-{}", std::process::id()));
+    let _ = remove_path(&staging);
+    fs::create_dir(&staging).with_context(|| format!("error creating output directory {}", staging.display()))?;
+    Ok(staging)
+}
+
+fn remove_path(p: &Path) -> std::io::Result<()> {
+    match p.symlink_metadata() {
+        Ok(m) if m.is_dir() => fs::remove_dir_all(p),
+        Ok(_) => fs::remove_file(p),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+pub fn cat_manifest(globals: &Globals, args: &ImageCatManifestArgs) -> Result<i32> {
+    let store = Store::open(&globals.dir).context("cannot open store")?;
+    let key = resolve(&store, &args.image)?;
+    let manifest = store.manifest(&key).context("cannot get image manifest")?;
+    let bytes = if args.pretty_print.unwrap_or(true) {
+        manifest.to_json_pretty()
+    } else {
+        manifest.to_json()
+    };
+    let mut out = std::io::stdout().lock();
+    out.write_all(&bytes)?;
+    out.write_all(b"\n")?;
+    Ok(0)
+}
+
+pub fn verify(globals: &Globals, images: &[String], log: &Log) -> Result<i32> {
+    if images.is_empty() {
+        bail!("must provide at least one image ID");
+    }
+    let store = Store::open(&globals.dir).context("cannot open store")?;
+    for arg in images {
+        let key = match resolve(&store, arg) {
+            Ok(k) => k,
+            Err(e) => {
+                log.print(format!("unable to resolve store key for image {arg}: {e}"));
+                return Ok(crate::output::EXIT_FAILURE);
+            }
+        };
+        if let Err(e) = store.verify_blob(&key) {
+            log.print(format!("image {arg} failed verification: {e}"));
+            return Ok(crate::output::EXIT_FAILURE);
+        }
+        let order = store.dependency_order(&key)?;
+        let id = store::TreeId::for_images(&order);
+        if store.tree(&id)?.is_none() {
+            println!("image {arg:?} not rendered; no verification needed");
+            continue;
+        }
+        if let Err(e) = store.check_tree(&id) {
+            println!("tree cache verification failed for image {arg}: {e};  rebuilding...");
+            let _lock = store.lock_shared()?;
+            if let Err(e) = store.remove_tree(&id).and_then(|_| store.render_tree(&key, false)) {
+                log.print(format!("unable to repair cache for image {arg}: {e}"));
+                return Ok(crate::output::EXIT_FAILURE);
+            }
+        }
+        println!("successfully verified checksum for image: {arg:?} ({:?})", key.as_str());
+    }
+    Ok(0)
+}
+

@@ -1,0 +1,346 @@
+//! `rkt run` and `rkt prepare`: resolve images, create and prepare the pod, then (run) mount
+//! its filesystems and exec stage1 (REFERENCE §1.1).
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use aci::schema::{PodManifest, Volume};
+use anyhow::{anyhow, bail, Context, Result};
+use store::{ImageKey, Store};
+
+use crate::cli::apps::{self, AppsCommand, ParsedApps};
+use crate::globals::Globals;
+use crate::image::{Fetcher, PullPolicy};
+use crate::output::Log;
+use crate::pod::dns::DnsConfig;
+use crate::pod::manifest::{self, EnvLayers, PodInputs, ResolvedApp};
+use crate::pod::prepare::{prepare, PrepareOptions};
+use crate::pod::{setup, Pod, Pods, StateDir};
+use crate::stage1::{self, RunFlags};
+use crate::{contract, sys};
+
+const RUN_USAGE: &str = "Usage: rkt run [--volume=name,kind=host,...] [--mount volume=VOL,target=PATH] IMAGE [-- image-args...[---]]...";
+const PREPARE_USAGE: &str = "Usage: rkt prepare [--volume=name,kind=host,...] [--quiet] IMAGE [-- image-args...[---]]...";
+
+pub fn run(globals: &mut Globals, args: &[String], log: &Log, prepare_only: bool) -> Result<i32> {
+    let cmd = if prepare_only { AppsCommand::Prepare } else { AppsCommand::Run };
+    let parsed = apps::parse(cmd, args).context("error parsing app image arguments")?;
+    globals.merge(&parsed)?;
+    log.set_debug(globals.debug);
+    if parsed.wants_help() {
+        println!("{}", if prepare_only { PREPARE_USAGE } else { RUN_USAGE });
+        return Ok(0);
+    }
+    if sys::euid() != 0 {
+        bail!("cannot run as unprivileged user");
+    }
+    let policy = super::fetch::pull_policy(&parsed, PullPolicy::New)?;
+    validate(&parsed, prepare_only)?;
+    let net = net_list(&parsed)?;
+    let dns = DnsConfig::parse(
+        &parsed.all("dns"),
+        &parsed.all("dns-search"),
+        &parsed.all("dns-opt"),
+        parsed.get("dns-domain"),
+        &parsed.all("hosts-entry"),
+    )
+    .context("error with dns flags")?;
+
+    let store = Store::open(&globals.dir).context("cannot open store")?;
+    let fetcher = Fetcher {
+        store: &store,
+        globals,
+        policy,
+    };
+    let stage1_key = stage1::resolve(&fetcher, &stage1::source(&parsed)?)?;
+    let pod_manifest = match parsed.get("pod-manifest") {
+        Some(path) => load_pod_manifest(&store, Path::new(path))?,
+        None => generate_manifest(&parsed, &fetcher)?,
+    };
+
+    let pods = Pods::new(&globals.dir);
+    let mut pod = pods.create().context("error creating new pod")?;
+    if let Some(path) = parsed.get("uuid-file-save") {
+        save_uuid(Path::new(path), &pod).context("error saving pod UUID to file")?;
+    }
+    let overlay = !parsed.bool("no-overlay") && overlay_supported(&globals.dir, log);
+    let opts = PrepareOptions {
+        stage1: &stage1_key,
+        manifest: &pod_manifest,
+        overlay,
+        verify: !globals.insecure.skip_ondisk(),
+    };
+    // On failure the pod stays in prepare/, unlocked: an aborted prepare that gc collects.
+    prepare(&pod.path(), &store, &opts).context("error setting up stage0")?;
+    if prepare_only {
+        pod.move_to(StateDir::Prepared).context("error transitioning to prepared")?;
+        pod.unlock()?;
+        println!("{}", pod.uuid);
+        return Ok(0);
+    }
+    let flags = RunFlags {
+        debug: globals.debug,
+        net: net.join(","),
+        interactive: parsed.bool("interactive"),
+        local_config: globals.local_config.clone(),
+        hostname: parsed.get("hostname").map(str::to_string),
+        dns_conf_mode: Some(dns.conf_mode()),
+        disable_capabilities: globals.insecure.skip_capabilities(),
+        disable_paths: globals.insecure.skip_paths(),
+        disable_seccomp: globals.insecure.skip_seccomp(),
+        ipc: parsed.get("ipc").map(str::to_string),
+    };
+    launch(&mut pod, &store, &pod_manifest, &dns, &flags, log)
+}
+
+/// Mounts the pod's filesystems, moves it to `run/` and becomes stage1. Shared with
+/// `run-prepared`.
+pub fn launch(pod: &mut Pod, store: &Store, manifest: &PodManifest, dns: &DnsConfig, flags: &RunFlags, log: &Log) -> Result<i32> {
+    let dir = pod.path();
+    let guard = setup::mount_overlays(&dir, store, manifest).context("error setting up stage1")?;
+    dns.write(&dir.join(contract::STAGE1_ROOTFS)).context("error writing name resolution files")?;
+    let s1manifest = stage1::pod_stage1_manifest(&dir)?;
+    let entry = stage1::entrypoint(&s1manifest, contract::ANN_RUN)?;
+    let version = stage1::interface_version(&s1manifest)?;
+    pod.move_to(StateDir::Run).context("unable to transition to run")?;
+    guard.disarm();
+    let dir = pod.path();
+    let argv = stage1::run_argv(&entry, version, flags, &pod.uuid.to_string(), &|w| log.print(format!("warning: {w}")));
+    log.debug(format!("Execing {argv:?}"));
+    let err = stage1::exec(&dir, &entry, &argv, pod.lock_fd());
+    Err(err.context("stage0: execution of stage1 failed"))
+}
+
+/// rkt's flag-combination checks, in rkt's order.
+fn validate(parsed: &ParsedApps, prepare_only: bool) -> Result<()> {
+    if parsed.bool("private-users") {
+        if !Path::new("/proc/self/uid_map").exists() {
+            bail!("--private-users is not supported, kernel compiled without user namespace support");
+        }
+        bail!("--private-users is not supported by this rkt yet (user namespaces come with the isolation work): run without it");
+    }
+    let nets: Vec<&str> = parsed.get("net").map(|n| n.split(',').collect()).unwrap_or_default();
+    if !parsed.all("port").is_empty() {
+        if nets.contains(&"none") {
+            bail!("--port flag does not work with 'none' networking");
+        }
+        if nets.contains(&"host") {
+            bail!("--port flag does not work with 'host' networking");
+        }
+    }
+    if parsed.bool("mds-register") && nets.contains(&"none") {
+        bail!("--mds-register flag does not work with --net=none. Please use 'host', 'default' or an equivalent network");
+    }
+    if parsed.get("pod-manifest").is_some() {
+        let policy = parsed.get("pull-policy");
+        if !parsed.apps.is_empty()
+            || !parsed.all("volume").is_empty()
+            || !parsed.mounts.is_empty()
+            || !parsed.all("port").is_empty()
+            || matches!(policy, Some("never") | Some("update"))
+            || parsed.bool("inherit-env")
+            || !parsed.all("set-env").is_empty()
+            || !parsed.all("set-env-file").is_empty()
+        {
+            bail!("conflicting flags set with --pod-manifest (see --help)");
+        }
+    }
+    if !prepare_only && parsed.bool("interactive") && parsed.apps.len() > 1 {
+        bail!("interactive option only supports one image");
+    }
+    if parsed.apps.is_empty() && parsed.get("pod-manifest").is_none() {
+        bail!("must provide at least one image or specify the pod manifest");
+    }
+    if !parsed.all("port").is_empty() {
+        bail!("--port needs contained networking, which this rkt does not support yet: use --net=host and expose the app's port directly");
+    }
+    if parsed.bool("mds-register") {
+        bail!("--mds-register: the metadata service is not supported by this rkt yet");
+    }
+    Ok(())
+}
+
+/// `--net` entries: `name[:args]`, unique names, `host`/`none`/`all` without arguments.
+fn net_list(parsed: &ParsedApps) -> Result<Vec<String>> {
+    let Some(value) = parsed.get("net") else {
+        return Ok(vec!["default".into()]);
+    };
+    let mut names: Vec<&str> = Vec::new();
+    let mut out = Vec::new();
+    for item in value.split(',') {
+        let (name, args) = match item.split_once(':') {
+            Some((n, a)) => (n, Some(a)),
+            None => (item, None),
+        };
+        if name.is_empty() {
+            bail!("netname must not be empty");
+        }
+        if names.contains(&name) {
+            bail!("found duplicate netname {name:?}");
+        }
+        if args.is_some() && matches!(name, "host" | "none" | "all") {
+            bail!("arguments are not supported by special netname {name:?}");
+        }
+        names.push(name);
+        out.push(item.to_string());
+    }
+    Ok(out)
+}
+
+fn generate_manifest(parsed: &ParsedApps, fetcher: &Fetcher<'_>) -> Result<PodManifest> {
+    let volumes = parsed
+        .all("volume")
+        .iter()
+        .map(|v| Volume::from_flag(v).map_err(|e| anyhow!("invalid value in --volume flag {v:?}: {e}")))
+        .collect::<Result<Vec<_>>>()?;
+    for (i, v) in volumes.iter().enumerate() {
+        if volumes[..i].iter().any(|o| o.name == v.name) {
+            bail!("duplicate volume name {:?}: every --volume needs its own name", v.name);
+        }
+    }
+    for m in parsed.mounts.iter().chain(parsed.apps.iter().flat_map(|a| a.mounts.iter())) {
+        if !volumes.iter().any(|v| v.name == m.volume) {
+            bail!("dangling mount point {:?}: volume {:?} not found", m.target, m.volume);
+        }
+    }
+    let mut resolved = Vec::new();
+    for app in &parsed.apps {
+        let key = fetcher.fetch(&app.image, app.get("signature"))?;
+        let manifest = fetcher.store.manifest(&key)?;
+        resolved.push(ResolvedApp { args: app, key, manifest });
+    }
+    let inputs = PodInputs {
+        volumes,
+        mounts: parsed.mounts.clone(),
+        env: env_layers(parsed)?,
+    };
+    let caller = (nix::unistd::getuid().as_raw(), nix::unistd::getgid().as_raw());
+    manifest::generate(&resolved, &inputs, caller)
+}
+
+/// Pod-wide environment: `--inherit-env`, then `--set-env-file`, then `--set-env`.
+fn env_layers(parsed: &ParsedApps) -> Result<EnvLayers> {
+    let inherited = if parsed.bool("inherit-env") {
+        std::env::vars().collect()
+    } else {
+        Vec::new()
+    };
+    let mut explicit: Vec<(String, String)> = Vec::new();
+    for file in parsed.all("set-env-file") {
+        let content = std::fs::read_to_string(file).with_context(|| format!("cannot read --set-env-file {file}"))?;
+        for line in content.lines() {
+            if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+                continue;
+            }
+            let (k, v) = line
+                .split_once('=')
+                .filter(|(k, _)| !k.is_empty())
+                .ok_or_else(|| anyhow!("environment variable must be specified as name=value (file {file:?})"))?;
+            if explicit.iter().any(|(e, _)| e == k) {
+                bail!("environment variable {k:?} already set (file {file:?})");
+            }
+            explicit.push((k.to_string(), v.to_string()));
+        }
+    }
+    let mut from_flags: Vec<(String, String)> = Vec::new();
+    for kv in parsed.all("set-env") {
+        let (k, v) = kv
+            .split_once('=')
+            .filter(|(k, _)| !k.is_empty())
+            .ok_or_else(|| anyhow!("invalid --set-env {kv:?}: must be specified as key=value"))?;
+        if from_flags.iter().any(|(e, _)| e == k) {
+            bail!("invalid --set-env {kv:?}: key {k:?} already set");
+        }
+        from_flags.push((k.to_string(), v.to_string()));
+    }
+    for (k, v) in from_flags {
+        match explicit.iter_mut().find(|(e, _)| *e == k) {
+            Some(slot) => slot.1 = v,
+            None => explicit.push((k, v)),
+        }
+    }
+    Ok(EnvLayers { inherited, explicit })
+}
+
+/// `--pod-manifest`: every app's image must already be in the store (nothing is fetched).
+fn load_pod_manifest(store: &Store, path: &Path) -> Result<PodManifest> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read pod manifest {}", path.display()))?;
+    let mut pm = PodManifest::from_slice(&bytes).with_context(|| format!("invalid pod manifest {}", path.display()))?;
+    if pm.apps.is_empty() {
+        bail!("pod manifest {} has no apps", path.display());
+    }
+    let mut names = Vec::new();
+    for app in &mut pm.apps {
+        if names.contains(&app.name) {
+            bail!("multiple apps with same name {}", app.name);
+        }
+        names.push(app.name.clone());
+        if app.image.id.is_empty() {
+            bail!("no image ID for app {:?}", app.name);
+        }
+        let key: ImageKey = store
+            .resolve_id(&app.image.id)
+            .with_context(|| format!("app {:?}: image {} must be in the store (fetch it first)", app.name, app.image.id))?;
+        app.image.id = key.to_string();
+        if app.app.is_none() && store.manifest(&key)?.app.is_none() {
+            bail!("no app section in the pod manifest or the image manifest (app {:?})", app.name);
+        }
+    }
+    Ok(pm)
+}
+
+/// Writes the UUID (no newline) in place, keeping the inode (callers may hold it open).
+fn save_uuid(path: &Path, pod: &Pod) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o644)
+        .open(path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    f.write_all(pod.uuid.to_string().as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+/// Whether overlay mounts can be used for pods under the data directory (REFERENCE §1.1 step 6).
+pub fn overlay_supported(data_dir: &Path, log: &Log) -> bool {
+    match overlay_problem(data_dir) {
+        None => true,
+        Some(reason) => {
+            log.print(format!("disabling overlay support: {reason:?}"));
+            false
+        }
+    }
+}
+
+fn overlay_problem(data_dir: &Path) -> Option<String> {
+    let has_overlay = || {
+        std::fs::read_to_string("/proc/filesystems")
+            .map(|s| s.lines().any(|l| l.split_whitespace().last() == Some("overlay")))
+            .unwrap_or(false)
+    };
+    if !has_overlay() {
+        // Best effort: the module may simply not be loaded yet.
+        let _ = std::process::Command::new("modprobe").arg("overlay").status();
+        if !has_overlay() {
+            return Some("overlay entry not present in /proc/filesystems".into());
+        }
+    }
+    let probe: PathBuf = if data_dir.exists() { data_dir.to_path_buf() } else { PathBuf::from("/") };
+    match nix::sys::statfs::statfs(&probe) {
+        Ok(fs) => {
+            let magic = fs.filesystem_type().0 as i64;
+            const AUFS: i64 = 0x6175_6673;
+            const ZFS: i64 = 0x2fc1_2fc1;
+            const OVERLAYFS: i64 = 0x794c_7630;
+            match magic {
+                AUFS => Some("unsupported filesystem: aufs".into()),
+                ZFS => Some("unsupported filesystem: zfs".into()),
+                OVERLAYFS => Some("unsupported filesystem: overlay cannot be nested on overlay".into()),
+                _ => None,
+            }
+        }
+        Err(e) => Some(format!("cannot statfs {}: {e}", probe.display())),
+    }
+}

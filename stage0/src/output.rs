@@ -1,0 +1,90 @@
+//! How rkt reports: stderr lines prefixed with the command's name, errors as
+//! `prefix: context: root cause` (or a tree with `--debug`), exit 254 for rkt's own failures.
+use std::cell::Cell;
+use std::fmt::Display;
+
+/// Exit code for rkt's own failures.
+pub const EXIT_FAILURE: i32 = 254;
+
+/// The stderr logger of one command.
+#[derive(Debug, Clone)]
+pub struct Log {
+    prefix: String,
+    debug: Cell<bool>,
+}
+
+impl Log {
+    pub fn new(prefix: &str, debug: bool) -> Log {
+        Log {
+            prefix: format!("{prefix}: "),
+            debug: Cell::new(debug),
+        }
+    }
+
+    /// `--debug` may also come after the subcommand.
+    pub fn set_debug(&self, debug: bool) {
+        self.debug.set(debug);
+    }
+
+    /// `prefix: msg`.
+    pub fn print(&self, msg: impl Display) {
+        let msg = msg.to_string();
+        if msg.ends_with('\n') {
+            eprint!("{}{msg}", self.prefix);
+        } else {
+            eprintln!("{}{msg}", self.prefix);
+        }
+    }
+
+    /// Only with `--debug`.
+    pub fn debug(&self, msg: impl Display) {
+        if self.debug.get() {
+            self.print(msg);
+        }
+    }
+
+    /// An error: its outermost message and its root cause on one line, or with `--debug` the
+    /// whole chain as a tree.
+    pub fn error(&self, err: &anyhow::Error) {
+        eprintln!("{}{}", self.prefix, render_error(err, self.debug.get()));
+    }
+}
+
+/// Renders an error chain the way rkt does.
+pub fn render_error(err: &anyhow::Error, debug: bool) -> String {
+    let chain: Vec<String> = err.chain().map(|c| c.to_string()).collect();
+    if debug {
+        let mut out = chain[0].clone();
+        for (depth, cause) in chain.iter().skip(1).enumerate() {
+            out.push('\n');
+            out.push_str(&"  ".repeat(depth + 1));
+            out.push_str("└─");
+            out.push_str(cause);
+        }
+        return out;
+    }
+    match chain.len() {
+        1 => chain[0].clone(),
+        n => format!("{}: {}", chain[0], chain[n - 1]),
+    }
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anyhow::Context;
+
+    #[test]
+    fn errors_show_outer_and_root_cause() {
+        let err = Err::<(), _>(anyhow::anyhow!("no matches found for \"abc\""))
+            .context("unable to resolve UUID")
+            .context("problem retrieving pod")
+            .unwrap_err();
+        assert_eq!(render_error(&err, false), "problem retrieving pod: no matches found for \"abc\"");
+        assert_eq!(
+            render_error(&err, true),
+            "problem retrieving pod\n  └─unable to resolve UUID\n    └─no matches found for \"abc\""
+        );
+    }
+}

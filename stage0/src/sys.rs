@@ -1,0 +1,231 @@
+//! The only place in stage0 that talks to the kernel directly. Thin wrappers whose errors name
+//! the operation, the paths and the flags.
+use std::ffi::{CString, OsStr};
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use nix::errno::Errno;
+use nix::fcntl::{fcntl, FcntlArg, FdFlag};
+use nix::mount::{MntFlags, MsFlags};
+
+/// Effective user id.
+pub fn euid() -> u32 {
+    nix::unistd::geteuid().as_raw()
+}
+
+fn retry<T>(mut f: impl FnMut() -> nix::Result<T>) -> nix::Result<T> {
+    loop {
+        match f() {
+            Err(Errno::EINTR) => continue,
+            other => return other,
+        }
+    }
+}
+
+/// Result of a non-blocking lock attempt.
+#[derive(Debug, PartialEq, Eq)]
+pub enum LockOutcome {
+    Acquired,
+    Busy,
+}
+
+/// `flock(2)` on an open file or directory.
+pub fn flock(fd: BorrowedFd<'_>, exclusive: bool, wait: bool) -> io::Result<LockOutcome> {
+    let mut op = if exclusive { libc::LOCK_EX } else { libc::LOCK_SH };
+    if !wait {
+        op |= libc::LOCK_NB;
+    }
+    loop {
+        // SAFETY: flock only reads the descriptor number, which `fd` keeps open.
+        let rc = unsafe { libc::flock(fd.as_raw_fd(), op) };
+        if rc == 0 {
+            return Ok(LockOutcome::Acquired);
+        }
+        let err = io::Error::last_os_error();
+        match err.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::EWOULDBLOCK) if !wait => return Ok(LockOutcome::Busy),
+            _ => return Err(err),
+        }
+    }
+}
+
+/// Releases a `flock(2)`.
+pub fn unlock(fd: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: as in `flock`.
+    let rc = unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_UN) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Opens a directory for locking and `*at` use.
+pub fn open_dir(path: &Path) -> Result<OwnedFd> {
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    Ok(OwnedFd::from(file))
+}
+
+/// Lets `fd` survive `execve` (the pod lock handed to stage1).
+pub fn clear_cloexec(fd: BorrowedFd<'_>) -> Result<()> {
+    fcntl(fd, FcntlArg::F_SETFD(FdFlag::empty())).context("cannot clear close-on-exec on the pod lock")?;
+    Ok(())
+}
+
+fn cstr(p: &OsStr) -> Result<CString> {
+    CString::new(p.as_bytes()).with_context(|| format!("path {p:?} contains a NUL byte"))
+}
+
+/// Mounts an overlay of `lower` (read-only) with `upper`/`work` onto `target`.
+pub fn mount_overlay(lower: &Path, upper: &Path, work: &Path, target: &Path) -> Result<()> {
+    let data = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        overlay_escape(lower),
+        overlay_escape(upper),
+        overlay_escape(work)
+    );
+    retry(|| {
+        nix::mount::mount(
+            Some("overlay"),
+            target,
+            Some("overlay"),
+            MsFlags::empty(),
+            Some(data.as_str()),
+        )
+    })
+    .with_context(|| format!("cannot mount overlay ({data}) on {}", target.display()))
+}
+
+/// Overlay option values cannot contain `,` or `:` unescaped.
+fn overlay_escape(p: &Path) -> String {
+    let s = p.to_string_lossy();
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, ',' | ':' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Bind-mounts `source` onto `target`, optionally making it read-only.
+pub fn bind_mount(source: &Path, target: &Path, read_only: bool) -> Result<()> {
+    retry(|| nix::mount::mount(Some(source), target, None::<&str>, MsFlags::MS_BIND, None::<&str>))
+        .with_context(|| {
+            format!("cannot bind-mount {} on {} (MS_BIND)", source.display(), target.display())
+        })?;
+    if read_only {
+        let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
+        retry(|| nix::mount::mount(None::<&str>, target, None::<&str>, flags, None::<&str>))
+            .with_context(|| {
+                format!("cannot remount {} read-only (MS_BIND|MS_REMOUNT|MS_RDONLY)", target.display())
+            })?;
+    }
+    Ok(())
+}
+
+/// Unmounts `target`; a busy mount is detached lazily.
+pub fn unmount(target: &Path) -> Result<()> {
+    match retry(|| nix::mount::umount2(target, MntFlags::UMOUNT_NOFOLLOW)) {
+        Ok(()) | Err(Errno::EINVAL) | Err(Errno::ENOENT) => Ok(()),
+        Err(Errno::EBUSY) => retry(|| {
+            nix::mount::umount2(target, MntFlags::MNT_DETACH | MntFlags::UMOUNT_NOFOLLOW)
+        })
+        .with_context(|| format!("cannot unmount {} (MNT_DETACH)", target.display())),
+        Err(e) => Err(e).with_context(|| format!("cannot unmount {}", target.display())),
+    }
+}
+
+/// Creates a device node or fifo (used when copying trees with `--no-overlay`).
+pub fn mknod(path: &Path, mode: u32, rdev: u64) -> Result<()> {
+    let c = cstr(path.as_os_str())?;
+    // SAFETY: `c` is a valid NUL-terminated path that outlives the call.
+    let rc = unsafe { libc::mknod(c.as_ptr(), mode as libc::mode_t, rdev as libc::dev_t) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error())
+            .with_context(|| format!("cannot mknod {} (mode {mode:o})", path.display()));
+    }
+    Ok(())
+}
+
+/// Replaces this process with `program`. Only returns on failure.
+pub fn exec(program: &Path, argv: &[String], env: &[(String, String)]) -> anyhow::Error {
+    let build = || -> Result<(CString, Vec<CString>, Vec<CString>)> {
+        let prog = cstr(program.as_os_str())?;
+        let args = argv
+            .iter()
+            .map(|a| CString::new(a.as_bytes()).context("argument contains a NUL byte"))
+            .collect::<Result<Vec<_>>>()?;
+        let envs = env
+            .iter()
+            .map(|(k, v)| CString::new(format!("{k}={v}")).context("environment contains a NUL byte"))
+            .collect::<Result<Vec<_>>>()?;
+        Ok((prog, args, envs))
+    };
+    match build() {
+        Ok((prog, args, envs)) => match nix::unistd::execve(&prog, &args, &envs) {
+            Err(e) => anyhow::Error::new(e).context(format!("cannot execute {}", program.display())),
+        },
+        Err(e) => e,
+    }
+}
+
+
+/// Broken-down local time: (year, month, day, hour, minute, second, utc offset seconds, zone).
+pub struct LocalTime {
+    pub year: i32,
+    pub month: u32,
+    pub day: u32,
+    pub hour: u32,
+    pub minute: u32,
+    pub second: u32,
+    pub offset: i64,
+    pub zone: String,
+}
+
+/// Converts seconds since the epoch to local time using the system time zone.
+pub fn local_time(secs: i64) -> LocalTime {
+    let t = secs as libc::time_t;
+    // SAFETY: `tm` is plain data; localtime_r fills it and only reads `t`.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    // SAFETY: both pointers are valid for the duration of the call.
+    let ok = !unsafe { libc::localtime_r(&t, &mut tm) }.is_null();
+    if !ok {
+        return LocalTime {
+            year: 1970,
+            month: 1,
+            day: 1,
+            hour: 0,
+            minute: 0,
+            second: 0,
+            offset: 0,
+            zone: "UTC".into(),
+        };
+    }
+    let zone = if tm.tm_zone.is_null() {
+        String::from("UTC")
+    } else {
+        // SAFETY: tm_zone points to a NUL-terminated static string owned by libc.
+        unsafe { std::ffi::CStr::from_ptr(tm.tm_zone) }
+            .to_string_lossy()
+            .into_owned()
+    };
+    LocalTime {
+        year: tm.tm_year + 1900,
+        month: (tm.tm_mon + 1) as u32,
+        day: tm.tm_mday as u32,
+        hour: tm.tm_hour as u32,
+        minute: tm.tm_min as u32,
+        second: tm.tm_sec as u32,
+        offset: tm.tm_gmtoff,
+        zone,
+    }
+}
+
+

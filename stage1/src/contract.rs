@@ -1,0 +1,40 @@
+//! The stage0 → stage1 → stage2 contract as stage1 sees it (REFERENCE §1.2-1.5, §1.4).
+//! Paths are relative to the pod directory, which is stage1's working directory.
+
+/// Pod manifest written by stage0.
+pub const POD_MANIFEST: &str = "pod";
+/// stage1's own root filesystem (overlay or copy), prepared by stage0.
+pub const STAGE1_ROOTFS: &str = "stage1/rootfs";
+/// Apps inside the stage1 root: `opt/stage2/<app>/rootfs`.
+pub const STAGE2_DIR: &str = "opt/stage2";
+/// Inside the stage1 root: exit statuses, environment files, readiness.
+pub const STATUS_DIR: &str = "rkt/status";
+pub const ENV_DIR: &str = "rkt/env";
+/// Written by stage1 in the pod directory once PID 1 of the pod runs: `"<pid>\n"`.
+pub const PID_FILE: &str = "pid";
+/// Name resolution files: stage0 may write the `rkt-` ones into the stage1 root (§6.6).
+pub const RKT_RESOLV_CONF: &str = "etc/rkt-resolv.conf";
+pub const RKT_HOSTS: &str = "etc/rkt-hosts";
+pub const HOSTS_FALLBACK: &str = "etc/hosts-fallback";
+pub const HOSTNAME_FILE: &str = "etc/hostname";
+/// The locked pod directory descriptor stage0 hands over; it must stay open for the pod's life.
+pub const LOCK_FD_ENV: &str = "RKT_LOCK_FD";
+
+/// Our PID 1 inside the stage1 root, and the plan stage1 writes for it
+/// (format: stage2-init/src/plan.rs).
+pub const STAGE2_INIT: &str = "/stage2-init";
+pub const INIT_PLAN: &str = "rkt/init-plan";
+pub const PLAN_MAGIC: &str = "rkt-stage2-plan-v1";
+
+/// appc's default search path and the defaults rkt fills into every app's environment.
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+pub const DEFAULT_ENV: [(&str, &str); 5] = [
+    ("PATH", DEFAULT_PATH),
+    ("SHELL", "/bin/sh"),
+    ("USER", "root"),
+    ("LOGNAME", "root"),
+    ("HOME", "/root"),
+];
+
+/// Seconds between SIGTERM and SIGKILL when the pod stops.
+pub const STOP_TIMEOUT_SECS: u32 = 10;

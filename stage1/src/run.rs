@@ -1,0 +1,125 @@
+//! The `run` entrypoint: read the pod, plan it, create its namespaces and PID 1, then stay as
+//! its parent holding the pod lock until it exits (REFERENCE §1.5).
+use std::path::{Path, PathBuf};
+
+use aci::schema::{App, ImageManifest, PodManifest};
+use anyhow::{bail, Context, Result};
+
+use crate::args::RunArgs;
+use crate::contract::{LOCK_FD_ENV, PID_FILE, POD_MANIFEST, RKT_HOSTS, RKT_RESOLV_CONF, STAGE1_ROOTFS, STAGE2_DIR, STOP_TIMEOUT_SECS};
+use crate::plan::{self, AppPlan, PodSettings};
+use crate::setup::{self, Namespaces};
+use crate::{facts, sys};
+
+pub fn run(args: &RunArgs) -> Result<i32> {
+    // Held (open, locked by stage0) until this process exits: that is what marks the pod exited.
+    let _lock = match std::env::var(LOCK_FD_ENV) {
+        Ok(v) => {
+            let fd: i32 = v.parse().with_context(|| format!("invalid {LOCK_FD_ENV} {v:?}"))?;
+            Some(sys::adopt_lock_fd(fd)?)
+        }
+        Err(_) => None,
+    };
+    if args.private_users.is_some() {
+        bail!("--private-users is not supported by this stage1 yet");
+    }
+    if args.mutable {
+        bail!("mutable pods are not supported by this stage1");
+    }
+    let ipc = match args.ipc.as_deref() {
+        None | Some("auto") | Some("private") => true,
+        Some("parent") => false,
+        Some(other) => bail!("invalid --ipc value {other:?}: use auto, private or parent"),
+    };
+    let pod_dir = std::env::current_dir().context("cannot get the pod directory")?;
+    let manifest = read_pod_manifest(&pod_dir)?;
+    let s1root = pod_dir.join(STAGE1_ROOTFS);
+    let pod = PodSettings {
+        hostname: args.hostname.clone().unwrap_or_else(|| format!("rkt-{}", args.uuid)),
+        has_rkt_hosts: s1root.join(RKT_HOSTS).exists(),
+        has_rkt_resolv: s1root.join(RKT_RESOLV_CONF).exists(),
+    };
+    let apps = plan_apps(&manifest, &s1root, &pod)?;
+    if args.interactive && apps.len() != 1 {
+        bail!("interactive mode only works with a single app, the pod has {}", apps.len());
+    }
+    setup::write_files(&s1root, &pod, &apps, args.interactive, STOP_TIMEOUT_SECS)?;
+    let stdin = if args.interactive { None } else { Some(setup::dev_null()?) };
+    let console = console_path(args.interactive);
+    let ns = Namespaces {
+        net: !args.host_network(),
+        ipc,
+    };
+    let ops = setup::pod_ops(&s1root, &apps, &pod.hostname, &ns, stdin, &console)?;
+    sys::block_signals()?;
+    let child = setup::spawn_pod(&ops)?;
+    if let Err(e) = child.wait_started(&ops) {
+        let _ = sys::wait(child.pid);
+        return Err(e);
+    }
+    drop(ops);
+    let pid_file = pod_dir.join(PID_FILE);
+    std::fs::write(&pid_file, format!("{}\n", child.pid))
+        .with_context(|| format!("cannot write {}", pid_file.display()))?;
+    supervise(child.pid)
+}
+
+fn read_pod_manifest(pod_dir: &Path) -> Result<PodManifest> {
+    let path = pod_dir.join(POD_MANIFEST);
+    let bytes = std::fs::read(&path).with_context(|| format!("cannot read the pod manifest {}", path.display()))?;
+    PodManifest::from_slice(&bytes).with_context(|| format!("invalid pod manifest {}", path.display()))
+}
+
+fn plan_apps(manifest: &PodManifest, s1root: &Path, pod: &PodSettings) -> Result<Vec<AppPlan>> {
+    if manifest.apps.is_empty() {
+        bail!("the pod manifest has no apps");
+    }
+    let mut plans = Vec::new();
+    for ra in &manifest.apps {
+        let app_dir = s1root.join(STAGE2_DIR).join(&ra.name);
+        let rootfs = app_dir.join("rootfs");
+        let app: App = match &ra.app {
+            Some(app) => app.clone(),
+            None => image_app(&app_dir.join("manifest"), &ra.name)?,
+        };
+        let facts = facts::read(&ra.name, &app, &rootfs)?;
+        plans.push(plan::plan_app(&ra.name, &app, ra.read_only_root_fs, &facts, pod)?);
+    }
+    Ok(plans)
+}
+
+/// The app section of the image, for pod manifests that do not carry one.
+fn image_app(manifest: &Path, name: &str) -> Result<App> {
+    let bytes = std::fs::read(manifest).with_context(|| format!("cannot read {}", manifest.display()))?;
+    let im = ImageManifest::from_slice(&bytes).with_context(|| format!("invalid image manifest {}", manifest.display()))?;
+    im.app
+        .with_context(|| format!("app {name}: neither the pod manifest nor the image has an app section"))
+}
+
+/// What the pod's `/dev/console` is: the caller's terminal when interactive, else `/dev/null`.
+fn console_path(interactive: bool) -> PathBuf {
+    if interactive {
+        if let Ok(tty) = std::fs::read_link("/proc/self/fd/0") {
+            if tty.starts_with("/dev/pts") || tty.starts_with("/dev/tty") {
+                return tty;
+            }
+        }
+    }
+    PathBuf::from("/dev/null")
+}
+
+/// Forwards SIGTERM/SIGINT/SIGHUP to the pod's PID 1 and returns its exit status.
+fn supervise(pid: i32) -> Result<i32> {
+    loop {
+        let sig = sys::wait_signal();
+        if sig == libc::SIGCHLD {
+            match sys::try_wait(pid)? {
+                Some(sys::Exit::Code(code)) => return Ok(code),
+                Some(sys::Exit::Signal(s)) => return Ok(128 + s),
+                None => continue,
+            }
+        }
+        // The pod may be gone already; its exit arrives as SIGCHLD.
+        let _ = sys::kill(pid, sig);
+    }
+}

@@ -1,0 +1,222 @@
+//! Carries out a pod plan: writes stage1's files (before the fork, in stage0's mount namespace)
+//! and turns the mounts into the op list the pod's PID 1 executes.
+use std::fs;
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use crate::contract::{ENV_DIR, HOSTNAME_FILE, HOSTS_FALLBACK, INIT_PLAN, RKT_HOSTS, STAGE2_INIT, STATUS_DIR};
+use crate::plan::{self, AppPlan, MountSource, PodSettings};
+use crate::sys::{self, cpath, cstring, Op, PreparedExec};
+use crate::sys::{CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWUTS, MS_BIND, MS_NODEV, MS_NOEXEC};
+use crate::sys::{MS_NOSUID, MS_RDONLY, MS_REC, MS_REMOUNT, MS_SLAVE, MS_STRICTATIME};
+
+/// Devices bound from the host into the pod's `/dev` (appc's required set).
+const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
+
+/// How the pod's namespaces are made.
+pub struct Namespaces {
+    pub net: bool,
+    pub ipc: bool,
+}
+
+/// Writes the files stage1 owns inside its root (§1.4): hostname, hosts, env files, the
+/// stage2-init plan, and the status directory.
+pub fn write_files(
+    s1root: &Path,
+    pod: &PodSettings,
+    apps: &[AppPlan],
+    interactive: bool,
+    stop_timeout: u32,
+) -> Result<()> {
+    for dir in ["proc", "dev", "sys", "etc", "tmp", STATUS_DIR, ENV_DIR] {
+        let path = s1root.join(dir);
+        fs::create_dir_all(&path).with_context(|| format!("cannot create {}", path.display()))?;
+    }
+    write(&s1root.join(HOSTNAME_FILE), format!("{}\n", pod.hostname).as_bytes())?;
+    write(&s1root.join(HOSTS_FALLBACK), plan::hosts_fallback(&pod.hostname).as_bytes())?;
+    if pod.has_rkt_hosts {
+        // stage0 wrote the fallback entries and --hosts-entry; the hostname is ours to add.
+        let path = s1root.join(RKT_HOSTS);
+        let mut content = fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        content.push_str(&format!("127.0.0.1\t{}\n", pod.hostname));
+        write(&path, content.as_bytes())?;
+    }
+    for app in apps {
+        let path = s1root.join(ENV_DIR).join(&app.launch.name);
+        write(&path, plan::env_file(&app.launch.env).as_bytes())?;
+    }
+    let launches: Vec<_> = apps.iter().map(|a| a.launch.clone()).collect();
+    write(&s1root.join(INIT_PLAN), &plan::init_plan(&launches, interactive, stop_timeout))?;
+    Ok(())
+}
+
+fn write(path: &Path, data: &[u8]) -> Result<()> {
+    fs::write(path, data).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Resolves `target` inside the app root and creates it (directory or empty file) if missing.
+fn prepare_target(app_root: &Path, target: &str, file: bool) -> Result<PathBuf> {
+    let host = aci::rootfs::resolve_in_root(app_root, target)
+        .with_context(|| format!("cannot resolve mount target {target} in {}", app_root.display()))?;
+    if host.symlink_metadata().is_err() {
+        if let Some(parent) = host.parent() {
+            // Parents were resolved inside the root, so creating them cannot escape it.
+            fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        if file {
+            fs::File::create(&host).with_context(|| format!("cannot create {}", host.display()))?;
+        } else {
+            fs::create_dir(&host).with_context(|| format!("cannot create {}", host.display()))?;
+        }
+    }
+    Ok(host)
+}
+
+fn mount(source: Option<&str>, target: &Path, fstype: Option<&str>, flags: libc::c_ulong, data: Option<&str>) -> Result<Op> {
+    Ok(Op::Mount {
+        source: source.map(cstring).transpose()?,
+        target: cpath(target)?,
+        fstype: fstype.map(cstring).transpose()?,
+        flags,
+        data: data.map(cstring).transpose()?,
+    })
+}
+
+fn bind(source: &Path, target: &Path, recursive: bool) -> Result<Op> {
+    let flags = MS_BIND | if recursive { MS_REC } else { 0 };
+    Ok(Op::Mount {
+        source: Some(cpath(source)?),
+        target: cpath(target)?,
+        fstype: None,
+        flags,
+        data: None,
+    })
+}
+
+fn remount_ro(target: &Path) -> Result<Op> {
+    mount(None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY, None)
+}
+
+/// The pod-wide `/dev`: a tmpfs with the host's basic devices bound in, its own devpts and shm.
+fn dev_ops(s1root: &Path, console: &Path) -> Result<Vec<Op>> {
+    let dev = s1root.join("dev");
+    let mut ops = vec![mount(Some("tmpfs"), &dev, Some("tmpfs"), MS_NOSUID | MS_STRICTATIME, Some("mode=755"))?];
+    for name in DEVICES {
+        let node = dev.join(name);
+        ops.push(Op::Touch(cpath(&node)?));
+        ops.push(bind(&Path::new("/dev").join(name), &node, false)?);
+    }
+    ops.push(Op::Touch(cpath(&dev.join("console"))?));
+    ops.push(bind(console, &dev.join("console"), false)?);
+    ops.push(Op::Mkdir(cpath(&dev.join("pts"))?, 0o755));
+    ops.push(mount(
+        Some("devpts"),
+        &dev.join("pts"),
+        Some("devpts"),
+        MS_NOSUID | MS_NOEXEC,
+        Some("newinstance,ptmxmode=0666,mode=620,gid=5"),
+    )?);
+    ops.push(Op::Symlink {
+        target: cstring("pts/ptmx")?,
+        link: cpath(&dev.join("ptmx"))?,
+    });
+    ops.push(Op::Mkdir(cpath(&dev.join("shm"))?, 0o1777));
+    ops.push(mount(Some("tmpfs"), &dev.join("shm"), Some("tmpfs"), MS_NOSUID | MS_NODEV, Some("mode=1777"))?);
+    for (link, target) in [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ] {
+        ops.push(Op::Symlink {
+            target: cstring(target)?,
+            link: cpath(&dev.join(link))?,
+        });
+    }
+    Ok(ops)
+}
+
+/// Mount ops for one app. Targets are resolved and created now, before the fork.
+fn app_ops(s1root: &Path, app: &AppPlan) -> Result<Vec<Op>> {
+    let root = s1root.join(app.launch.root.trim_start_matches('/'));
+    // A self-bind makes the app root a mount of its own, so it can be made read-only.
+    let mut ops = vec![bind(&root, &root, true)?];
+    let tmp = aci::rootfs::resolve_in_root(&root, "/tmp")?;
+    if tmp.symlink_metadata().is_err() {
+        fs::create_dir_all(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+        fs::set_permissions(&tmp, fs::Permissions::from_mode(0o1777))
+            .with_context(|| format!("cannot chmod {}", tmp.display()))?;
+    }
+    for m in &app.mounts {
+        let target = prepare_target(&root, &m.target, m.file)
+            .with_context(|| format!("app {}", app.launch.name))?;
+        match &m.source {
+            MountSource::Proc => ops.push(mount(Some("proc"), &target, Some("proc"), MS_NOSUID | MS_NODEV | MS_NOEXEC, None)?),
+            MountSource::PodDev => ops.push(bind(&s1root.join("dev"), &target, true)?),
+            MountSource::Sysfs => ops.push(bind(Path::new("/sys"), &target, true)?),
+            MountSource::Stage1Path(p) => ops.push(bind(&s1root.join(p.trim_start_matches('/')), &target, false)?),
+        }
+        if m.read_only {
+            ops.push(remount_ro(&target)?);
+        }
+    }
+    if app.read_only_rootfs {
+        ops.push(remount_ro(&root)?);
+    }
+    Ok(ops)
+}
+
+/// The complete op list for the pod's PID 1.
+pub fn pod_ops(
+    s1root: &Path,
+    apps: &[AppPlan],
+    hostname: &str,
+    ns: &Namespaces,
+    stdin: Option<OwnedFd>,
+    console: &Path,
+) -> Result<Vec<Op>> {
+    let mut ops = Vec::new();
+    if let Some(fd) = stdin {
+        ops.push(Op::Stdin(fd));
+    }
+    let mut flags = CLONE_NEWNS | CLONE_NEWUTS;
+    if ns.ipc {
+        flags |= CLONE_NEWIPC;
+    }
+    if ns.net {
+        flags |= CLONE_NEWNET;
+    }
+    ops.push(Op::Unshare(flags));
+    // Nothing mounted in the pod may propagate back to the host.
+    ops.push(mount(None, Path::new("/"), None, MS_REC | MS_SLAVE, None)?);
+    ops.push(bind(s1root, s1root, true)?);
+    ops.push(mount(Some("proc"), &s1root.join("proc"), Some("proc"), MS_NOSUID | MS_NODEV | MS_NOEXEC, None)?);
+    ops.extend(dev_ops(s1root, console)?);
+    for app in apps {
+        ops.extend(app_ops(s1root, app)?);
+    }
+    ops.push(Op::SetHostname(cstring(hostname)?));
+    if ns.net {
+        ops.push(Op::LoopbackUp);
+    }
+    ops.push(Op::PivotRoot(cpath(s1root)?));
+    ops.push(Op::UnblockSignals);
+    let plan_path = format!("/{INIT_PLAN}");
+    ops.push(Op::Exec(PreparedExec::new(
+        STAGE2_INIT,
+        &[STAGE2_INIT.to_string(), plan_path],
+        &[("PATH".to_string(), crate::contract::DEFAULT_PATH.to_string())],
+    )?));
+    Ok(ops)
+}
+
+/// `/dev/null`, opened for the apps' stdin when the pod is not interactive.
+pub fn dev_null() -> Result<OwnedFd> {
+    let f = fs::File::open("/dev/null").context("cannot open /dev/null")?;
+    Ok(OwnedFd::from(f))
+}
+
+pub use sys::spawn_pod;

@@ -1,0 +1,508 @@
+//! The only place in stage1 that talks to the kernel directly.
+//!
+//! Pod creation is planned as a list of [`Op`]s, all C strings prepared before `fork`, so that
+//! the child (PID 1 of the new PID namespace) only makes raw, async-signal-safe system calls.
+//!
+//! ```text
+//!  stage1 (parent)                          child = pod PID 1
+//!  unshare(NEWPID); fork ───────────────────▶ run ops in order:
+//!      │                                       unshare(NEWNS|NEWUTS|NEWIPC|NEWNET), mounts,
+//!      │   report pipe (CLOEXEC)               hostname, lo up, pivot_root, execve(stage2-init)
+//!      ◀── [op index, errno] on failure ───────  _exit(254)
+//!      ◀── EOF when execve succeeded
+//!  write `pid`, forward signals, wait
+//! ```
+use std::ffi::{CStr, CString};
+use std::fmt;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+
+pub use libc::{
+    CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUTS, MS_BIND, MS_NODEV,
+    MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REC, MS_REMOUNT, MS_SLAVE, MS_STRICTATIME,
+};
+
+pub fn cstring(s: &str) -> Result<CString> {
+    CString::new(s).with_context(|| format!("{s:?} contains a NUL byte"))
+}
+
+pub fn cpath(p: &Path) -> Result<CString> {
+    CString::new(p.as_os_str().as_bytes()).with_context(|| format!("{} contains a NUL byte", p.display()))
+}
+
+/// An `execve` whose argument arrays were built before `fork`.
+pub struct PreparedExec {
+    path: CString,
+    _args: Vec<CString>,
+    _env: Vec<CString>,
+    argv: Vec<*const libc::c_char>,
+    envp: Vec<*const libc::c_char>,
+}
+
+impl PreparedExec {
+    pub fn new(path: &str, args: &[String], env: &[(String, String)]) -> Result<PreparedExec> {
+        let args = args.iter().map(|a| cstring(a)).collect::<Result<Vec<_>>>()?;
+        let env = env
+            .iter()
+            .map(|(k, v)| cstring(&format!("{k}={v}")))
+            .collect::<Result<Vec<_>>>()?;
+        let mut argv: Vec<_> = args.iter().map(|a| a.as_ptr()).collect();
+        argv.push(std::ptr::null());
+        let mut envp: Vec<_> = env.iter().map(|e| e.as_ptr()).collect();
+        envp.push(std::ptr::null());
+        Ok(PreparedExec {
+            path: cstring(path)?,
+            _args: args,
+            _env: env,
+            argv,
+            envp,
+        })
+    }
+}
+
+/// One step of pod creation, executed in the child.
+pub enum Op {
+    Unshare(libc::c_int),
+    Mount {
+        source: Option<CString>,
+        target: CString,
+        fstype: Option<CString>,
+        flags: libc::c_ulong,
+        data: Option<CString>,
+    },
+    Mkdir(CString, libc::mode_t),
+    /// Creates an empty file (a bind-mount target) unless it exists.
+    Touch(CString),
+    Symlink { target: CString, link: CString },
+    SetHostname(CString),
+    LoopbackUp,
+    /// Replaces fd 0 with this descriptor.
+    Stdin(OwnedFd),
+    /// `chdir(new_root)`, `pivot_root(".", ".")`, detach the old root, `chdir("/")`.
+    PivotRoot(CString),
+    UnblockSignals,
+    Exec(PreparedExec),
+}
+
+fn flag_names(flags: libc::c_ulong) -> String {
+    let names = [
+        (MS_BIND, "MS_BIND"),
+        (MS_REC, "MS_REC"),
+        (MS_RDONLY, "MS_RDONLY"),
+        (MS_REMOUNT, "MS_REMOUNT"),
+        (MS_NOSUID, "MS_NOSUID"),
+        (MS_NODEV, "MS_NODEV"),
+        (MS_NOEXEC, "MS_NOEXEC"),
+        (MS_SLAVE, "MS_SLAVE"),
+        (MS_STRICTATIME, "MS_STRICTATIME"),
+    ];
+    let set: Vec<_> = names
+        .iter()
+        .filter(|(f, _)| flags & f != 0)
+        .map(|(_, n)| *n)
+        .collect();
+    if set.is_empty() {
+        "0".into()
+    } else {
+        set.join("|")
+    }
+}
+
+fn lossy(c: &CStr) -> String {
+    c.to_string_lossy().into_owned()
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Op::Unshare(flags) => write!(f, "unshare namespaces (flags {flags:#x})"),
+            Op::Mount {
+                source,
+                target,
+                fstype,
+                flags,
+                data,
+            } => write!(
+                f,
+                "mount {} on {} (type {}, flags {}, data {:?})",
+                source.as_deref().map(lossy).unwrap_or_else(|| "none".into()),
+                lossy(target),
+                fstype.as_deref().map(lossy).unwrap_or_else(|| "none".into()),
+                flag_names(*flags),
+                data.as_deref().map(lossy).unwrap_or_default()
+            ),
+            Op::Mkdir(p, _) => write!(f, "create directory {}", lossy(p)),
+            Op::Touch(p) => write!(f, "create file {}", lossy(p)),
+            Op::Symlink { target, link } => {
+                write!(f, "create symlink {} -> {}", lossy(link), lossy(target))
+            }
+            Op::SetHostname(h) => write!(f, "set hostname {}", lossy(h)),
+            Op::LoopbackUp => write!(f, "bring up the loopback interface"),
+            Op::Stdin(_) => write!(f, "redirect stdin"),
+            Op::PivotRoot(p) => write!(f, "pivot into {}", lossy(p)),
+            Op::UnblockSignals => write!(f, "unblock signals"),
+            Op::Exec(e) => write!(f, "execute {}", lossy(&e.path)),
+        }
+    }
+}
+
+fn opt_ptr(c: &Option<CString>) -> *const libc::c_char {
+    c.as_ref().map_or(std::ptr::null(), |c| c.as_ptr())
+}
+
+/// Runs one op. Only raw system calls on data prepared before `fork`.
+fn run_op(op: &Op) -> Result<(), i32> {
+    // SAFETY (whole function): every pointer comes from a CString or Vec owned by `op`, alive
+    // for the duration of each call; no allocation happens here.
+    let rc = unsafe {
+        match op {
+            Op::Unshare(flags) => libc::unshare(*flags),
+            Op::Mount {
+                source,
+                target,
+                fstype,
+                flags,
+                data,
+            } => libc::mount(
+                opt_ptr(source),
+                target.as_ptr(),
+                opt_ptr(fstype),
+                *flags,
+                opt_ptr(data) as *const libc::c_void,
+            ),
+            Op::Mkdir(p, mode) => {
+                let rc = libc::mkdir(p.as_ptr(), *mode);
+                if rc != 0 && errno() == libc::EEXIST {
+                    0
+                } else {
+                    rc
+                }
+            }
+            Op::Touch(p) => {
+                let fd = libc::open(
+                    p.as_ptr(),
+                    libc::O_WRONLY | libc::O_CREAT | libc::O_CLOEXEC | libc::O_NOFOLLOW,
+                    0o644,
+                );
+                if fd >= 0 {
+                    libc::close(fd);
+                    0
+                } else {
+                    fd
+                }
+            }
+            Op::Symlink { target, link } => {
+                let rc = libc::symlink(target.as_ptr(), link.as_ptr());
+                if rc != 0 && errno() == libc::EEXIST {
+                    0
+                } else {
+                    rc
+                }
+            }
+            Op::SetHostname(h) => libc::sethostname(h.as_ptr(), h.as_bytes().len()),
+            Op::LoopbackUp => loopback_up(),
+            Op::Stdin(fd) => {
+                if libc::dup2(fd.as_raw_fd(), 0) < 0 {
+                    -1
+                } else {
+                    0
+                }
+            }
+            Op::PivotRoot(root) => {
+                let dot = c".".as_ptr();
+                if libc::chdir(root.as_ptr()) != 0
+                    || libc::syscall(libc::SYS_pivot_root, dot, dot) != 0
+                    || libc::umount2(dot, libc::MNT_DETACH) != 0
+                    || libc::chdir(c"/".as_ptr()) != 0
+                {
+                    -1
+                } else {
+                    0
+                }
+            }
+            Op::UnblockSignals => {
+                let mut set: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut set);
+                libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut())
+            }
+            Op::Exec(e) => libc::execve(e.path.as_ptr(), e.argv.as_ptr(), e.envp.as_ptr()),
+        }
+    };
+    if rc < 0 {
+        Err(errno())
+    } else {
+        Ok(())
+    }
+}
+
+fn errno() -> i32 {
+    io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
+}
+
+/// Sets IFF_UP on `lo` (async-signal-safe: socket, ioctl, close).
+unsafe fn loopback_up() -> libc::c_int {
+    let sock = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+    if sock < 0 {
+        return -1;
+    }
+    let mut req: libc::ifreq = std::mem::zeroed();
+    for (i, b) in b"lo\0".iter().enumerate() {
+        req.ifr_name[i] = *b as libc::c_char;
+    }
+    let mut rc = libc::ioctl(sock, libc::SIOCGIFFLAGS, &mut req);
+    if rc == 0 {
+        req.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+        rc = libc::ioctl(sock, libc::SIOCSIFFLAGS, &req);
+    }
+    libc::close(sock);
+    rc
+}
+
+/// The pod's PID 1 as seen from stage1, and the pipe that reports how its setup went.
+pub struct PodChild {
+    pub pid: i32,
+    report: OwnedFd,
+}
+
+/// Creates the PID namespace and forks the pod's PID 1, which runs `ops`.
+pub fn spawn_pod(ops: &[Op]) -> Result<PodChild> {
+    let mut fds = [0 as RawFd; 2];
+    // SAFETY: `fds` is a valid array of two ints for pipe2 to fill.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(io::Error::last_os_error()).context("cannot create the setup report pipe");
+    }
+    // SAFETY: pipe2 just returned these two descriptors, owned by nobody else.
+    let (read_end, write_end) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    // SAFETY: unshare only changes this process' namespace for future children.
+    if unsafe { libc::unshare(CLONE_NEWPID) } != 0 {
+        return Err(io::Error::last_os_error()).context("cannot create the pod's PID namespace (unshare CLONE_NEWPID)");
+    }
+    // SAFETY: stage1 is single-threaded; the child only runs `run_op` on prepared data and
+    // async-signal-safe calls, then execs or `_exit`s.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(io::Error::last_os_error()).context("cannot fork the pod's PID 1");
+    }
+    if pid == 0 {
+        let wfd = write_end.as_raw_fd();
+        for (index, op) in ops.iter().enumerate() {
+            if let Err(err) = run_op(op) {
+                let mut msg = [0u8; 8];
+                msg[..4].copy_from_slice(&(index as u32).to_ne_bytes());
+                msg[4..].copy_from_slice(&err.to_ne_bytes());
+                // SAFETY: writing a stack buffer to our pipe end, then leaving without
+                // running any destructors.
+                unsafe {
+                    libc::write(wfd, msg.as_ptr() as *const libc::c_void, msg.len());
+                    libc::_exit(254);
+                }
+            }
+        }
+        // The last op execs; reaching here means the plan had no exec.
+        // SAFETY: leaving the child without unwinding.
+        unsafe { libc::_exit(254) };
+    }
+    drop(write_end);
+    Ok(PodChild { pid, report: read_end })
+}
+
+impl PodChild {
+    /// Waits until the child exec'd (Ok) or reports which op failed.
+    pub fn wait_started(&self, ops: &[Op]) -> Result<()> {
+        let mut msg = [0u8; 8];
+        let mut got = 0;
+        while got < msg.len() {
+            // SAFETY: reading into the unfilled part of a stack buffer.
+            let n = unsafe {
+                libc::read(
+                    self.report.as_raw_fd(),
+                    msg[got..].as_mut_ptr() as *mut libc::c_void,
+                    msg.len() - got,
+                )
+            };
+            if n < 0 {
+                if errno() == libc::EINTR {
+                    continue;
+                }
+                return Err(io::Error::last_os_error()).context("cannot read the setup report");
+            }
+            if n == 0 {
+                break;
+            }
+            got += n as usize;
+        }
+        if got == 0 {
+            return Ok(());
+        }
+        let index = u32::from_ne_bytes(msg[..4].try_into().expect("bug: 4 bytes")) as usize;
+        let errno = i32::from_ne_bytes(msg[4..].try_into().expect("bug: 4 bytes"));
+        let what = ops.get(index).map(|o| o.to_string()).unwrap_or_else(|| "set up the pod".into());
+        bail!("cannot {what}: {}", io::Error::from_raw_os_error(errno))
+    }
+}
+
+/// Signals stage1 forwards to the pod.
+pub const FORWARDED: [libc::c_int; 3] = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP];
+
+fn signal_set(signals: &[libc::c_int]) -> libc::sigset_t {
+    // SAFETY: sigset_t is plain data initialised by sigemptyset before use.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for s in signals {
+            libc::sigaddset(&mut set, *s);
+        }
+        set
+    }
+}
+
+/// Blocks the forwarded signals and SIGCHLD so they are taken with [`wait_signal`].
+pub fn block_signals() -> Result<()> {
+    let mut all = FORWARDED.to_vec();
+    all.push(libc::SIGCHLD);
+    let set = signal_set(&all);
+    // SAFETY: `set` is initialised; the old mask is not needed.
+    if unsafe { libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) } != 0 {
+        return Err(io::Error::last_os_error()).context("cannot block signals");
+    }
+    Ok(())
+}
+
+/// Waits for one of the blocked signals.
+pub fn wait_signal() -> libc::c_int {
+    let mut all = FORWARDED.to_vec();
+    all.push(libc::SIGCHLD);
+    let set = signal_set(&all);
+    loop {
+        // SAFETY: `set` is initialised; no siginfo is requested.
+        let sig = unsafe { libc::sigwaitinfo(&set, std::ptr::null_mut()) };
+        if sig > 0 {
+            return sig;
+        }
+    }
+}
+
+/// Exit state of a child.
+pub enum Exit {
+    Code(i32),
+    Signal(i32),
+}
+
+/// Non-blocking wait for one specific child.
+pub fn try_wait(pid: i32) -> Result<Option<Exit>> {
+    let mut status = 0;
+    loop {
+        // SAFETY: `status` is a valid out pointer.
+        let rc = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        if rc < 0 {
+            if errno() == libc::EINTR {
+                continue;
+            }
+            return Err(io::Error::last_os_error()).with_context(|| format!("cannot wait for process {pid}"));
+        }
+        if rc == 0 {
+            return Ok(None);
+        }
+        if libc::WIFEXITED(status) {
+            return Ok(Some(Exit::Code(libc::WEXITSTATUS(status))));
+        }
+        if libc::WIFSIGNALED(status) {
+            return Ok(Some(Exit::Signal(libc::WTERMSIG(status))));
+        }
+    }
+}
+
+/// Blocking wait for one specific child.
+pub fn wait(pid: i32) -> Result<Exit> {
+    let mut status = 0;
+    loop {
+        // SAFETY: `status` is a valid out pointer.
+        let rc = unsafe { libc::waitpid(pid, &mut status, 0) };
+        if rc < 0 {
+            if errno() == libc::EINTR {
+                continue;
+            }
+            return Err(io::Error::last_os_error()).with_context(|| format!("cannot wait for process {pid}"));
+        }
+        if libc::WIFEXITED(status) {
+            return Ok(Exit::Code(libc::WEXITSTATUS(status)));
+        }
+        if libc::WIFSIGNALED(status) {
+            return Ok(Exit::Signal(libc::WTERMSIG(status)));
+        }
+    }
+}
+
+pub fn kill(pid: i32, sig: libc::c_int) -> io::Result<()> {
+    // SAFETY: kill has no memory-safety preconditions.
+    if unsafe { libc::kill(pid, sig) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Marks a descriptor close-on-exec so no app inherits it.
+pub fn set_cloexec(fd: RawFd) -> Result<()> {
+    // SAFETY: fcntl on a descriptor number; failure is reported, not UB.
+    if unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) } != 0 {
+        return Err(io::Error::last_os_error()).with_context(|| format!("cannot set close-on-exec on fd {fd}"));
+    }
+    Ok(())
+}
+
+/// Takes ownership of the inherited lock descriptor (it stays open until stage1 exits).
+pub fn adopt_lock_fd(fd: RawFd) -> Result<OwnedFd> {
+    // SAFETY: fcntl(F_GETFD) only checks that the number is an open descriptor.
+    if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+        return Err(io::Error::last_os_error()).with_context(|| format!("RKT_LOCK_FD {fd} is not an open descriptor"));
+    }
+    set_cloexec(fd)?;
+    // SAFETY: stage0 handed this descriptor to us and nothing else in stage1 owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Joins the namespace behind an open `/proc/<pid>/ns/<kind>` file.
+pub fn setns(ns: &OwnedFd, kind: libc::c_int, what: &str) -> Result<()> {
+    // SAFETY: setns only reads the descriptor.
+    if unsafe { libc::setns(ns.as_raw_fd(), kind) } != 0 {
+        return Err(io::Error::last_os_error()).with_context(|| format!("cannot join the pod's {what} namespace"));
+    }
+    Ok(())
+}
+
+pub fn chroot(path: &Path) -> Result<()> {
+    let c = cpath(path)?;
+    // SAFETY: `c` is a valid C string for the duration of the calls.
+    if unsafe { libc::chroot(c.as_ptr()) } != 0 || unsafe { libc::chdir(c"/".as_ptr()) } != 0 {
+        return Err(io::Error::last_os_error()).with_context(|| format!("cannot chroot into {}", path.display()));
+    }
+    Ok(())
+}
+
+/// Forks; the child execs `exec` (after unblocking signals) or exits 127 on failure.
+pub fn spawn_exec(exec: &PreparedExec) -> Result<i32> {
+    // SAFETY: single-threaded; the child only calls async-signal-safe functions on prepared data.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(io::Error::last_os_error()).context("cannot fork");
+    }
+    if pid == 0 {
+        let _ = run_op(&Op::UnblockSignals);
+        let _ = run_op_exec(exec);
+        // SAFETY: leaving the child without unwinding.
+        unsafe { libc::_exit(127) };
+    }
+    Ok(pid)
+}
+
+fn run_op_exec(e: &PreparedExec) -> Result<(), i32> {
+    // SAFETY: pointers come from `e`, alive for the call.
+    if unsafe { libc::execve(e.path.as_ptr(), e.argv.as_ptr(), e.envp.as_ptr()) } < 0 {
+        return Err(errno());
+    }
+    Ok(())
+}

@@ -1,0 +1,239 @@
+//! Runs the pod: carries out the [`Supervisor`]'s actions with [`sys`] and feeds it what
+//! happened, from one loop that waits for signals (SIGCHLD included) and the stop timer.
+//!
+//! Setup failures before the first app starts end stage2-init with 254. After that nothing
+//! is fatal: a failed action is a warning on stderr and the loop goes on reaping.
+
+use std::collections::VecDeque;
+use std::ffi::OsString;
+use std::path::Path;
+use std::time::Instant;
+
+use crate::contract::EXIT_SETUP_FAILURE;
+use crate::plan::{AppPlan, Plan};
+use crate::status;
+use crate::supervisor::{Action, AppHooks, Event, Proc, Report, Signal, StopCause, Supervisor};
+use crate::sys::{self, Command, ExecSpec, Session, SignalWaiter, Wakeup};
+
+/// An app's processes, prepared as C data once, before anything starts.
+struct AppSpecs {
+    pre_start: Vec<ExecSpec>,
+    main: ExecSpec,
+    post_stop: Vec<ExecSpec>,
+}
+
+struct Pod<'a> {
+    plan: &'a Plan,
+    specs: Vec<AppSpecs>,
+    pid1: bool,
+    stop_deadline: Option<Instant>,
+}
+
+/// Runs every app of `plan` to the end; returns stage2-init's exit code.
+pub fn run(plan: &Plan) -> i32 {
+    match setup(plan) {
+        Ok((signals, pod)) => pod.supervise(&signals),
+        Err(err) => {
+            say!("{err}");
+            EXIT_SETUP_FAILURE
+        }
+    }
+}
+
+fn setup(plan: &Plan) -> Result<(SignalWaiter, Pod<'_>), sys::Error> {
+    // Before any child exists, so no SIGCHLD or forwarded signal can be missed.
+    let signals = SignalWaiter::new()?;
+    let pid1 = std::process::id() == 1;
+    if !pid1 {
+        sys::become_subreaper()?;
+    }
+    status::create_status_dir(&plan.rkt_dir)?;
+    let specs = plan
+        .apps
+        .iter()
+        .map(|app| app_specs(app, plan.interactive))
+        .collect::<Result<_, _>>()?;
+    let pod = Pod {
+        plan,
+        specs,
+        pid1,
+        stop_deadline: None,
+    };
+    Ok((signals, pod))
+}
+
+fn app_specs(app: &AppPlan, interactive: bool) -> Result<AppSpecs, sys::Error> {
+    let spec = |argv: &[OsString], uid, gid, groups: &[u32], session| {
+        ExecSpec::new(&Command {
+            root: &app.root,
+            cwd: &app.cwd,
+            argv,
+            env: &app.env,
+            uid,
+            gid,
+            groups,
+            session,
+        })
+    };
+    // Handlers run as root with no supplementary groups (rkt runs them privileged even for
+    // unprivileged apps, REFERENCE.md §1.7), in the app's root, cwd and environment.
+    let handlers = |commands: &[Vec<OsString>]| {
+        commands
+            .iter()
+            .map(|argv| spec(argv, 0, 0, &[], Session::New))
+            .collect::<Result<Vec<_>, _>>()
+    };
+    let session = if interactive {
+        Session::Foreground
+    } else {
+        Session::New
+    };
+    Ok(AppSpecs {
+        pre_start: handlers(&app.pre_start)?,
+        main: spec(&app.exec, app.uid, app.gid, &app.groups, session)?,
+        post_stop: handlers(&app.post_stop)?,
+    })
+}
+
+impl Pod<'_> {
+    fn supervise(mut self, signals: &SignalWaiter) -> i32 {
+        let hooks = self.plan.apps.iter().map(|app| AppHooks {
+            pre_start: app.pre_start.len(),
+            post_stop: app.post_stop.len(),
+        });
+        let mut supervisor = Supervisor::new(hooks, self.plan.stop_timeout);
+        let mut pending: VecDeque<Action> = supervisor.start().into();
+        loop {
+            while let Some(action) = pending.pop_front() {
+                if let Action::Exit(code) = action {
+                    return code;
+                }
+                if let Some(event) = self.perform(action) {
+                    pending.extend(supervisor.handle(event));
+                }
+            }
+            let timeout = self
+                .stop_deadline
+                .map(|deadline| deadline.saturating_duration_since(Instant::now()));
+            match signals.wait(timeout) {
+                Ok(Some(Wakeup::Signal(signal))) => {
+                    pending.extend(supervisor.handle(Event::Signal(signal)));
+                }
+                Ok(Some(Wakeup::Child) | None) => {}
+                Err(err) => say!("{err}"),
+            }
+            if self.stop_deadline.is_some_and(|d| Instant::now() >= d) {
+                self.stop_deadline = None;
+                pending.extend(supervisor.handle(Event::StopTimerExpired));
+            }
+            // Reap everything that ended, orphans included; standard signals coalesce, so one
+            // SIGCHLD may stand for many children.
+            loop {
+                match sys::reap() {
+                    Ok(Some((pid, status))) => {
+                        pending.extend(supervisor.handle(Event::Reaped { pid, status }));
+                    }
+                    Ok(None) => break,
+                    Err(err) => {
+                        say!("{err}");
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Carries out one action; returns what the supervisor must learn from it.
+    fn perform(&mut self, action: Action) -> Option<Event> {
+        match action {
+            Action::Spawn { app, proc } => return Some(self.spawn(app, proc)),
+            Action::Signal { pid, signal } => warn(sys::kill_group(pid, signal)),
+            // In the pod's pid namespace, that is every process but us, orphans included.
+            Action::KillAll { .. } if self.pid1 => warn(sys::kill_every_process()),
+            Action::KillAll { pids } => {
+                for pid in pids {
+                    warn(sys::kill_group(pid, Signal::Kill));
+                }
+            }
+            Action::WriteStatus { app, status } => {
+                warn(status::write_status(
+                    &self.plan.rkt_dir,
+                    &self.plan.apps[app].name,
+                    status,
+                ));
+            }
+            Action::ArmStopTimer(after) => self.stop_deadline = Some(Instant::now() + after),
+            Action::MarkReady => warn(status::mark_ready(&self.plan.rkt_dir)),
+            Action::Report(report) => self.report(report),
+            Action::Exit(_) => {}
+        }
+        None
+    }
+
+    fn spawn(&self, app: usize, proc: Proc) -> Event {
+        let specs = &self.specs[app];
+        let spec = match proc {
+            Proc::PreStart(i) => &specs.pre_start[i],
+            Proc::Main => &specs.main,
+            Proc::PostStop(i) => &specs.post_stop[i],
+        };
+        match sys::spawn(spec) {
+            Ok(pid) => Event::Spawned { app, proc, pid },
+            Err(err) => {
+                let name = &self.plan.apps[app].name;
+                match proc {
+                    Proc::Main => say!("app {name}: {err}"),
+                    _ => say!("app {name}: {}: {err}", self.describe(app, proc)),
+                }
+                Event::SpawnFailed { app, proc }
+            }
+        }
+    }
+
+    fn report(&self, report: Report) {
+        match report {
+            Report::HookFailed { app, proc, status } => {
+                let name = &self.plan.apps[app].name;
+                let consequence = match proc {
+                    Proc::PreStart(_) => "the app is not started",
+                    _ => "ignored",
+                };
+                let hook = self.describe(app, proc);
+                say!("app {name}: {hook} exited with status {status}; {consequence}");
+            }
+            Report::AppFailed { app, status } => {
+                let name = &self.plan.apps[app].name;
+                say!("app {name} failed with status {status}");
+            }
+            Report::Stopping(StopCause::AppFailed { app, status }) => {
+                let name = &self.plan.apps[app].name;
+                say!("app {name} failed with status {status}; stopping the pod");
+            }
+            Report::Stopping(StopCause::Signal(signal)) => {
+                say!("received {}; stopping the pod", sys::signal_name(signal));
+            }
+            Report::StopTimeout => say!(
+                "apps still running {}s after the stop began; killing them",
+                self.plan.stop_timeout.as_secs()
+            ),
+        }
+    }
+
+    /// `pre-start handler 1 (/bin/prepare)`.
+    fn describe(&self, app: usize, proc: Proc) -> String {
+        let app = &self.plan.apps[app];
+        let (kind, index, argv) = match proc {
+            Proc::PreStart(i) => ("pre-start", i, &app.pre_start[i]),
+            Proc::PostStop(i) => ("post-stop", i, &app.post_stop[i]),
+            Proc::Main => return "main process".to_owned(),
+        };
+        let path = argv.first().map_or(Path::new(""), Path::new);
+        format!("{kind} handler {index} ({})", path.display())
+    }
+}
+
+fn warn(result: Result<(), sys::Error>) {
+    if let Err(err) = result {
+        say!("warning: {err}");
+    }
+}

@@ -1,0 +1,302 @@
+//! Rendered trees: an image with its dependencies extracted once, then used read-only as the
+//! lower directory of every pod's overlay.
+use std::collections::HashSet;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use aci::archive::{read_aci, ReadOptions};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha512};
+
+use crate::key::to_hex;
+use crate::workdir::WorkDir;
+use crate::{atomic, ImageKey, Result, Store, StoreError, StoreLock, TreeId};
+
+const RENDERED_FILE: &str = "rendered.json";
+/// Bounds dependency chains (appc has no limit; this only stops runaway manifests).
+const MAX_DEPENDENCY_DEPTH: usize = 64;
+
+/// A rendered tree in the store.
+#[derive(Debug, Clone)]
+pub struct TreeInfo {
+    pub id: TreeId,
+    /// Directory holding `rootfs/` and `manifest`.
+    pub dir: PathBuf,
+    /// Images rendered into it, dependencies first.
+    pub images: Vec<ImageKey>,
+    /// Bytes of regular files in the tree.
+    pub size: u64,
+}
+
+impl TreeInfo {
+    pub fn rootfs(&self) -> PathBuf {
+        self.dir.join("rootfs")
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Rendered {
+    images: Vec<String>,
+    size: u64,
+    /// SHA-512 over every entry's path, type, mode, owner, size, mtime and link target.
+    digest: String,
+}
+
+impl Store {
+    /// The images to render for `key`, dependencies depth first in listed order, `key` last.
+    pub fn dependency_order(&self, key: &ImageKey) -> Result<Vec<ImageKey>> {
+        let mut order = Vec::new();
+        let mut path = Vec::new();
+        self.visit_dependencies(key, &mut path, &mut order)?;
+        Ok(order)
+    }
+
+    fn visit_dependencies(
+        &self,
+        key: &ImageKey,
+        path: &mut Vec<ImageKey>,
+        order: &mut Vec<ImageKey>,
+    ) -> Result<()> {
+        if path.contains(key) || path.len() > MAX_DEPENDENCY_DEPTH {
+            return Err(StoreError::DependencyCycle(key.to_string()));
+        }
+        let manifest = self.manifest(key)?;
+        path.push(key.clone());
+        for dep in &manifest.dependencies {
+            let missing = || StoreError::MissingDependency {
+                image: manifest.name.clone(),
+                dependency: dep.image_name.clone(),
+            };
+            let dep_key = match &dep.image_id {
+                Some(id) => match self.resolve_id(id) {
+                    Ok(k) => k,
+                    Err(StoreError::ImageNotFound(_)) => return Err(missing()),
+                    Err(e) => return Err(e),
+                },
+                None => self
+                    .find_by_name(&dep.image_name, &dep.labels)?
+                    .ok_or_else(missing)?
+                    .image_key(),
+            };
+            self.visit_dependencies(&dep_key, path, order)?;
+        }
+        path.pop();
+        if !order.contains(key) {
+            order.push(key.clone());
+        }
+        Ok(())
+    }
+
+    /// Renders `key` with its dependencies, or reuses the existing tree. With `verify`, an
+    /// existing tree is checked against the digest taken when it was rendered and rendered
+    /// again if it changed.
+    pub fn render_tree(&self, key: &ImageKey, verify: bool) -> Result<TreeInfo> {
+        let order = self.dependency_order(key)?;
+        let id = TreeId::for_images(&order);
+        let _render_lock = self.tree_lock(&id)?;
+        if let Some(tree) = self.tree(&id)? {
+            match if verify { self.check_tree(&id) } else { Ok(()) } {
+                Ok(()) => return Ok(tree),
+                Err(StoreError::CorruptTree(_)) => self.remove_tree(&id)?,
+                Err(e) => return Err(e),
+            }
+        }
+        let work = WorkDir::create(self, "render")?;
+        let staged = work.path().join("tree");
+        std::fs::create_dir(&staged).map_err(|e| StoreError::io("create directory", &staged, e))?;
+        for image in &order {
+            let mut blob = self.open_blob(image)?;
+            let opts = ReadOptions {
+                extract_to: Some(&staged),
+                overwrite: true,
+                ..ReadOptions::default()
+            };
+            let summary = read_aci(&mut blob, &opts)?;
+            if ImageKey::from_image_id(&summary.id) != *image {
+                return Err(StoreError::CorruptImage {
+                    key: image.clone(),
+                    actual: summary.id.full().to_string(),
+                });
+            }
+        }
+        let top = self.manifest(key)?;
+        // The top image's manifest describes the tree, whatever a dependency wrote there.
+        let manifest_path = staged.join("manifest");
+        std::fs::write(&manifest_path, self.manifest_bytes(key)?)
+            .map_err(|e| StoreError::io("write", &manifest_path, e))?;
+        aci::archive::apply_path_whitelist(&staged.join("rootfs"), &top.path_whitelist)?;
+        self.install_tree_locked(&staged, &id, &order)
+    }
+
+    /// Moves a freshly extracted tree into place (unless an identical one appeared meanwhile).
+    pub(crate) fn install_tree(
+        &self,
+        staged: &Path,
+        id: &TreeId,
+        images: &[ImageKey],
+    ) -> Result<TreeInfo> {
+        let _render_lock = self.tree_lock(id)?;
+        if let Some(tree) = self.tree(id)? {
+            return Ok(tree);
+        }
+        self.install_tree_locked(staged, id, images)
+    }
+
+    fn install_tree_locked(
+        &self,
+        staged: &Path,
+        id: &TreeId,
+        images: &[ImageKey],
+    ) -> Result<TreeInfo> {
+        let (digest, size) = tree_digest(&staged.join("rootfs"))?;
+        let rendered = Rendered {
+            images: images.iter().map(|k| k.to_string()).collect(),
+            size,
+            digest,
+        };
+        let json = serde_json::to_vec_pretty(&rendered).expect("bug: Rendered always serialises");
+        let record = staged.join(RENDERED_FILE);
+        std::fs::write(&record, json).map_err(|e| StoreError::io("write", &record, e))?;
+        let dest = self.tree_dir(id);
+        atomic::remove_tree(&dest)?;
+        std::fs::rename(staged, &dest).map_err(|e| StoreError::io("store tree", &dest, e))?;
+        atomic::sync_dir(&self.trees_dir())?;
+        Ok(TreeInfo {
+            id: id.clone(),
+            dir: dest,
+            images: images.to_vec(),
+            size,
+        })
+    }
+
+    fn tree_lock(&self, id: &TreeId) -> Result<StoreLock> {
+        StoreLock::acquire(&self.dir().join("locks").join(format!("{id}.lock")), true)
+    }
+
+    fn rendered(&self, id: &TreeId) -> Result<Option<Rendered>> {
+        let path = self.tree_dir(id).join(RENDERED_FILE);
+        match std::fs::read(&path) {
+            Ok(bytes) => Ok(serde_json::from_slice(&bytes).ok()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StoreError::io("read", &path, e)),
+        }
+    }
+
+    /// A rendered tree, if present and complete.
+    pub fn tree(&self, id: &TreeId) -> Result<Option<TreeInfo>> {
+        let Some(rendered) = self.rendered(id)? else {
+            return Ok(None);
+        };
+        let images = rendered
+            .images
+            .iter()
+            .map(|k| ImageKey::parse(k))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Some(TreeInfo {
+            id: id.clone(),
+            dir: self.tree_dir(id),
+            images,
+            size: rendered.size,
+        }))
+    }
+
+    /// Compares a tree with the digest taken when it was rendered (metadata only: a walk of
+    /// the tree, independent of file sizes).
+    pub fn check_tree(&self, id: &TreeId) -> Result<()> {
+        let rendered = self
+            .rendered(id)?
+            .ok_or_else(|| StoreError::CorruptTree(id.to_string()))?;
+        let (digest, _) = tree_digest(&self.tree_dir(id).join("rootfs"))?;
+        if digest != rendered.digest {
+            return Err(StoreError::CorruptTree(id.to_string()));
+        }
+        Ok(())
+    }
+
+    /// Every tree directory in the store, complete or not.
+    pub fn trees(&self) -> Result<Vec<TreeId>> {
+        let dir = self.trees_dir();
+        let entries =
+            std::fs::read_dir(&dir).map_err(|e| StoreError::io("read directory", &dir, e))?;
+        Ok(entries
+            .flatten()
+            .filter_map(|e| e.file_name().to_str().and_then(TreeId::parse))
+            .collect())
+    }
+
+    /// Removes a tree: it disappears with one rename, then is deleted.
+    pub fn remove_tree(&self, id: &TreeId) -> Result<()> {
+        let dir = self.tree_dir(id);
+        if !dir.exists() {
+            return Ok(());
+        }
+        let work = WorkDir::create(self, "remove")?;
+        let trash = work.path().join("tree");
+        std::fs::rename(&dir, &trash).map_err(|e| StoreError::io("remove", &dir, e))?;
+        Ok(())
+    }
+
+    /// Removes every tree not in `keep`, and trees whose images are gone. The caller holds the
+    /// exclusive store lock and lists the trees pods still use.
+    pub fn gc_trees(&self, keep: &HashSet<TreeId>) -> Result<Vec<TreeId>> {
+        let mut removed = Vec::new();
+        for id in self.trees()? {
+            if keep.contains(&id) {
+                continue;
+            }
+            self.remove_tree(&id)?;
+            removed.push(id);
+        }
+        Ok(removed)
+    }
+}
+
+/// Digest of a tree's metadata, and the bytes of its regular files.
+fn tree_digest(root: &Path) -> Result<(String, u64)> {
+    let mut hasher = Sha512::new();
+    let mut size = 0u64;
+    walk(root, Path::new(""), &mut hasher, &mut size)?;
+    Ok((format!("sha512-{}", to_hex(&hasher.finalize())), size))
+}
+
+fn walk(root: &Path, rel: &Path, hasher: &mut Sha512, size: &mut u64) -> Result<()> {
+    let dir = root.join(rel);
+    let mut entries: Vec<_> = std::fs::read_dir(&dir)
+        .map_err(|e| StoreError::io("read directory", &dir, e))?
+        .map(|e| e.map(|e| e.file_name()))
+        .collect::<std::io::Result<_>>()
+        .map_err(|e| StoreError::io("read directory", &dir, e))?;
+    entries.sort();
+    for name in entries {
+        let rel_path = rel.join(&name);
+        let path = root.join(&rel_path);
+        let meta =
+            std::fs::symlink_metadata(&path).map_err(|e| StoreError::io("stat", &path, e))?;
+        let ft = meta.file_type();
+        hasher.update(rel_path.as_os_str().as_encoded_bytes());
+        hasher.update(
+            format!(
+                "\0{:o}\0{}\0{}\0{}\0{}.{}\0{}\0",
+                meta.mode(),
+                meta.uid(),
+                meta.gid(),
+                if ft.is_file() { meta.len() } else { 0 },
+                meta.mtime(),
+                meta.mtime_nsec(),
+                meta.rdev(),
+            )
+            .as_bytes(),
+        );
+        if ft.is_symlink() {
+            let target = std::fs::read_link(&path).map_err(|e| StoreError::io("read link", &path, e))?;
+            hasher.update(target.as_os_str().as_encoded_bytes());
+        } else if ft.is_file() {
+            *size += meta.len();
+        }
+        hasher.update(b"\n");
+        if ft.is_dir() {
+            walk(root, &rel_path, hasher, size)?;
+        }
+    }
+    Ok(())
+}

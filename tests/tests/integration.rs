@@ -1,0 +1,7 @@
+//! Integration tests: the real `rkt` binary (and the stage1 image built by `make`) as root,
+//! each test against its own data directory.
+mod integration {
+    pub mod fetch;
+    pub mod image;
+    pub mod run;
+}
