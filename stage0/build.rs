@@ -12,7 +12,8 @@ fn main() {
         .unwrap_or_else(|| "unknown".into());
     println!("cargo:rustc-env=RKT_RUSTC_VERSION={version}");
     // Where distributions install stage1 images (`make install` uses $(PREFIX)/lib/rkt/stage1-images).
-    let dir = std::env::var("RKT_STAGE1_IMAGES_DIR").unwrap_or_else(|_| "/usr/lib/rkt/stage1-images".into());
+    let dir = std::env::var("RKT_STAGE1_IMAGES_DIR")
+        .unwrap_or_else(|_| "/usr/lib/rkt/stage1-images".into());
     println!("cargo:rustc-env=RKT_STAGE1_IMAGES_DIR={dir}");
     println!("cargo:rerun-if-env-changed=RKT_STAGE1_IMAGES_DIR");
     println!("cargo:rerun-if-changed=build.rs");

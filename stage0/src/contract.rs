@@ -43,5 +43,4 @@ pub const ANN_INTERFACE_VERSION: &str = "coreos.com/rkt/stage1/interface-version
 /// Pod manifest annotation rkt writes on immutable pods.
 pub const ANN_MUTABLE: &str = "coreos.com/rkt/stage1/mutable";
 
-pub const DEFAULT_STAGE1_NAME: &str = "coreos.com/rkt/stage1-rs";
 pub const DEFAULT_STAGE1_FILE: &str = "stage1.aci";

@@ -24,8 +24,16 @@ impl Globals {
             dir: absolute(g.dir.as_deref().unwrap_or(Path::new(DEFAULT_DIR)))?,
             debug: g.debug.unwrap_or(false),
             insecure: g.insecure_options.unwrap_or_default(),
-            system_config: absolute(g.system_config.as_deref().unwrap_or(Path::new(DEFAULT_SYSTEM_CONFIG)))?,
-            local_config: absolute(g.local_config.as_deref().unwrap_or(Path::new(DEFAULT_LOCAL_CONFIG)))?,
+            system_config: absolute(
+                g.system_config
+                    .as_deref()
+                    .unwrap_or(Path::new(DEFAULT_SYSTEM_CONFIG)),
+            )?,
+            local_config: absolute(
+                g.local_config
+                    .as_deref()
+                    .unwrap_or(Path::new(DEFAULT_LOCAL_CONFIG)),
+            )?,
             user_config: g.user_config.as_deref().map(absolute).transpose()?,
             trust_keys_from_https: g.trust_keys_from_https.unwrap_or(false),
         })

@@ -36,7 +36,9 @@ pub fn render_value<T: Serialize + ?Sized>(value: &T, format: Format) -> String 
         let mut buf = Vec::new();
         let fmt = serde_json::ser::PrettyFormatter::with_indent(b"\t");
         let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
-        value.serialize(&mut ser).expect("bug: output types always serialise");
+        value
+            .serialize(&mut ser)
+            .expect("bug: output types always serialise");
         String::from_utf8(buf).expect("bug: serde_json writes UTF-8")
     } else {
         serde_json::to_string(value).expect("bug: output types always serialise")
@@ -74,8 +76,14 @@ mod tests {
     #[test]
     fn empty_lists_are_null_and_html_is_escaped() {
         assert_eq!(render::<Item>(&[], Format::Json), "null");
-        let items = [Item { name: "a<b>&".into(), size: 1 }];
-        assert_eq!(render(&items, Format::Json), r#"[{"name":"a\u003cb\u003e\u0026","size":1}]"#);
+        let items = [Item {
+            name: "a<b>&".into(),
+            size: 1,
+        }];
+        assert_eq!(
+            render(&items, Format::Json),
+            r#"[{"name":"a\u003cb\u003e\u0026","size":1}]"#
+        );
         assert_eq!(
             render(&items, Format::JsonPretty),
             "[\n\t{\n\t\t\"name\": \"a\\u003cb\\u003e\\u0026\",\n\t\t\"size\": 1\n\t}\n]"

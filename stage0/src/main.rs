@@ -72,8 +72,13 @@ fn report_usage_error(err: clap::Error) -> i32 {
         ErrorKind::ValueValidation | ErrorKind::InvalidValue => {
             let arg = context(&err, ContextKind::InvalidArg).unwrap_or_default();
             let value = context(&err, ContextKind::InvalidValue).unwrap_or_default();
-            let why = std::error::Error::source(&err).map(|s| s.to_string()).unwrap_or_else(|| first_line(&err));
-            eprintln!("Error: invalid argument {value:?} for {}: {why}", arg.split_whitespace().next().unwrap_or(&arg));
+            let why = std::error::Error::source(&err)
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| first_line(&err));
+            eprintln!(
+                "Error: invalid argument {value:?} for {}: {why}",
+                arg.split_whitespace().next().unwrap_or(&arg)
+            );
             EXIT_FAILURE
         }
         _ => {

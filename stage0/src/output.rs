@@ -69,7 +69,6 @@ pub fn render_error(err: &anyhow::Error, debug: bool) -> String {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,7 +80,10 @@ mod tests {
             .context("unable to resolve UUID")
             .context("problem retrieving pod")
             .unwrap_err();
-        assert_eq!(render_error(&err, false), "problem retrieving pod: no matches found for \"abc\"");
+        assert_eq!(
+            render_error(&err, false),
+            "problem retrieving pod: no matches found for \"abc\""
+        );
         assert_eq!(
             render_error(&err, true),
             "problem retrieving pod\n  └─unable to resolve UUID\n    └─no matches found for \"abc\""

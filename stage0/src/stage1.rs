@@ -9,11 +9,19 @@ use anyhow::{anyhow, bail, Context, Result};
 use store::{ImageKey, ImportOptions, Store};
 
 use crate::cli::apps::ParsedApps;
-use crate::contract::{ANN_INTERFACE_VERSION, DEFAULT_STAGE1_FILE, LOCK_FD_ENV, STAGE1_MANIFEST, STAGE1_ROOTFS};
+use crate::contract::{
+    ANN_INTERFACE_VERSION, DEFAULT_STAGE1_FILE, LOCK_FD_ENV, STAGE1_MANIFEST, STAGE1_ROOTFS,
+};
 use crate::image::{Fetcher, ImageArg};
 use crate::sys;
 
-const SELECTION_FLAGS: [&str; 5] = ["stage1-url", "stage1-path", "stage1-name", "stage1-hash", "stage1-from-dir"];
+const SELECTION_FLAGS: [&str; 5] = [
+    "stage1-url",
+    "stage1-path",
+    "stage1-name",
+    "stage1-hash",
+    "stage1-from-dir",
+];
 
 /// Where the stage1 image comes from.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,7 +44,16 @@ pub fn source(parsed: &ParsedApps) -> Result<Stage1Source> {
         match &chosen {
             Some((prev, _)) if *prev == name.as_str() => bail!("--{name} already used"),
             Some((prev, _)) => bail!("flags --{name} and --{prev} are mutually exclusive"),
-            None => chosen = Some((SELECTION_FLAGS.iter().find(|f| **f == name.as_str()).copied().unwrap_or(""), value.clone())),
+            None => {
+                chosen = Some((
+                    SELECTION_FLAGS
+                        .iter()
+                        .find(|f| **f == name.as_str())
+                        .copied()
+                        .unwrap_or(""),
+                    value.clone(),
+                ))
+            }
         }
     }
     Ok(match chosen {
@@ -75,18 +92,25 @@ pub fn resolve(fetcher: &Fetcher<'_>, src: &Stage1Source) -> Result<ImageKey> {
             .store
             .resolve_id(h)
             .with_context(|| format!("stage1 image {h} is not in the store")),
-        Stage1Source::Name(n) => fetcher.fetch(n, None).context("failed to fetch stage1 image"),
+        Stage1Source::Name(n) => fetcher
+            .fetch(n, None)
+            .context("failed to fetch stage1 image"),
         Stage1Source::FromDir(name) => import_trusted(fetcher.store, &images_dir().join(name)),
         Stage1Source::Path(p) => import_path(fetcher, p),
         Stage1Source::Url(u) => match crate::image::classify(u)? {
             ImageArg::File(p) => import_path(fetcher, &p),
-            _ => fetcher.fetch(u, None).context("failed to fetch stage1 image"),
+            _ => fetcher
+                .fetch(u, None)
+                .context("failed to fetch stage1 image"),
         },
         Stage1Source::Default => {
-            let candidates: Vec<PathBuf> = [Some(images_dir().join(DEFAULT_STAGE1_FILE)), next_to_binary()]
-                .into_iter()
-                .flatten()
-                .collect();
+            let candidates: Vec<PathBuf> = [
+                Some(images_dir().join(DEFAULT_STAGE1_FILE)),
+                next_to_binary(),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
             for candidate in &candidates {
                 if candidate.is_file() {
                     return import_trusted(fetcher.store, candidate);
@@ -102,26 +126,38 @@ pub fn resolve(fetcher: &Fetcher<'_>, src: &Stage1Source) -> Result<ImageKey> {
 }
 
 fn import_path(fetcher: &Fetcher<'_>, path: &Path) -> Result<ImageKey> {
-    let abs = std::path::absolute(path).with_context(|| format!("invalid stage1 path {}", path.display()))?;
+    let abs = std::path::absolute(path)
+        .with_context(|| format!("invalid stage1 path {}", path.display()))?;
     if !abs.exists() {
         bail!("stage1 image {} does not exist", abs.display());
     }
     if trusted_location(&abs) {
         return import_trusted(fetcher.store, &abs);
     }
-    fetcher.check_signature(&abs, None).context("failed to fetch stage1 image")?;
+    fetcher
+        .check_signature(&abs, None)
+        .context("failed to fetch stage1 image")?;
     import_trusted(fetcher.store, &abs)
 }
 
 /// Imports a stage1 file, reusing the stored copy when the file has not changed since.
 fn import_trusted(store: &Store, path: &Path) -> Result<ImageKey> {
-    let meta = std::fs::metadata(path).with_context(|| format!("cannot read stage1 image {}", path.display()))?;
+    let meta = std::fs::metadata(path)
+        .with_context(|| format!("cannot read stage1 image {}", path.display()))?;
     let url = format!("file://{}", path.display());
-    let stamp = format!("{}:{}.{}:{}:{}", meta.len(), meta.mtime(), meta.mtime_nsec(), meta.dev(), meta.ino());
+    let stamp = format!(
+        "{}:{}.{}:{}:{}",
+        meta.len(),
+        meta.mtime(),
+        meta.mtime_nsec(),
+        meta.dev(),
+        meta.ino()
+    );
     if let Some(info) = store.find_by_source(&url, &stamp)? {
         return Ok(info.image_key());
     }
-    let mut file = File::open(path).with_context(|| format!("cannot open stage1 image {}", path.display()))?;
+    let mut file =
+        File::open(path).with_context(|| format!("cannot open stage1 image {}", path.display()))?;
     let opts = ImportOptions {
         url: Some(url),
         render: true,
@@ -138,7 +174,8 @@ fn import_trusted(store: &Store, path: &Path) -> Result<ImageKey> {
 pub fn pod_stage1_manifest(pod_dir: &Path) -> Result<ImageManifest> {
     let path = pod_dir.join(STAGE1_MANIFEST);
     let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-    ImageManifest::from_slice(&bytes).with_context(|| format!("invalid stage1 manifest {}", path.display()))
+    ImageManifest::from_slice(&bytes)
+        .with_context(|| format!("invalid stage1 manifest {}", path.display()))
 }
 
 /// The entrypoint named by `annotation`, relative to the stage1 rootfs.
@@ -146,7 +183,12 @@ pub fn entrypoint(manifest: &ImageManifest, annotation: &str) -> Result<String> 
     manifest
         .annotation(annotation)
         .map(str::to_string)
-        .ok_or_else(|| anyhow!("stage1 image {} has no {annotation} annotation", manifest.name))
+        .ok_or_else(|| {
+            anyhow!(
+                "stage1 image {} has no {annotation} annotation",
+                manifest.name
+            )
+        })
 }
 
 /// The stage1 interface version (absent means 1).
@@ -176,7 +218,13 @@ pub struct RunFlags {
 
 /// `<entrypoint> [--debug] --net=<list> [--interactive] [--local-config=<dir>] [--hostname=<h>]
 /// [--disable-*] [--ipc=<m>] <uuid>`, gated by the interface version (REFERENCE §1.2).
-pub fn run_argv(entry: &str, version: u32, flags: &RunFlags, uuid: &str, warn: &dyn Fn(&str)) -> Vec<String> {
+pub fn run_argv(
+    entry: &str,
+    version: u32,
+    flags: &RunFlags,
+    uuid: &str,
+    warn: &dyn Fn(&str),
+) -> Vec<String> {
     let mut argv = vec![entry.to_string()];
     if flags.debug {
         argv.push("--debug".into());
@@ -199,7 +247,10 @@ pub fn run_argv(entry: &str, version: u32, flags: &RunFlags, uuid: &str, warn: &
         }
     }
     for (set, flag) in [
-        (flags.disable_capabilities, "--disable-capabilities-restriction"),
+        (
+            flags.disable_capabilities,
+            "--disable-capabilities-restriction",
+        ),
         (flags.disable_paths, "--disable-paths"),
         (flags.disable_seccomp, "--disable-seccomp"),
     ] {
@@ -207,7 +258,9 @@ pub fn run_argv(entry: &str, version: u32, flags: &RunFlags, uuid: &str, warn: &
             if version >= 3 {
                 argv.push(flag.into());
             } else {
-                warn(&format!("{flag} is not supported by the stage1 (interface version < 3), ignoring"));
+                warn(&format!(
+                    "{flag} is not supported by the stage1 (interface version < 3), ignoring"
+                ));
             }
         }
     }
@@ -223,15 +276,24 @@ pub fn run_argv(entry: &str, version: u32, flags: &RunFlags, uuid: &str, warn: &
 }
 
 /// Replaces rkt with the stage1 entrypoint, cwd the pod directory, handing over the pod lock.
-pub fn exec(pod_dir: &Path, entry: &str, argv: &[String], lock: std::os::fd::BorrowedFd<'_>) -> anyhow::Error {
-    let program = pod_dir.join(STAGE1_ROOTFS).join(entry.trim_start_matches('/'));
+pub fn exec(
+    pod_dir: &Path,
+    entry: &str,
+    argv: &[String],
+    lock: std::os::fd::BorrowedFd<'_>,
+) -> anyhow::Error {
+    let program = pod_dir
+        .join(STAGE1_ROOTFS)
+        .join(entry.trim_start_matches('/'));
     if let Err(e) = std::env::set_current_dir(pod_dir) {
-        return anyhow::Error::new(e).context(format!("cannot enter pod directory {}", pod_dir.display()));
+        return anyhow::Error::new(e)
+            .context(format!("cannot enter pod directory {}", pod_dir.display()));
     }
     if let Err(e) = sys::clear_cloexec(lock) {
         return e;
     }
-    let mut env: Vec<(String, String)> = std::env::vars().filter(|(k, _)| k != LOCK_FD_ENV).collect();
+    let mut env: Vec<(String, String)> =
+        std::env::vars().filter(|(k, _)| k != LOCK_FD_ENV).collect();
     env.push((LOCK_FD_ENV.into(), lock.as_raw_fd().to_string()));
     sys::exec(&program, argv, &env)
 }
@@ -243,7 +305,10 @@ mod tests {
     #[test]
     fn stage1_flags_are_mutually_exclusive() {
         let parsed = ParsedApps {
-            flags: vec![("stage1-path".into(), "/a".into()), ("stage1-hash".into(), "sha512-ab".into())],
+            flags: vec![
+                ("stage1-path".into(), "/a".into()),
+                ("stage1-hash".into(), "sha512-ab".into()),
+            ],
             ..ParsedApps::default()
         };
         assert_eq!(
@@ -272,6 +337,16 @@ mod tests {
         assert_eq!(v1, ["/init", "--net=host", "--local-config=/etc/rkt", "u"]);
         assert_eq!(warned.borrow().len(), 2);
         let v6 = run_argv("/init", 6, &flags, "u", &warn);
-        assert_eq!(v6, ["/init", "--net=host", "--local-config=/etc/rkt", "--hostname=h", "--ipc=private", "u"]);
+        assert_eq!(
+            v6,
+            [
+                "/init",
+                "--net=host",
+                "--local-config=/etc/rkt",
+                "--hostname=h",
+                "--ipc=private",
+                "u"
+            ]
+        );
     }
 }

@@ -35,7 +35,11 @@ pub enum LockOutcome {
 
 /// `flock(2)` on an open file or directory.
 pub fn flock(fd: BorrowedFd<'_>, exclusive: bool, wait: bool) -> io::Result<LockOutcome> {
-    let mut op = if exclusive { libc::LOCK_EX } else { libc::LOCK_SH };
+    let mut op = if exclusive {
+        libc::LOCK_EX
+    } else {
+        libc::LOCK_SH
+    };
     if !wait {
         op |= libc::LOCK_NB;
     }
@@ -73,7 +77,8 @@ pub fn open_dir(path: &Path) -> Result<OwnedFd> {
 
 /// Lets `fd` survive `execve` (the pod lock handed to stage1).
 pub fn clear_cloexec(fd: BorrowedFd<'_>) -> Result<()> {
-    fcntl(fd, FcntlArg::F_SETFD(FdFlag::empty())).context("cannot clear close-on-exec on the pod lock")?;
+    fcntl(fd, FcntlArg::F_SETFD(FdFlag::empty()))
+        .context("cannot clear close-on-exec on the pod lock")?;
     Ok(())
 }
 
@@ -116,15 +121,30 @@ fn overlay_escape(p: &Path) -> String {
 
 /// Bind-mounts `source` onto `target`, optionally making it read-only.
 pub fn bind_mount(source: &Path, target: &Path, read_only: bool) -> Result<()> {
-    retry(|| nix::mount::mount(Some(source), target, None::<&str>, MsFlags::MS_BIND, None::<&str>))
-        .with_context(|| {
-            format!("cannot bind-mount {} on {} (MS_BIND)", source.display(), target.display())
-        })?;
+    retry(|| {
+        nix::mount::mount(
+            Some(source),
+            target,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+    })
+    .with_context(|| {
+        format!(
+            "cannot bind-mount {} on {} (MS_BIND)",
+            source.display(),
+            target.display()
+        )
+    })?;
     if read_only {
         let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
         retry(|| nix::mount::mount(None::<&str>, target, None::<&str>, flags, None::<&str>))
             .with_context(|| {
-                format!("cannot remount {} read-only (MS_BIND|MS_REMOUNT|MS_RDONLY)", target.display())
+                format!(
+                    "cannot remount {} read-only (MS_BIND|MS_REMOUNT|MS_RDONLY)",
+                    target.display()
+                )
             })?;
     }
     Ok(())
@@ -134,10 +154,10 @@ pub fn bind_mount(source: &Path, target: &Path, read_only: bool) -> Result<()> {
 pub fn unmount(target: &Path) -> Result<()> {
     match retry(|| nix::mount::umount2(target, MntFlags::UMOUNT_NOFOLLOW)) {
         Ok(()) | Err(Errno::EINVAL) | Err(Errno::ENOENT) => Ok(()),
-        Err(Errno::EBUSY) => retry(|| {
-            nix::mount::umount2(target, MntFlags::MNT_DETACH | MntFlags::UMOUNT_NOFOLLOW)
-        })
-        .with_context(|| format!("cannot unmount {} (MNT_DETACH)", target.display())),
+        Err(Errno::EBUSY) => {
+            retry(|| nix::mount::umount2(target, MntFlags::MNT_DETACH | MntFlags::UMOUNT_NOFOLLOW))
+                .with_context(|| format!("cannot unmount {} (MNT_DETACH)", target.display()))
+        }
         Err(e) => Err(e).with_context(|| format!("cannot unmount {}", target.display())),
     }
 }
@@ -164,18 +184,21 @@ pub fn exec(program: &Path, argv: &[String], env: &[(String, String)]) -> anyhow
             .collect::<Result<Vec<_>>>()?;
         let envs = env
             .iter()
-            .map(|(k, v)| CString::new(format!("{k}={v}")).context("environment contains a NUL byte"))
+            .map(|(k, v)| {
+                CString::new(format!("{k}={v}")).context("environment contains a NUL byte")
+            })
             .collect::<Result<Vec<_>>>()?;
         Ok((prog, args, envs))
     };
     match build() {
         Ok((prog, args, envs)) => match nix::unistd::execve(&prog, &args, &envs) {
-            Err(e) => anyhow::Error::new(e).context(format!("cannot execute {}", program.display())),
+            Err(e) => {
+                anyhow::Error::new(e).context(format!("cannot execute {}", program.display()))
+            }
         },
         Err(e) => e,
     }
 }
-
 
 /// Broken-down local time: (year, month, day, hour, minute, second, utc offset seconds, zone).
 pub struct LocalTime {
@@ -227,5 +250,3 @@ pub fn local_time(secs: i64) -> LocalTime {
         zone,
     }
 }
-
-

@@ -74,8 +74,10 @@ fn parse<'a>(args: &'a [String], bools: &[&str]) -> Result<(Vec<Flag<'a>>, Vec<S
         };
         if bools.contains(&name) {
             let value = match inline.as_deref() {
-                None | Some("true") | Some("1") | Some("t") | Some("T") | Some("TRUE") | Some("True") => true,
-                Some("false") | Some("0") | Some("f") | Some("F") | Some("FALSE") | Some("False") => false,
+                None | Some("true") | Some("1") | Some("t") | Some("T") | Some("TRUE")
+                | Some("True") => true,
+                Some("false") | Some("0") | Some("f") | Some("F") | Some("FALSE")
+                | Some("False") => false,
                 Some(v) => bail!("invalid boolean value {v:?} for flag --{name}"),
             };
             flags.push(Flag::Bool(name, value));
@@ -159,7 +161,9 @@ impl EnterArgs {
         for flag in flags {
             match flag {
                 Flag::Value("pid", v) => {
-                    out.pid = v.parse().map_err(|_| anyhow!("invalid --pid value {v:?}"))?
+                    out.pid = v
+                        .parse()
+                        .map_err(|_| anyhow!("invalid --pid value {v:?}"))?
                 }
                 Flag::Value("appname", v) => out.app = v,
                 Flag::Value(name, _) | Flag::Bool(name, _) => {
@@ -237,8 +241,15 @@ mod tests {
 
     #[test]
     fn enter_takes_the_command_after_double_dash() {
-        let a = EnterArgs::parse(&args(&["--pid=42", "--appname=app", "--", "/bin/sh", "-c", "id"]))
-            .unwrap();
+        let a = EnterArgs::parse(&args(&[
+            "--pid=42",
+            "--appname=app",
+            "--",
+            "/bin/sh",
+            "-c",
+            "id",
+        ]))
+        .unwrap();
         assert_eq!(a.pid, 42);
         assert_eq!(a.command, args(&["/bin/sh", "-c", "id"]));
         assert!(EnterArgs::parse(&args(&["--appname=a", "--", "sh"])).is_err());

@@ -13,7 +13,10 @@ use crate::sys::{self, PreparedExec};
 pub fn enter(args: &EnterArgs) -> Result<i32> {
     let env_path = Path::new(STAGE1_ROOTFS).join(ENV_DIR).join(&args.app);
     let env = read_env(&env_path)?;
-    let app_root = Path::new(STAGE1_ROOTFS).join(STAGE2_DIR).join(&args.app).join("rootfs");
+    let app_root = Path::new(STAGE1_ROOTFS)
+        .join(STAGE2_DIR)
+        .join(&args.app)
+        .join("rootfs");
     if !app_root.is_dir() {
         anyhow::bail!("pod has no app {:?}", args.app);
     }
@@ -28,22 +31,30 @@ pub fn enter(args: &EnterArgs) -> Result<i32> {
     let mut handles: Vec<(OwnedFd, libc::c_int, &str)> = Vec::new();
     for (name, kind) in kinds {
         let path = format!("/proc/{}/ns/{name}", args.pid);
-        let f = File::open(&path).with_context(|| format!("cannot open {path}: is the pod running?"))?;
+        let f = File::open(&path)
+            .with_context(|| format!("cannot open {path}: is the pod running?"))?;
         handles.push((OwnedFd::from(f), kind, name));
     }
     for (fd, kind, name) in &handles {
         sys::setns(fd, *kind, name)?;
     }
     // After joining the mount namespace our root is the stage1 root.
-    let inner_root = Path::new("/").join(STAGE2_DIR).join(&args.app).join("rootfs");
+    let inner_root = Path::new("/")
+        .join(STAGE2_DIR)
+        .join(&args.app)
+        .join("rootfs");
     sys::chroot(&inner_root)?;
     let path_var = env
         .iter()
         .find(|(k, _)| k == "PATH")
         .map(|(_, v)| v.clone())
         .unwrap_or_else(|| crate::contract::DEFAULT_PATH.into());
-    let program = resolve_command(&args.command[0], &path_var)
-        .with_context(|| format!("command {:?} not found in app {}", args.command[0], args.app))?;
+    let program = resolve_command(&args.command[0], &path_var).with_context(|| {
+        format!(
+            "command {:?} not found in app {}",
+            args.command[0], args.app
+        )
+    })?;
     let exec = PreparedExec::new(&program, &args.command, &env)?;
     sys::block_signals()?;
     let pid = sys::spawn_exec(&exec)?;
@@ -61,7 +72,8 @@ pub fn enter(args: &EnterArgs) -> Result<i32> {
 }
 
 fn read_env(path: &Path) -> Result<Vec<(String, String)>> {
-    let content = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let content =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     Ok(content
         .lines()
         .filter_map(|l| l.split_once('='))
@@ -75,9 +87,12 @@ fn resolve_command(cmd: &str, path_var: &str) -> Option<String> {
     if cmd.contains('/') {
         return Some(cmd.to_string());
     }
-    path_var.split(':').filter(|d| !d.is_empty()).find_map(|dir| {
-        let candidate = format!("{}/{cmd}", dir.trim_end_matches('/'));
-        let meta = std::fs::metadata(&candidate).ok()?;
-        (meta.is_file() && meta.permissions().mode() & 0o111 != 0).then_some(candidate)
-    })
+    path_var
+        .split(':')
+        .filter(|d| !d.is_empty())
+        .find_map(|dir| {
+            let candidate = format!("{}/{cmd}", dir.trim_end_matches('/'));
+            let meta = std::fs::metadata(&candidate).ok()?;
+            (meta.is_file() && meta.permissions().mode() & 0o111 != 0).then_some(candidate)
+        })
 }

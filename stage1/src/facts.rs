@@ -54,13 +54,16 @@ fn find_executable(name: &str, app: &App, rootfs: &Path, bin: &str) -> Result<St
     } else {
         let path_var = app_path_var(app);
         return aci::rootfs::find_in_path(rootfs, bin, &path_var).with_context(|| {
-            format!("app {name}: executable {bin:?} not found in the image (searched PATH {path_var})")
+            format!(
+                "app {name}: executable {bin:?} not found in the image (searched PATH {path_var})"
+            )
         });
     };
     let host = aci::rootfs::resolve_in_root(rootfs, &candidate)
         .with_context(|| format!("app {name}: cannot resolve {candidate} in the image"))?;
-    let meta = std::fs::metadata(&host)
-        .with_context(|| format!("app {name}: executable {candidate} does not exist in the image"))?;
+    let meta = std::fs::metadata(&host).with_context(|| {
+        format!("app {name}: executable {candidate} does not exist in the image")
+    })?;
     if !meta.is_file() || meta.permissions().mode() & 0o111 == 0 {
         bail!("app {name}: {candidate} in the image is not an executable file");
     }

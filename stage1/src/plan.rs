@@ -303,7 +303,18 @@ mod tests {
     fn defaults_fill_only_what_the_image_leaves_unset() {
         let env = compose_env("web", &app(&[("HOME", "/srv"), ("FOO", "bar")]));
         let keys: Vec<_> = env.iter().map(|(k, _)| k.as_str()).collect();
-        assert_eq!(keys, ["PATH", "SHELL", "USER", "LOGNAME", "HOME", "FOO", "AC_APP_NAME"]);
+        assert_eq!(
+            keys,
+            [
+                "PATH",
+                "SHELL",
+                "USER",
+                "LOGNAME",
+                "HOME",
+                "FOO",
+                "AC_APP_NAME"
+            ]
+        );
         assert!(env.contains(&("HOME".into(), "/srv".into())));
         assert_eq!(env.last().unwrap(), &("AC_APP_NAME".into(), "web".into()));
     }
@@ -331,7 +342,10 @@ mod tests {
         };
         let plan = plan_app("web", &a, false, &facts, &pod()).unwrap();
         assert_eq!(plan.launch.exec, ["/bin/sh", "-c", "true"]);
-        assert_eq!(plan.launch.pre_start, vec![vec!["/usr/bin/prep".to_string(), "x".into()]]);
+        assert_eq!(
+            plan.launch.pre_start,
+            vec![vec!["/usr/bin/prep".to_string(), "x".into()]]
+        );
         assert_eq!(plan.launch.root, "/opt/stage2/web/rootfs");
         assert_eq!(plan.launch.cwd, "/");
         assert_eq!((plan.launch.uid, plan.launch.gid), (1000, 100));
@@ -345,7 +359,12 @@ mod tests {
             has_etc_hosts: true,
             ..AppFacts::default()
         };
-        let targets = |p: &AppPlan| p.mounts.iter().map(|m| m.target.clone()).collect::<Vec<_>>();
+        let targets = |p: &AppPlan| {
+            p.mounts
+                .iter()
+                .map(|m| m.target.clone())
+                .collect::<Vec<_>>()
+        };
         let with_hosts = plan_app("a", &a, false, &facts, &pod()).unwrap();
         assert!(!targets(&with_hosts).contains(&"/etc/hosts".to_string()));
         facts.has_etc_hosts = false;

@@ -6,7 +6,10 @@ use aci::schema::{App, ImageManifest, PodManifest};
 use anyhow::{bail, Context, Result};
 
 use crate::args::RunArgs;
-use crate::contract::{LOCK_FD_ENV, PID_FILE, POD_MANIFEST, RKT_HOSTS, RKT_RESOLV_CONF, STAGE1_ROOTFS, STAGE2_DIR, STOP_TIMEOUT_SECS};
+use crate::contract::{
+    LOCK_FD_ENV, PID_FILE, POD_MANIFEST, RKT_HOSTS, RKT_RESOLV_CONF, STAGE1_ROOTFS, STAGE2_DIR,
+    STOP_TIMEOUT_SECS,
+};
 use crate::plan::{self, AppPlan, PodSettings};
 use crate::setup::{self, Namespaces};
 use crate::{facts, sys};
@@ -15,7 +18,9 @@ pub fn run(args: &RunArgs) -> Result<i32> {
     // Held (open, locked by stage0) until this process exits: that is what marks the pod exited.
     let _lock = match std::env::var(LOCK_FD_ENV) {
         Ok(v) => {
-            let fd: i32 = v.parse().with_context(|| format!("invalid {LOCK_FD_ENV} {v:?}"))?;
+            let fd: i32 = v
+                .parse()
+                .with_context(|| format!("invalid {LOCK_FD_ENV} {v:?}"))?;
             Some(sys::adopt_lock_fd(fd)?)
         }
         Err(_) => None,
@@ -35,16 +40,26 @@ pub fn run(args: &RunArgs) -> Result<i32> {
     let manifest = read_pod_manifest(&pod_dir)?;
     let s1root = pod_dir.join(STAGE1_ROOTFS);
     let pod = PodSettings {
-        hostname: args.hostname.clone().unwrap_or_else(|| format!("rkt-{}", args.uuid)),
+        hostname: args
+            .hostname
+            .clone()
+            .unwrap_or_else(|| format!("rkt-{}", args.uuid)),
         has_rkt_hosts: s1root.join(RKT_HOSTS).exists(),
         has_rkt_resolv: s1root.join(RKT_RESOLV_CONF).exists(),
     };
     let apps = plan_apps(&manifest, &s1root, &pod)?;
     if args.interactive && apps.len() != 1 {
-        bail!("interactive mode only works with a single app, the pod has {}", apps.len());
+        bail!(
+            "interactive mode only works with a single app, the pod has {}",
+            apps.len()
+        );
     }
     setup::write_files(&s1root, &pod, &apps, args.interactive, STOP_TIMEOUT_SECS)?;
-    let stdin = if args.interactive { None } else { Some(setup::dev_null()?) };
+    let stdin = if args.interactive {
+        None
+    } else {
+        Some(setup::dev_null()?)
+    };
     let console = console_path(args.interactive);
     let ns = Namespaces {
         net: !args.host_network(),
@@ -66,8 +81,10 @@ pub fn run(args: &RunArgs) -> Result<i32> {
 
 fn read_pod_manifest(pod_dir: &Path) -> Result<PodManifest> {
     let path = pod_dir.join(POD_MANIFEST);
-    let bytes = std::fs::read(&path).with_context(|| format!("cannot read the pod manifest {}", path.display()))?;
-    PodManifest::from_slice(&bytes).with_context(|| format!("invalid pod manifest {}", path.display()))
+    let bytes = std::fs::read(&path)
+        .with_context(|| format!("cannot read the pod manifest {}", path.display()))?;
+    PodManifest::from_slice(&bytes)
+        .with_context(|| format!("invalid pod manifest {}", path.display()))
 }
 
 fn plan_apps(manifest: &PodManifest, s1root: &Path, pod: &PodSettings) -> Result<Vec<AppPlan>> {
@@ -83,17 +100,26 @@ fn plan_apps(manifest: &PodManifest, s1root: &Path, pod: &PodSettings) -> Result
             None => image_app(&app_dir.join("manifest"), &ra.name)?,
         };
         let facts = facts::read(&ra.name, &app, &rootfs)?;
-        plans.push(plan::plan_app(&ra.name, &app, ra.read_only_root_fs, &facts, pod)?);
+        plans.push(plan::plan_app(
+            &ra.name,
+            &app,
+            ra.read_only_root_fs,
+            &facts,
+            pod,
+        )?);
     }
     Ok(plans)
 }
 
 /// The app section of the image, for pod manifests that do not carry one.
 fn image_app(manifest: &Path, name: &str) -> Result<App> {
-    let bytes = std::fs::read(manifest).with_context(|| format!("cannot read {}", manifest.display()))?;
-    let im = ImageManifest::from_slice(&bytes).with_context(|| format!("invalid image manifest {}", manifest.display()))?;
-    im.app
-        .with_context(|| format!("app {name}: neither the pod manifest nor the image has an app section"))
+    let bytes =
+        std::fs::read(manifest).with_context(|| format!("cannot read {}", manifest.display()))?;
+    let im = ImageManifest::from_slice(&bytes)
+        .with_context(|| format!("invalid image manifest {}", manifest.display()))?;
+    im.app.with_context(|| {
+        format!("app {name}: neither the pod manifest nor the image has an app section")
+    })
 }
 
 /// What the pod's `/dev/console` is: the caller's terminal when interactive, else `/dev/null`.

@@ -7,10 +7,14 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use crate::contract::{ENV_DIR, HOSTNAME_FILE, HOSTS_FALLBACK, INIT_PLAN, RKT_HOSTS, STAGE2_INIT, STATUS_DIR};
+use crate::contract::{
+    ENV_DIR, HOSTNAME_FILE, HOSTS_FALLBACK, INIT_PLAN, RKT_HOSTS, STAGE2_INIT, STATUS_DIR,
+};
 use crate::plan::{self, AppPlan, MountSource, PodSettings};
 use crate::sys::{self, cpath, cstring, Op, PreparedExec};
-use crate::sys::{CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWUTS, MS_BIND, MS_NODEV, MS_NOEXEC};
+use crate::sys::{
+    CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWUTS, MS_BIND, MS_NODEV, MS_NOEXEC,
+};
 use crate::sys::{MS_NOSUID, MS_RDONLY, MS_REC, MS_REMOUNT, MS_SLAVE, MS_STRICTATIME};
 
 /// Devices bound from the host into the pod's `/dev` (appc's required set).
@@ -35,12 +39,19 @@ pub fn write_files(
         let path = s1root.join(dir);
         fs::create_dir_all(&path).with_context(|| format!("cannot create {}", path.display()))?;
     }
-    write(&s1root.join(HOSTNAME_FILE), format!("{}\n", pod.hostname).as_bytes())?;
-    write(&s1root.join(HOSTS_FALLBACK), plan::hosts_fallback(&pod.hostname).as_bytes())?;
+    write(
+        &s1root.join(HOSTNAME_FILE),
+        format!("{}\n", pod.hostname).as_bytes(),
+    )?;
+    write(
+        &s1root.join(HOSTS_FALLBACK),
+        plan::hosts_fallback(&pod.hostname).as_bytes(),
+    )?;
     if pod.has_rkt_hosts {
         // stage0 wrote the fallback entries and --hosts-entry; the hostname is ours to add.
         let path = s1root.join(RKT_HOSTS);
-        let mut content = fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let mut content =
+            fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
         content.push_str(&format!("127.0.0.1\t{}\n", pod.hostname));
         write(&path, content.as_bytes())?;
     }
@@ -49,7 +60,10 @@ pub fn write_files(
         write(&path, plan::env_file(&app.launch.env).as_bytes())?;
     }
     let launches: Vec<_> = apps.iter().map(|a| a.launch.clone()).collect();
-    write(&s1root.join(INIT_PLAN), &plan::init_plan(&launches, interactive, stop_timeout))?;
+    write(
+        &s1root.join(INIT_PLAN),
+        &plan::init_plan(&launches, interactive, stop_timeout),
+    )?;
     Ok(())
 }
 
@@ -59,12 +73,17 @@ fn write(path: &Path, data: &[u8]) -> Result<()> {
 
 /// Resolves `target` inside the app root and creates it (directory or empty file) if missing.
 fn prepare_target(app_root: &Path, target: &str, file: bool) -> Result<PathBuf> {
-    let host = aci::rootfs::resolve_in_root(app_root, target)
-        .with_context(|| format!("cannot resolve mount target {target} in {}", app_root.display()))?;
+    let host = aci::rootfs::resolve_in_root(app_root, target).with_context(|| {
+        format!(
+            "cannot resolve mount target {target} in {}",
+            app_root.display()
+        )
+    })?;
     if host.symlink_metadata().is_err() {
         if let Some(parent) = host.parent() {
             // Parents were resolved inside the root, so creating them cannot escape it.
-            fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+            fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
         }
         if file {
             fs::File::create(&host).with_context(|| format!("cannot create {}", host.display()))?;
@@ -75,7 +94,13 @@ fn prepare_target(app_root: &Path, target: &str, file: bool) -> Result<PathBuf> 
     Ok(host)
 }
 
-fn mount(source: Option<&str>, target: &Path, fstype: Option<&str>, flags: libc::c_ulong, data: Option<&str>) -> Result<Op> {
+fn mount(
+    source: Option<&str>,
+    target: &Path,
+    fstype: Option<&str>,
+    flags: libc::c_ulong,
+    data: Option<&str>,
+) -> Result<Op> {
     Ok(Op::Mount {
         source: source.map(cstring).transpose()?,
         target: cpath(target)?,
@@ -103,7 +128,13 @@ fn remount_ro(target: &Path) -> Result<Op> {
 /// The pod-wide `/dev`: a tmpfs with the host's basic devices bound in, its own devpts and shm.
 fn dev_ops(s1root: &Path, console: &Path) -> Result<Vec<Op>> {
     let dev = s1root.join("dev");
-    let mut ops = vec![mount(Some("tmpfs"), &dev, Some("tmpfs"), MS_NOSUID | MS_STRICTATIME, Some("mode=755"))?];
+    let mut ops = vec![mount(
+        Some("tmpfs"),
+        &dev,
+        Some("tmpfs"),
+        MS_NOSUID | MS_STRICTATIME,
+        Some("mode=755"),
+    )?];
     for name in DEVICES {
         let node = dev.join(name);
         ops.push(Op::Touch(cpath(&node)?));
@@ -124,7 +155,13 @@ fn dev_ops(s1root: &Path, console: &Path) -> Result<Vec<Op>> {
         link: cpath(&dev.join("ptmx"))?,
     });
     ops.push(Op::Mkdir(cpath(&dev.join("shm"))?, 0o1777));
-    ops.push(mount(Some("tmpfs"), &dev.join("shm"), Some("tmpfs"), MS_NOSUID | MS_NODEV, Some("mode=1777"))?);
+    ops.push(mount(
+        Some("tmpfs"),
+        &dev.join("shm"),
+        Some("tmpfs"),
+        MS_NOSUID | MS_NODEV,
+        Some("mode=1777"),
+    )?);
     for (link, target) in [
         ("fd", "/proc/self/fd"),
         ("stdin", "/proc/self/fd/0"),
@@ -154,10 +191,20 @@ fn app_ops(s1root: &Path, app: &AppPlan) -> Result<Vec<Op>> {
         let target = prepare_target(&root, &m.target, m.file)
             .with_context(|| format!("app {}", app.launch.name))?;
         match &m.source {
-            MountSource::Proc => ops.push(mount(Some("proc"), &target, Some("proc"), MS_NOSUID | MS_NODEV | MS_NOEXEC, None)?),
+            MountSource::Proc => ops.push(mount(
+                Some("proc"),
+                &target,
+                Some("proc"),
+                MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                None,
+            )?),
             MountSource::PodDev => ops.push(bind(&s1root.join("dev"), &target, true)?),
             MountSource::Sysfs => ops.push(bind(Path::new("/sys"), &target, true)?),
-            MountSource::Stage1Path(p) => ops.push(bind(&s1root.join(p.trim_start_matches('/')), &target, false)?),
+            MountSource::Stage1Path(p) => ops.push(bind(
+                &s1root.join(p.trim_start_matches('/')),
+                &target,
+                false,
+            )?),
         }
         if m.read_only {
             ops.push(remount_ro(&target)?);
@@ -193,7 +240,13 @@ pub fn pod_ops(
     // Nothing mounted in the pod may propagate back to the host.
     ops.push(mount(None, Path::new("/"), None, MS_REC | MS_SLAVE, None)?);
     ops.push(bind(s1root, s1root, true)?);
-    ops.push(mount(Some("proc"), &s1root.join("proc"), Some("proc"), MS_NOSUID | MS_NODEV | MS_NOEXEC, None)?);
+    ops.push(mount(
+        Some("proc"),
+        &s1root.join("proc"),
+        Some("proc"),
+        MS_NOSUID | MS_NODEV | MS_NOEXEC,
+        None,
+    )?);
     ops.extend(dev_ops(s1root, console)?);
     for app in apps {
         ops.extend(app_ops(s1root, app)?);
@@ -208,7 +261,10 @@ pub fn pod_ops(
     ops.push(Op::Exec(PreparedExec::new(
         STAGE2_INIT,
         &[STAGE2_INIT.to_string(), plan_path],
-        &[("PATH".to_string(), crate::contract::DEFAULT_PATH.to_string())],
+        &[(
+            "PATH".to_string(),
+            crate::contract::DEFAULT_PATH.to_string(),
+        )],
     )?));
     Ok(ops)
 }

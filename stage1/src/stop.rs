@@ -7,12 +7,17 @@ use crate::contract::PID_FILE;
 use crate::sys;
 
 pub fn stop(args: &PodArgs) -> Result<i32> {
-    let content = std::fs::read_to_string(PID_FILE).context("cannot read the pod's pid file: is it running?")?;
+    let content = std::fs::read_to_string(PID_FILE)
+        .context("cannot read the pod's pid file: is it running?")?;
     let pid: i32 = content
         .trim()
         .parse()
         .with_context(|| format!("invalid pid file content {content:?}"))?;
-    let sig = if args.force { libc::SIGKILL } else { libc::SIGTERM };
+    let sig = if args.force {
+        libc::SIGKILL
+    } else {
+        libc::SIGTERM
+    };
     match sys::kill(pid, sig) {
         Ok(()) => Ok(0),
         Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Ok(0),

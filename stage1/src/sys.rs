@@ -31,7 +31,8 @@ pub fn cstring(s: &str) -> Result<CString> {
 }
 
 pub fn cpath(p: &Path) -> Result<CString> {
-    CString::new(p.as_os_str().as_bytes()).with_context(|| format!("{} contains a NUL byte", p.display()))
+    CString::new(p.as_os_str().as_bytes())
+        .with_context(|| format!("{} contains a NUL byte", p.display()))
 }
 
 /// An `execve` whose argument arrays were built before `fork`.
@@ -45,7 +46,10 @@ pub struct PreparedExec {
 
 impl PreparedExec {
     pub fn new(path: &str, args: &[String], env: &[(String, String)]) -> Result<PreparedExec> {
-        let args = args.iter().map(|a| cstring(a)).collect::<Result<Vec<_>>>()?;
+        let args = args
+            .iter()
+            .map(|a| cstring(a))
+            .collect::<Result<Vec<_>>>()?;
         let env = env
             .iter()
             .map(|(k, v)| cstring(&format!("{k}={v}")))
@@ -77,7 +81,10 @@ pub enum Op {
     Mkdir(CString, libc::mode_t),
     /// Creates an empty file (a bind-mount target) unless it exists.
     Touch(CString),
-    Symlink { target: CString, link: CString },
+    Symlink {
+        target: CString,
+        link: CString,
+    },
     SetHostname(CString),
     LoopbackUp,
     /// Replaces fd 0 with this descriptor.
@@ -129,9 +136,15 @@ impl fmt::Display for Op {
             } => write!(
                 f,
                 "mount {} on {} (type {}, flags {}, data {:?})",
-                source.as_deref().map(lossy).unwrap_or_else(|| "none".into()),
+                source
+                    .as_deref()
+                    .map(lossy)
+                    .unwrap_or_else(|| "none".into()),
                 lossy(target),
-                fstype.as_deref().map(lossy).unwrap_or_else(|| "none".into()),
+                fstype
+                    .as_deref()
+                    .map(lossy)
+                    .unwrap_or_else(|| "none".into()),
                 flag_names(*flags),
                 data.as_deref().map(lossy).unwrap_or_default()
             ),
@@ -240,7 +253,9 @@ fn run_op(op: &Op) -> Result<(), i32> {
 }
 
 fn errno() -> i32 {
-    io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
+    io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO)
 }
 
 /// Sets IFF_UP on `lo` (async-signal-safe: socket, ioctl, close).
@@ -276,10 +291,12 @@ pub fn spawn_pod(ops: &[Op]) -> Result<PodChild> {
         return Err(io::Error::last_os_error()).context("cannot create the setup report pipe");
     }
     // SAFETY: pipe2 just returned these two descriptors, owned by nobody else.
-    let (read_end, write_end) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let (read_end, write_end) =
+        unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
     // SAFETY: unshare only changes this process' namespace for future children.
     if unsafe { libc::unshare(CLONE_NEWPID) } != 0 {
-        return Err(io::Error::last_os_error()).context("cannot create the pod's PID namespace (unshare CLONE_NEWPID)");
+        return Err(io::Error::last_os_error())
+            .context("cannot create the pod's PID namespace (unshare CLONE_NEWPID)");
     }
     // SAFETY: stage1 is single-threaded; the child only runs `run_op` on prepared data and
     // async-signal-safe calls, then execs or `_exit`s.
@@ -307,7 +324,10 @@ pub fn spawn_pod(ops: &[Op]) -> Result<PodChild> {
         unsafe { libc::_exit(254) };
     }
     drop(write_end);
-    Ok(PodChild { pid, report: read_end })
+    Ok(PodChild {
+        pid,
+        report: read_end,
+    })
 }
 
 impl PodChild {
@@ -340,7 +360,10 @@ impl PodChild {
         }
         let index = u32::from_ne_bytes(msg[..4].try_into().expect("bug: 4 bytes")) as usize;
         let errno = i32::from_ne_bytes(msg[4..].try_into().expect("bug: 4 bytes"));
-        let what = ops.get(index).map(|o| o.to_string()).unwrap_or_else(|| "set up the pod".into());
+        let what = ops
+            .get(index)
+            .map(|o| o.to_string())
+            .unwrap_or_else(|| "set up the pod".into());
         bail!("cannot {what}: {}", io::Error::from_raw_os_error(errno))
     }
 }
@@ -402,7 +425,8 @@ pub fn try_wait(pid: i32) -> Result<Option<Exit>> {
             if errno() == libc::EINTR {
                 continue;
             }
-            return Err(io::Error::last_os_error()).with_context(|| format!("cannot wait for process {pid}"));
+            return Err(io::Error::last_os_error())
+                .with_context(|| format!("cannot wait for process {pid}"));
         }
         if rc == 0 {
             return Ok(None);
@@ -426,7 +450,8 @@ pub fn wait(pid: i32) -> Result<Exit> {
             if errno() == libc::EINTR {
                 continue;
             }
-            return Err(io::Error::last_os_error()).with_context(|| format!("cannot wait for process {pid}"));
+            return Err(io::Error::last_os_error())
+                .with_context(|| format!("cannot wait for process {pid}"));
         }
         if libc::WIFEXITED(status) {
             return Ok(Exit::Code(libc::WEXITSTATUS(status)));
@@ -449,7 +474,8 @@ pub fn kill(pid: i32, sig: libc::c_int) -> io::Result<()> {
 pub fn set_cloexec(fd: RawFd) -> Result<()> {
     // SAFETY: fcntl on a descriptor number; failure is reported, not UB.
     if unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) } != 0 {
-        return Err(io::Error::last_os_error()).with_context(|| format!("cannot set close-on-exec on fd {fd}"));
+        return Err(io::Error::last_os_error())
+            .with_context(|| format!("cannot set close-on-exec on fd {fd}"));
     }
     Ok(())
 }
@@ -458,7 +484,8 @@ pub fn set_cloexec(fd: RawFd) -> Result<()> {
 pub fn adopt_lock_fd(fd: RawFd) -> Result<OwnedFd> {
     // SAFETY: fcntl(F_GETFD) only checks that the number is an open descriptor.
     if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
-        return Err(io::Error::last_os_error()).with_context(|| format!("RKT_LOCK_FD {fd} is not an open descriptor"));
+        return Err(io::Error::last_os_error())
+            .with_context(|| format!("RKT_LOCK_FD {fd} is not an open descriptor"));
     }
     set_cloexec(fd)?;
     // SAFETY: stage0 handed this descriptor to us and nothing else in stage1 owns it.
@@ -469,7 +496,8 @@ pub fn adopt_lock_fd(fd: RawFd) -> Result<OwnedFd> {
 pub fn setns(ns: &OwnedFd, kind: libc::c_int, what: &str) -> Result<()> {
     // SAFETY: setns only reads the descriptor.
     if unsafe { libc::setns(ns.as_raw_fd(), kind) } != 0 {
-        return Err(io::Error::last_os_error()).with_context(|| format!("cannot join the pod's {what} namespace"));
+        return Err(io::Error::last_os_error())
+            .with_context(|| format!("cannot join the pod's {what} namespace"));
     }
     Ok(())
 }
@@ -478,7 +506,8 @@ pub fn chroot(path: &Path) -> Result<()> {
     let c = cpath(path)?;
     // SAFETY: `c` is a valid C string for the duration of the calls.
     if unsafe { libc::chroot(c.as_ptr()) } != 0 || unsafe { libc::chdir(c"/".as_ptr()) } != 0 {
-        return Err(io::Error::last_os_error()).with_context(|| format!("cannot chroot into {}", path.display()));
+        return Err(io::Error::last_os_error())
+            .with_context(|| format!("cannot chroot into {}", path.display()));
     }
     Ok(())
 }

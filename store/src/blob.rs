@@ -29,8 +29,13 @@ impl Read for BlobReader {
 impl BlobReader {
     /// Drains what is left and checks the SHA-512 of everything read against the key.
     pub fn finish(mut self) -> Result<()> {
-        io::copy(&mut self, &mut io::sink())
-            .map_err(|e| StoreError::io("read blob of", &std::path::PathBuf::from(self.key.as_str()), e))?;
+        io::copy(&mut self, &mut io::sink()).map_err(|e| {
+            StoreError::io(
+                "read blob of",
+                &std::path::PathBuf::from(self.key.as_str()),
+                e,
+            )
+        })?;
         let actual = format!("sha512-{}", to_hex(&self.hasher.finalize()));
         if actual[..self.key.as_str().len()] != *self.key.as_str() {
             return Err(StoreError::CorruptImage {

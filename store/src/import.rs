@@ -105,7 +105,8 @@ impl Store {
                 &tree_tmp.join("rootfs"),
                 &summary.manifest.path_whitelist,
             )?;
-            let tree = self.install_tree(&tree_tmp, &TreeId::for_images(&[key.clone()]), &[key.clone()])?;
+            let images = std::slice::from_ref(&key);
+            let tree = self.install_tree(&tree_tmp, &TreeId::for_images(images), images)?;
             info.tree_size = tree.size;
         }
 

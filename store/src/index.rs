@@ -105,7 +105,10 @@ impl Store {
             std::fs::read_dir(&dir).map_err(|e| StoreError::io("read directory", &dir, e))?;
         let mut images = Vec::new();
         for entry in entries.flatten() {
-            let Some(key) = entry.file_name().to_str().and_then(|n| ImageKey::parse(n).ok())
+            let Some(key) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| ImageKey::parse(n).ok())
             else {
                 continue;
             };

@@ -56,7 +56,8 @@ impl Store {
         let cas = data_dir.join(CAS_DIR);
         for sub in ["", "tmp", "image", "tree", "locks"] {
             let dir = cas.join(sub);
-            std::fs::create_dir_all(&dir).map_err(|e| StoreError::io("create directory", &dir, e))?;
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| StoreError::io("create directory", &dir, e))?;
         }
         let store = Store { cas };
         let lock = store.lock_path();

@@ -22,8 +22,7 @@ impl StoreLock {
         } else {
             FlockOperation::LockShared
         };
-        retry_eintr(|| flock(&file, op))
-            .map_err(|e| StoreError::io("lock", path, e.into()))?;
+        retry_eintr(|| flock(&file, op)).map_err(|e| StoreError::io("lock", path, e.into()))?;
         Ok(StoreLock { _file: file })
     }
 

@@ -288,7 +288,8 @@ fn walk(root: &Path, rel: &Path, hasher: &mut Sha512, size: &mut u64) -> Result<
             .as_bytes(),
         );
         if ft.is_symlink() {
-            let target = std::fs::read_link(&path).map_err(|e| StoreError::io("read link", &path, e))?;
+            let target =
+                std::fs::read_link(&path).map_err(|e| StoreError::io("read link", &path, e))?;
             hasher.update(target.as_os_str().as_encoded_bytes());
         } else if ft.is_file() {
             *size += meta.len();

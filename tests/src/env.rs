@@ -33,8 +33,16 @@ pub fn require_root(test: &str) -> bool {
         eprintln!("SKIP {test}: needs root");
         return false;
     }
-    assert!(rkt_bin().exists(), "{} missing: run `make` first", rkt_bin().display());
-    assert!(stage1_aci().exists(), "{} missing: run `make` first", stage1_aci().display());
+    assert!(
+        rkt_bin().exists(),
+        "{} missing: run `make` first",
+        rkt_bin().display()
+    );
+    assert!(
+        stage1_aci().exists(),
+        "{} missing: run `make` first",
+        stage1_aci().display()
+    );
     true
 }
 
@@ -62,14 +70,22 @@ impl Run {
     /// Asserts success and returns stdout.
     #[track_caller]
     pub fn ok(&self) -> &str {
-        assert_eq!(self.code, 0, "command failed\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, 0,
+            "command failed\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
         &self.stdout
     }
 }
 
 impl std::fmt::Debug for Run {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "exit {}\nstdout:\n{}\nstderr:\n{}", self.code, self.stdout, self.stderr)
+        write!(
+            f,
+            "exit {}\nstdout:\n{}\nstderr:\n{}",
+            self.code, self.stdout, self.stderr
+        )
     }
 }
 
@@ -81,7 +97,10 @@ pub struct TestEnv {
 
 impl TestEnv {
     pub fn new() -> TestEnv {
-        let tmp = tempfile::Builder::new().prefix("rkt-test-").tempdir().expect("tempdir");
+        let tmp = tempfile::Builder::new()
+            .prefix("rkt-test-")
+            .tempdir()
+            .expect("tempdir");
         std::fs::create_dir_all(tmp.path().join("data")).expect("data dir");
         std::fs::create_dir_all(tmp.path().join("work")).expect("work dir");
         TestEnv { tmp }
@@ -123,7 +142,10 @@ impl TestEnv {
 
     /// Fetches an image (unsigned) and returns its short ID.
     pub fn fetch(&self, aci: &str) -> String {
-        self.rkt(&["--insecure-options=image", "fetch", aci]).ok().trim().to_string()
+        self.rkt(&["--insecure-options=image", "fetch", aci])
+            .ok()
+            .trim()
+            .to_string()
     }
 
     /// Mount points under the data directory, from /proc/self/mountinfo.
@@ -174,7 +196,9 @@ impl Drop for TestEnv {
                 .map(|o| !String::from_utf8_lossy(&o.stdout).contains("running"))
                 .unwrap_or(true)
         });
-        let _ = self.cmd(&["gc", "--grace-period=0s", "--expire-prepared=0s"]).output();
+        let _ = self
+            .cmd(&["gc", "--grace-period=0s", "--expire-prepared=0s"])
+            .output();
         let mut mounts = self.mounts();
         mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
         for m in mounts {

@@ -13,16 +13,40 @@ pub struct RawEntry {
 
 impl RawEntry {
     pub fn file(name: &str, data: &[u8]) -> RawEntry {
-        RawEntry { name: name.into(), kind: b'0', mode: 0o644, link: String::new(), data: data.to_vec() }
+        RawEntry {
+            name: name.into(),
+            kind: b'0',
+            mode: 0o644,
+            link: String::new(),
+            data: data.to_vec(),
+        }
     }
     pub fn dir(name: &str) -> RawEntry {
-        RawEntry { name: name.into(), kind: b'5', mode: 0o755, link: String::new(), data: Vec::new() }
+        RawEntry {
+            name: name.into(),
+            kind: b'5',
+            mode: 0o755,
+            link: String::new(),
+            data: Vec::new(),
+        }
     }
     pub fn symlink(name: &str, target: &str) -> RawEntry {
-        RawEntry { name: name.into(), kind: b'2', mode: 0o777, link: target.into(), data: Vec::new() }
+        RawEntry {
+            name: name.into(),
+            kind: b'2',
+            mode: 0o777,
+            link: target.into(),
+            data: Vec::new(),
+        }
     }
     pub fn hardlink(name: &str, target: &str) -> RawEntry {
-        RawEntry { name: name.into(), kind: b'1', mode: 0o644, link: target.into(), data: Vec::new() }
+        RawEntry {
+            name: name.into(),
+            kind: b'1',
+            mode: 0o644,
+            link: target.into(),
+            data: Vec::new(),
+        }
     }
 }
 

@@ -40,7 +40,11 @@ impl ImageSpec {
             ac_kind: "ImageManifest".into(),
             ac_version: "0.8.11".into(),
             name: name.into(),
-            labels: vec![label("version", "1.0.0"), label("os", "linux"), label("arch", "amd64")],
+            labels: vec![
+                label("version", "1.0.0"),
+                label("os", "linux"),
+                label("arch", "amd64"),
+            ],
             app: Some(App {
                 exec: exec.iter().map(|s| s.to_string()).collect(),
                 user: "0".into(),
@@ -72,7 +76,10 @@ impl ImageSpec {
     }
 
     pub fn env(mut self, name: &str, value: &str) -> Self {
-        self.app().environment.push(EnvVar { name: name.into(), value: value.into() });
+        self.app().environment.push(EnvVar {
+            name: name.into(),
+            value: value.into(),
+        });
         self
     }
 
@@ -88,7 +95,11 @@ impl ImageSpec {
     }
 
     pub fn mount_point(mut self, name: &str, path: &str, read_only: bool) -> Self {
-        self.app().mount_points.push(MountPoint { name: name.into(), path: path.into(), read_only });
+        self.app().mount_points.push(MountPoint {
+            name: name.into(),
+            path: path.into(),
+            read_only,
+        });
         self
     }
 
@@ -112,7 +123,10 @@ impl ImageSpec {
     }
 
     pub fn annotation(mut self, name: &str, value: &str) -> Self {
-        self.manifest.annotations.push(Annotation { name: name.into(), value: value.into() });
+        self.manifest.annotations.push(Annotation {
+            name: name.into(),
+            value: value.into(),
+        });
         self
     }
 
@@ -146,15 +160,19 @@ impl ImageSpec {
     pub fn build(&self, dir: &Path, file_name: &str) -> PathBuf {
         let path = dir.join(file_name);
         let file = File::create(&path).expect("create test image");
-        let mut b = AciBuilder::new(file, self.compression, &self.manifest).expect("start test image");
+        let mut b =
+            AciBuilder::new(file, self.compression, &self.manifest).expect("start test image");
         for (d, mode) in &self.dirs {
             b.add_dir(d, *mode).expect("add dir");
         }
         if self.with_busybox {
-            let busybox = std::fs::read(BUSYBOX).expect("read /bin/busybox (install busybox-static)");
-            b.add_file("bin/busybox", 0o755, &busybox).expect("add busybox");
+            let busybox =
+                std::fs::read(BUSYBOX).expect("read /bin/busybox (install busybox-static)");
+            b.add_file("bin/busybox", 0o755, &busybox)
+                .expect("add busybox");
             for applet in applets() {
-                b.add_symlink(&format!("bin/{applet}"), "busybox").expect("add applet");
+                b.add_symlink(&format!("bin/{applet}"), "busybox")
+                    .expect("add applet");
             }
         }
         for (p, mode, content) in &self.files {
@@ -169,5 +187,8 @@ impl ImageSpec {
 }
 
 pub fn label(name: &str, value: &str) -> Label {
-    Label { name: name.into(), value: value.into() }
+    Label {
+        name: name.into(),
+        value: value.into(),
+    }
 }

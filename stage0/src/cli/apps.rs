@@ -295,7 +295,10 @@ fn split_flag(arg: &str) -> Result<(&str, Option<String>)> {
         };
         return Ok((if name == "h" { "help" } else { name }, value));
     }
-    bail!("unknown shorthand flag: '{}' in {arg}", body.chars().next().unwrap_or('-'))
+    bail!(
+        "unknown shorthand flag: '{}' in {arg}",
+        body.chars().next().unwrap_or('-')
+    )
 }
 
 fn unknown_flag(arg: &str, name: &str) -> anyhow::Error {
@@ -340,7 +343,9 @@ pub fn parse_mount(s: &str) -> Result<MountArg> {
         let slot = match key {
             "volume" => &mut volume,
             "target" => &mut target,
-            _ => bail!("unknown mount parameter {key:?} in --mount {s:?}: use volume=NAME,target=PATH"),
+            _ => bail!(
+                "unknown mount parameter {key:?} in --mount {s:?}: use volume=NAME,target=PATH"
+            ),
         };
         if slot.is_some() {
             bail!("--mount {s:?} gives {key} more than once");
@@ -370,8 +375,19 @@ mod tests {
     #[test]
     fn seed_argument_example_binds_args_and_execs_to_their_images() {
         let p = parse_run(&[
-            "example.com/worker", "--exec", "/bin/ov", "--", "--loglevel", "verbose", "---",
-            "example.com/syncer", "--exec", "/bin/syncer2", "--", "--interval", "30s",
+            "example.com/worker",
+            "--exec",
+            "/bin/ov",
+            "--",
+            "--loglevel",
+            "verbose",
+            "---",
+            "example.com/syncer",
+            "--exec",
+            "/bin/syncer2",
+            "--",
+            "--interval",
+            "30s",
         ])
         .unwrap();
         assert_eq!(p.apps.len(), 2);
@@ -383,7 +399,14 @@ mod tests {
 
     #[test]
     fn pod_and_global_flags_may_follow_images() {
-        let p = parse_run(&["img", "--set-env=A=1", "--debug=false", "--memory=128M", "--net=host"]).unwrap();
+        let p = parse_run(&[
+            "img",
+            "--set-env=A=1",
+            "--debug=false",
+            "--memory=128M",
+            "--net=host",
+        ])
+        .unwrap();
         assert_eq!(p.get("set-env"), Some("A=1"));
         assert_eq!(p.get("debug"), Some("false"));
         assert_eq!(p.get("net"), Some("host"));
@@ -392,7 +415,9 @@ mod tests {
 
     #[test]
     fn per_app_flags_before_any_image_are_rejected() {
-        let e = parse_run(&["--exec=/bin/sh", "img"]).unwrap_err().to_string();
+        let e = parse_run(&["--exec=/bin/sh", "img"])
+            .unwrap_err()
+            .to_string();
         assert_eq!(e, "--exec must follow an image");
         let e = parse_run(&["--user", "0", "img"]).unwrap_err().to_string();
         assert_eq!(e, "--user must follow an image");
@@ -401,8 +426,14 @@ mod tests {
     #[test]
     fn mount_before_images_is_pod_wide() {
         let p = parse_run(&[
-            "--volume", "logs,kind=host,source=/srv/logs", "--mount", "volume=logs,target=/var/log",
-            "a", "b", "--mount", "volume=logs,target=/opt/log",
+            "--volume",
+            "logs,kind=host,source=/srv/logs",
+            "--mount",
+            "volume=logs,target=/var/log",
+            "a",
+            "b",
+            "--mount",
+            "volume=logs,target=/opt/log",
         ])
         .unwrap();
         assert_eq!(p.mounts.len(), 1);
@@ -417,7 +448,9 @@ mod tests {
             "an image is required before any app arguments"
         );
         assert_eq!(
-            parse_run(&["img", "--", "a", "---", "--", "b"]).unwrap_err().to_string(),
+            parse_run(&["img", "--", "a", "---", "--", "b"])
+                .unwrap_err()
+                .to_string(),
             "only one set of app arguments allowed per image"
         );
         let v: Vec<String> = ["img", "--", "a"].iter().map(|s| s.to_string()).collect();
@@ -431,7 +464,9 @@ mod tests {
         // A bare bool never takes the next word: "false" is an image here.
         let p = parse_run(&["--inherit-env", "false"]).unwrap();
         assert_eq!(p.apps[0].image, "false");
-        assert!(!parse_run(&["--no-overlay=false", "img"]).unwrap().bool("no-overlay"));
+        assert!(!parse_run(&["--no-overlay=false", "img"])
+            .unwrap()
+            .bool("no-overlay"));
         assert!(parse_run(&["--no-overlay=maybe", "img"]).is_err());
         // --net alone means default and never takes the next word.
         let p = parse_run(&["--net", "img"]).unwrap();
@@ -441,16 +476,26 @@ mod tests {
 
     #[test]
     fn unknown_flags_and_command_specific_ones() {
-        assert_eq!(parse_run(&["--bogus", "img"]).unwrap_err().to_string(), "unknown flag: --bogus");
-        let v: Vec<String> = ["--interactive", "img"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(
+            parse_run(&["--bogus", "img"]).unwrap_err().to_string(),
+            "unknown flag: --bogus"
+        );
+        let v: Vec<String> = ["--interactive", "img"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         assert!(parse(AppsCommand::Prepare, &v).is_err());
-        assert!(parse(AppsCommand::Fetch, &["--full".into(), "x".into()]).unwrap().bool("full"));
+        assert!(parse(AppsCommand::Fetch, &["--full".into(), "x".into()])
+            .unwrap()
+            .bool("full"));
     }
 
     #[test]
     fn exec_twice_for_one_image_is_an_error() {
         assert_eq!(
-            parse_run(&["img", "--exec=/a", "--exec=/b"]).unwrap_err().to_string(),
+            parse_run(&["img", "--exec=/a", "--exec=/b"])
+                .unwrap_err()
+                .to_string(),
             "--exec specified multiple times for the same image"
         );
     }
@@ -461,6 +506,9 @@ mod tests {
         assert!(parse_mount("volume=Data,target=/x").is_err());
         assert!(parse_mount("volume=data,target=x").is_err());
         assert!(parse_mount("volume=data").is_err());
-        assert!(parse_mount("volume=data,target=/x,foo=bar").unwrap_err().to_string().contains("foo"));
+        assert!(parse_mount("volume=data,target=/x,foo=bar")
+            .unwrap_err()
+            .to_string()
+            .contains("foo"));
     }
 }

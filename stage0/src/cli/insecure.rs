@@ -97,7 +97,8 @@ mod tests {
     #[test]
     fn lists_and_groups() {
         let i = Insecure::parse("image,TLS").unwrap();
-        assert!(i.skip_image() && i.skip_tls() && !i.allow_http());
+        assert!(i.skip_image() && !i.skip_paths());
+        assert_eq!(i.to_string(), "image,tls");
         let all = Insecure::parse("all").unwrap();
         assert!(all.skip_image() && all.skip_seccomp() && all.skip_ondisk());
         let run = Insecure::parse("all-run").unwrap();

@@ -62,7 +62,6 @@ fn parse_insecure(s: &str) -> Result<Insecure, String> {
     Insecure::parse(s).map_err(|e| e.to_string())
 }
 
-
 /// Raw arguments for commands that use rkt's image-list grammar.
 #[derive(Debug, Args, Clone)]
 pub struct RawArgs {

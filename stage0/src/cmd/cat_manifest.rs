@@ -12,7 +12,9 @@ pub fn run(globals: &Globals, args: &CatManifestArgs) -> Result<i32> {
     } else {
         super::status::pod_from_args(globals, args.uuid.as_deref(), None)?
     };
-    let manifest = pod.manifest().context("cannot read the pod manifest (is the pod prepared?)")?;
+    let manifest = pod
+        .manifest()
+        .context("cannot read the pod manifest (is the pod prepared?)")?;
     let bytes = if args.pretty_print.unwrap_or(true) {
         manifest.to_json_pretty()
     } else {

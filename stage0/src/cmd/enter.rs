@@ -14,7 +14,9 @@ pub fn run(globals: &Globals, args: &EnterArgs, log: &Log) -> Result<i32> {
     if sys::euid() != 0 {
         bail!("cannot run as unprivileged user");
     }
-    let pod = Pods::new(&globals.dir).find(&args.uuid).context("problem retrieving pod")?;
+    let pod = Pods::new(&globals.dir)
+        .find(&args.uuid)
+        .context("problem retrieving pod")?;
     if pod.state() != PodState::Running {
         bail!("pod {:?} isn't currently running", pod.uuid.to_string());
     }
@@ -40,7 +42,10 @@ pub fn run(globals: &Globals, args: &EnterArgs, log: &Log) -> Result<i32> {
             break pid;
         }
         if Instant::now() >= deadline {
-            bail!("unable to determine the pid for pod {:?}", pod.uuid.to_string());
+            bail!(
+                "unable to determine the pid for pod {:?}",
+                pod.uuid.to_string()
+            );
         }
         std::thread::sleep(Duration::from_millis(100));
     };
@@ -53,9 +58,20 @@ pub fn run(globals: &Globals, args: &EnterArgs, log: &Log) -> Result<i32> {
     let s1manifest = stage1::pod_stage1_manifest(&dir)?;
     let entry = stage1::entrypoint(&s1manifest, ANN_ENTER)?;
     // As rkt, the enter binary comes from the stage1 tree in the store.
-    let tree = std::fs::read_to_string(dir.join(STAGE1_TREE_ID)).context("error getting stage1 treeStoreID")?;
-    let program = globals.dir.join("cas/tree").join(tree.trim()).join("rootfs").join(entry.trim_start_matches('/'));
-    let mut argv = vec![entry.clone(), format!("--pid={pid}"), format!("--appname={app}"), "--".into()];
+    let tree = std::fs::read_to_string(dir.join(STAGE1_TREE_ID))
+        .context("error getting stage1 treeStoreID")?;
+    let program = globals
+        .dir
+        .join("cas/tree")
+        .join(tree.trim())
+        .join("rootfs")
+        .join(entry.trim_start_matches('/'));
+    let mut argv = vec![
+        entry.clone(),
+        format!("--pid={pid}"),
+        format!("--appname={app}"),
+        "--".into(),
+    ];
     argv.extend(command);
     std::env::set_current_dir(&dir).with_context(|| format!("cannot enter {}", dir.display()))?;
     let env: Vec<(String, String)> = std::env::vars().collect();

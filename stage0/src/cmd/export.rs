@@ -16,7 +16,9 @@ pub fn run(globals: &Globals, args: &ExportArgs, log: &Log) -> Result<i32> {
     if out.extension().and_then(|e| e.to_str()) != Some("aci") {
         bail!("extension must be .aci (given {})", out.display());
     }
-    let pod = Pods::new(&globals.dir).find(&args.uuid).context("problem retrieving pod")?;
+    let pod = Pods::new(&globals.dir)
+        .find(&args.uuid)
+        .context("problem retrieving pod")?;
     if !pod.state().is_exited() {
         bail!("pod is not exited. Only exited pods can be exported");
     }
@@ -40,14 +42,25 @@ pub fn run(globals: &Globals, args: &ExportArgs, log: &Log) -> Result<i32> {
             }
         },
     };
-    let rootfs = pod.path().join(STAGE1_ROOTFS).join(STAGE2_DIR).join(&app).join("rootfs");
-    if !rootfs.join("..").exists() || std::fs::read_dir(&rootfs).map(|mut d| d.next().is_none()).unwrap_or(true) {
+    let rootfs = pod
+        .path()
+        .join(STAGE1_ROOTFS)
+        .join(STAGE2_DIR)
+        .join(&app)
+        .join("rootfs");
+    if !rootfs.join("..").exists()
+        || std::fs::read_dir(&rootfs)
+            .map(|mut d| d.next().is_none())
+            .unwrap_or(true)
+    {
         bail!("the root filesystem of app {app} is no longer available (was the pod garbage collected?)");
     }
     if out.symlink_metadata().is_ok() && !args.overwrite.unwrap_or(false) {
         bail!("error building aci: target file exists (try --overwrite)");
     }
-    let image = pod.app_image_manifest(&app).context("cannot read the app's image manifest")?;
+    let image = pod
+        .app_image_manifest(&app)
+        .context("cannot read the app's image manifest")?;
     let tmp = out.with_extension("aci.tmp");
     let result = build(&tmp, &image, &rootfs);
     if let Err(e) = result {
@@ -60,8 +73,11 @@ pub fn run(globals: &Globals, args: &ExportArgs, log: &Log) -> Result<i32> {
 
 fn build(path: &Path, image: &aci::schema::ImageManifest, rootfs: &Path) -> Result<()> {
     let file = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-    let mut builder = AciBuilder::new(file, Compression::Gzip, image).context("error building aci")?;
-    builder.add_tree(rootfs, "/").context("error building aci")?;
+    let mut builder =
+        AciBuilder::new(file, Compression::Gzip, image).context("error building aci")?;
+    builder
+        .add_tree(rootfs, "/")
+        .context("error building aci")?;
     let file = builder.finish().context("error building aci")?;
     file.sync_all().context("error building aci")?;
     Ok(())

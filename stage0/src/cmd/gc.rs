@@ -14,7 +14,8 @@ pub fn run(globals: &Globals, args: &GcArgs, log: &Log) -> Result<i32> {
         anyhow::bail!("cannot run as unprivileged user");
     }
     let grace = timefmt::parse_duration(&args.grace_period).context("invalid --grace-period")?;
-    let expire = timefmt::parse_duration(&args.expire_prepared).context("invalid --expire-prepared")?;
+    let expire =
+        timefmt::parse_duration(&args.expire_prepared).context("invalid --expire-prepared")?;
     let pods = Pods::new(&globals.dir);
     let mut failed = false;
 

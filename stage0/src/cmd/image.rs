@@ -9,7 +9,9 @@ use anyhow::{anyhow, bail, Context, Result};
 use serde::Serialize;
 use store::{ImageInfo, ImageKey, Store, StoreError};
 
-use crate::cli::{ImageCatManifestArgs, ImageExportArgs, ImageExtractArgs, ImageGcArgs, ImageListArgs};
+use crate::cli::{
+    ImageCatManifestArgs, ImageExportArgs, ImageExtractArgs, ImageGcArgs, ImageListArgs,
+};
 use crate::globals::Globals;
 use crate::output::Log;
 use crate::tabwriter::TabWriter;
@@ -20,7 +22,9 @@ use crate::{humanize, json, pod, timefmt};
 pub fn resolve(store: &Store, arg: &str) -> Result<ImageKey> {
     if store::is_image_hash(arg) || arg.starts_with("sha512-") {
         return store.resolve_id(arg).map_err(|e| match e {
-            StoreError::ImageNotFound(_) => anyhow!("no image IDs found for {arg:?}: see `rkt image list`"),
+            StoreError::ImageNotFound(_) => {
+                anyhow!("no image IDs found for {arg:?}: see `rkt image list`")
+            }
             other => other.into(),
         });
     }
@@ -80,11 +84,24 @@ fn option_list(value: &str, allowed: &[&str]) -> Result<Vec<String>> {
 }
 
 pub fn list(globals: &Globals, args: &ImageListArgs) -> Result<i32> {
-    let fields = option_list(args.fields.as_deref().unwrap_or("id,name,size,importtime,lastused"), &LIST_FIELDS)
-        .context("invalid --fields")?;
-    let sort = option_list(args.sort.as_deref().unwrap_or("importtime"), &["name", "importtime", "lastused", "size"])
-        .context("invalid --sort")?;
-    let ascending = match args.order.as_deref().map(str::to_ascii_lowercase).as_deref() {
+    let fields = option_list(
+        args.fields
+            .as_deref()
+            .unwrap_or("id,name,size,importtime,lastused"),
+        &LIST_FIELDS,
+    )
+    .context("invalid --fields")?;
+    let sort = option_list(
+        args.sort.as_deref().unwrap_or("importtime"),
+        &["name", "importtime", "lastused", "size"],
+    )
+    .context("invalid --sort")?;
+    let ascending = match args
+        .order
+        .as_deref()
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
         None | Some("asc") => true,
         Some("desc") => false,
         Some(_) => bail!("wrong sort order"),
@@ -204,7 +221,11 @@ fn remove_images(globals: &Globals, store: &Store, keys: &[ImageKey], log: &Log)
             }
             Err(e) => {
                 errors += 1;
-                log.print(format!("error removing aci for image {:?} ({:?})", key.as_str(), e.to_string()));
+                log.print(format!(
+                    "error removing aci for image {:?} ({:?})",
+                    key.as_str(),
+                    e.to_string()
+                ));
             }
         }
     }
@@ -285,18 +306,28 @@ pub fn export(globals: &Globals, args: &ImageExportArgs) -> Result<i32> {
     }
     let verify = !globals.insecure.skip_ondisk();
     write_atomically(&args.output, |f| {
-        store.export(&key, f, verify).map(|_| ()).context("error reading image")
+        store
+            .export(&key, f, verify)
+            .map(|_| ())
+            .context("error reading image")
     })?;
     Ok(0)
 }
 
 /// Writes `path` through a temporary file in the same directory, so a failure leaves nothing.
 fn write_atomically(path: &Path, write: impl FnOnce(&mut fs::File) -> Result<()>) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("output");
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("output");
     let tmp = dir.join(format!(".{name}.rkt-{}", std::process::id()));
     let result = (|| {
-        let mut f = fs::File::create(&tmp).with_context(|| format!("unable to open output ACI file {}", path.display()))?;
+        let mut f = fs::File::create(&tmp)
+            .with_context(|| format!("unable to open output ACI file {}", path.display()))?;
         write(&mut f)?;
         f.flush()?;
         f.sync_all().context("error closing output ACI file")?;
@@ -335,12 +366,20 @@ pub fn extract(globals: &Globals, args: &ImageExtractArgs, render: bool, log: &L
                 Err(e) => return Err(e).context("error rendering ACI"),
             };
             if !rootfs_only {
-                fs::write(staging.join("manifest"), store.manifest_bytes(&key)?).context("error writing image manifest")?;
+                fs::write(staging.join("manifest"), store.manifest_bytes(&key)?)
+                    .context("error writing image manifest")?;
             }
-            let dest = if rootfs_only { staging.clone() } else { staging.join("rootfs") };
-            crate::pod::copy::copy_tree(&tree.rootfs(), &dest).context("error copying ACI rootfs")?;
+            let dest = if rootfs_only {
+                staging.clone()
+            } else {
+                staging.join("rootfs")
+            };
+            crate::pod::copy::copy_tree(&tree.rootfs(), &dest)
+                .context("error copying ACI rootfs")?;
         } else {
-            let mut blob = store.open_blob(&key).context("error reading ACI from the store")?;
+            let mut blob = store
+                .open_blob(&key)
+                .context("error reading ACI from the store")?;
             let opts = aci::archive::ReadOptions {
                 extract_to: Some(&staging),
                 rootfs_only,
@@ -357,17 +396,22 @@ pub fn extract(globals: &Globals, args: &ImageExtractArgs, render: bool, log: &L
         let _ = remove_path(&staging);
         return Err(e);
     }
-    fs::rename(&staging, out).with_context(|| format!("error creating output directory {}", out.display()))?;
+    fs::rename(&staging, out)
+        .with_context(|| format!("error creating output directory {}", out.display()))?;
     log.debug(format!("{} extracted to {}", key, out.display()));
     Ok(0)
 }
 
 fn staging_dir(out: &Path) -> Result<std::path::PathBuf> {
-    let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let parent = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let name = out.file_name().and_then(|n| n.to_str()).unwrap_or("out");
     let staging = parent.join(format!(".{name}.rkt-{}", std::process::id()));
     let _ = remove_path(&staging);
-    fs::create_dir(&staging).with_context(|| format!("error creating output directory {}", staging.display()))?;
+    fs::create_dir(&staging)
+        .with_context(|| format!("error creating output directory {}", staging.display()))?;
     Ok(staging)
 }
 
@@ -421,13 +465,18 @@ pub fn verify(globals: &Globals, images: &[String], log: &Log) -> Result<i32> {
         if let Err(e) = store.check_tree(&id) {
             println!("tree cache verification failed for image {arg}: {e};  rebuilding...");
             let _lock = store.lock_shared()?;
-            if let Err(e) = store.remove_tree(&id).and_then(|_| store.render_tree(&key, false)) {
+            if let Err(e) = store
+                .remove_tree(&id)
+                .and_then(|_| store.render_tree(&key, false))
+            {
                 log.print(format!("unable to repair cache for image {arg}: {e}"));
                 return Ok(crate::output::EXIT_FAILURE);
             }
         }
-        println!("successfully verified checksum for image: {arg:?} ({:?})", key.as_str());
+        println!(
+            "successfully verified checksum for image: {arg:?} ({:?})",
+            key.as_str()
+        );
     }
     Ok(0)
 }
-

@@ -27,9 +27,26 @@ pub fn run(globals: &Globals, args: &ListArgs) -> Result<i32> {
     let mut tw = TabWriter::new();
     if !args.no_legend.unwrap_or(false) {
         if full {
-            tw.row(["UUID", "APP", "IMAGE NAME", "IMAGE ID", "STATE", "CREATED", "STARTED", "NETWORKS"]);
+            tw.row([
+                "UUID",
+                "APP",
+                "IMAGE NAME",
+                "IMAGE ID",
+                "STATE",
+                "CREATED",
+                "STARTED",
+                "NETWORKS",
+            ]);
         } else {
-            tw.row(["UUID", "APP", "IMAGE NAME", "STATE", "CREATED", "STARTED", "NETWORKS"]);
+            tw.row([
+                "UUID",
+                "APP",
+                "IMAGE NAME",
+                "STATE",
+                "CREATED",
+                "STARTED",
+                "NETWORKS",
+            ]);
         }
     }
     let now = SystemTime::now()
@@ -81,7 +98,12 @@ pub fn run(globals: &Globals, args: &ListArgs) -> Result<i32> {
             if full {
                 row.push(id);
             }
-            row.extend([pod_cell(&state), pod_cell(&created), pod_cell(&started), String::new()]);
+            row.extend([
+                pod_cell(&state),
+                pod_cell(&created),
+                pod_cell(&started),
+                String::new(),
+            ]);
             tw.row(row);
         }
     }

@@ -54,8 +54,12 @@ fn remove(pod: &mut Pod, globals: &Globals, log: &Log) -> Result<()> {
     let uuid = pod.uuid.to_string();
     match pod.state() {
         PodState::Running => anyhow::bail!("pod {uuid:?} is currently running"),
-        PodState::Embryo | PodState::Preparing => anyhow::bail!("pod {uuid:?} is currently being prepared"),
-        PodState::Deleting | PodState::ExitedDeleting => anyhow::bail!("pod {uuid:?} is currently being deleted"),
+        PodState::Embryo | PodState::Preparing => {
+            anyhow::bail!("pod {uuid:?} is currently being prepared")
+        }
+        PodState::Deleting | PodState::ExitedDeleting => {
+            anyhow::bail!("pod {uuid:?} is currently being deleted")
+        }
         PodState::AbortedPrepare => {
             log.print(format!("moving failed prepare {uuid:?} to garbage"));
             pod.move_to(StateDir::Garbage)?;

@@ -19,15 +19,27 @@ use crate::stage1::{self, RunFlags};
 use crate::{contract, sys};
 
 const RUN_USAGE: &str = "Usage: rkt run [--volume=name,kind=host,...] [--mount volume=VOL,target=PATH] IMAGE [-- image-args...[---]]...";
-const PREPARE_USAGE: &str = "Usage: rkt prepare [--volume=name,kind=host,...] [--quiet] IMAGE [-- image-args...[---]]...";
+const PREPARE_USAGE: &str =
+    "Usage: rkt prepare [--volume=name,kind=host,...] [--quiet] IMAGE [-- image-args...[---]]...";
 
 pub fn run(globals: &mut Globals, args: &[String], log: &Log, prepare_only: bool) -> Result<i32> {
-    let cmd = if prepare_only { AppsCommand::Prepare } else { AppsCommand::Run };
+    let cmd = if prepare_only {
+        AppsCommand::Prepare
+    } else {
+        AppsCommand::Run
+    };
     let parsed = apps::parse(cmd, args).context("error parsing app image arguments")?;
     globals.merge(&parsed)?;
     log.set_debug(globals.debug);
     if parsed.wants_help() {
-        println!("{}", if prepare_only { PREPARE_USAGE } else { RUN_USAGE });
+        println!(
+            "{}",
+            if prepare_only {
+                PREPARE_USAGE
+            } else {
+                RUN_USAGE
+            }
+        );
         return Ok(0);
     }
     if sys::euid() != 0 {
@@ -72,7 +84,8 @@ pub fn run(globals: &mut Globals, args: &[String], log: &Log, prepare_only: bool
     // On failure the pod stays in prepare/, unlocked: an aborted prepare that gc collects.
     prepare(&pod.path(), &store, &opts).context("error setting up stage0")?;
     if prepare_only {
-        pod.move_to(StateDir::Prepared).context("error transitioning to prepared")?;
+        pod.move_to(StateDir::Prepared)
+            .context("error transitioning to prepared")?;
         pod.unlock()?;
         println!("{}", pod.uuid);
         return Ok(0);
@@ -94,17 +107,28 @@ pub fn run(globals: &mut Globals, args: &[String], log: &Log, prepare_only: bool
 
 /// Mounts the pod's filesystems, moves it to `run/` and becomes stage1. Shared with
 /// `run-prepared`.
-pub fn launch(pod: &mut Pod, store: &Store, manifest: &PodManifest, dns: &DnsConfig, flags: &RunFlags, log: &Log) -> Result<i32> {
+pub fn launch(
+    pod: &mut Pod,
+    store: &Store,
+    manifest: &PodManifest,
+    dns: &DnsConfig,
+    flags: &RunFlags,
+    log: &Log,
+) -> Result<i32> {
     let dir = pod.path();
     let guard = setup::mount_overlays(&dir, store, manifest).context("error setting up stage1")?;
-    dns.write(&dir.join(contract::STAGE1_ROOTFS)).context("error writing name resolution files")?;
+    dns.write(&dir.join(contract::STAGE1_ROOTFS))
+        .context("error writing name resolution files")?;
     let s1manifest = stage1::pod_stage1_manifest(&dir)?;
     let entry = stage1::entrypoint(&s1manifest, contract::ANN_RUN)?;
     let version = stage1::interface_version(&s1manifest)?;
-    pod.move_to(StateDir::Run).context("unable to transition to run")?;
+    pod.move_to(StateDir::Run)
+        .context("unable to transition to run")?;
     guard.disarm();
     let dir = pod.path();
-    let argv = stage1::run_argv(&entry, version, flags, &pod.uuid.to_string(), &|w| log.print(format!("warning: {w}")));
+    let argv = stage1::run_argv(&entry, version, flags, &pod.uuid.to_string(), &|w| {
+        log.print(format!("warning: {w}"))
+    });
     log.debug(format!("Execing {argv:?}"));
     let err = stage1::exec(&dir, &entry, &argv, pod.lock_fd());
     Err(err.context("stage0: execution of stage1 failed"))
@@ -114,11 +138,16 @@ pub fn launch(pod: &mut Pod, store: &Store, manifest: &PodManifest, dns: &DnsCon
 fn validate(parsed: &ParsedApps, prepare_only: bool) -> Result<()> {
     if parsed.bool("private-users") {
         if !Path::new("/proc/self/uid_map").exists() {
-            bail!("--private-users is not supported, kernel compiled without user namespace support");
+            bail!(
+                "--private-users is not supported, kernel compiled without user namespace support"
+            );
         }
         bail!("--private-users is not supported by this rkt yet (user namespaces come with the isolation work): run without it");
     }
-    let nets: Vec<&str> = parsed.get("net").map(|n| n.split(',').collect()).unwrap_or_default();
+    let nets: Vec<&str> = parsed
+        .get("net")
+        .map(|n| n.split(',').collect())
+        .unwrap_or_default();
     if !parsed.all("port").is_empty() {
         if nets.contains(&"none") {
             bail!("--port flag does not work with 'none' networking");
@@ -190,30 +219,50 @@ fn generate_manifest(parsed: &ParsedApps, fetcher: &Fetcher<'_>) -> Result<PodMa
     let volumes = parsed
         .all("volume")
         .iter()
-        .map(|v| Volume::from_flag(v).map_err(|e| anyhow!("invalid value in --volume flag {v:?}: {e}")))
+        .map(|v| {
+            Volume::from_flag(v).map_err(|e| anyhow!("invalid value in --volume flag {v:?}: {e}"))
+        })
         .collect::<Result<Vec<_>>>()?;
     for (i, v) in volumes.iter().enumerate() {
         if volumes[..i].iter().any(|o| o.name == v.name) {
-            bail!("duplicate volume name {:?}: every --volume needs its own name", v.name);
+            bail!(
+                "duplicate volume name {:?}: every --volume needs its own name",
+                v.name
+            );
         }
     }
-    for m in parsed.mounts.iter().chain(parsed.apps.iter().flat_map(|a| a.mounts.iter())) {
+    for m in parsed
+        .mounts
+        .iter()
+        .chain(parsed.apps.iter().flat_map(|a| a.mounts.iter()))
+    {
         if !volumes.iter().any(|v| v.name == m.volume) {
-            bail!("dangling mount point {:?}: volume {:?} not found", m.target, m.volume);
+            bail!(
+                "dangling mount point {:?}: volume {:?} not found",
+                m.target,
+                m.volume
+            );
         }
     }
     let mut resolved = Vec::new();
     for app in &parsed.apps {
         let key = fetcher.fetch(&app.image, app.get("signature"))?;
         let manifest = fetcher.store.manifest(&key)?;
-        resolved.push(ResolvedApp { args: app, key, manifest });
+        resolved.push(ResolvedApp {
+            args: app,
+            key,
+            manifest,
+        });
     }
     let inputs = PodInputs {
         volumes,
         mounts: parsed.mounts.clone(),
         env: env_layers(parsed)?,
     };
-    let caller = (nix::unistd::getuid().as_raw(), nix::unistd::getgid().as_raw());
+    let caller = (
+        nix::unistd::getuid().as_raw(),
+        nix::unistd::getgid().as_raw(),
+    );
     manifest::generate(&resolved, &inputs, caller)
 }
 
@@ -226,7 +275,8 @@ fn env_layers(parsed: &ParsedApps) -> Result<EnvLayers> {
     };
     let mut explicit: Vec<(String, String)> = Vec::new();
     for file in parsed.all("set-env-file") {
-        let content = std::fs::read_to_string(file).with_context(|| format!("cannot read --set-env-file {file}"))?;
+        let content = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read --set-env-file {file}"))?;
         for line in content.lines() {
             if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
                 continue;
@@ -234,7 +284,9 @@ fn env_layers(parsed: &ParsedApps) -> Result<EnvLayers> {
             let (k, v) = line
                 .split_once('=')
                 .filter(|(k, _)| !k.is_empty())
-                .ok_or_else(|| anyhow!("environment variable must be specified as name=value (file {file:?})"))?;
+                .ok_or_else(|| {
+                    anyhow!("environment variable must be specified as name=value (file {file:?})")
+                })?;
             if explicit.iter().any(|(e, _)| e == k) {
                 bail!("environment variable {k:?} already set (file {file:?})");
             }
@@ -258,13 +310,18 @@ fn env_layers(parsed: &ParsedApps) -> Result<EnvLayers> {
             None => explicit.push((k, v)),
         }
     }
-    Ok(EnvLayers { inherited, explicit })
+    Ok(EnvLayers {
+        inherited,
+        explicit,
+    })
 }
 
 /// `--pod-manifest`: every app's image must already be in the store (nothing is fetched).
 fn load_pod_manifest(store: &Store, path: &Path) -> Result<PodManifest> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read pod manifest {}", path.display()))?;
-    let mut pm = PodManifest::from_slice(&bytes).with_context(|| format!("invalid pod manifest {}", path.display()))?;
+    let bytes = std::fs::read(path)
+        .with_context(|| format!("cannot read pod manifest {}", path.display()))?;
+    let mut pm = PodManifest::from_slice(&bytes)
+        .with_context(|| format!("invalid pod manifest {}", path.display()))?;
     if pm.apps.is_empty() {
         bail!("pod manifest {} has no apps", path.display());
     }
@@ -277,12 +334,18 @@ fn load_pod_manifest(store: &Store, path: &Path) -> Result<PodManifest> {
         if app.image.id.is_empty() {
             bail!("no image ID for app {:?}", app.name);
         }
-        let key: ImageKey = store
-            .resolve_id(&app.image.id)
-            .with_context(|| format!("app {:?}: image {} must be in the store (fetch it first)", app.name, app.image.id))?;
+        let key: ImageKey = store.resolve_id(&app.image.id).with_context(|| {
+            format!(
+                "app {:?}: image {} must be in the store (fetch it first)",
+                app.name, app.image.id
+            )
+        })?;
         app.image.id = key.to_string();
         if app.app.is_none() && store.manifest(&key)?.app.is_none() {
-            bail!("no app section in the pod manifest or the image manifest (app {:?})", app.name);
+            bail!(
+                "no app section in the pod manifest or the image manifest (app {:?})",
+                app.name
+            );
         }
     }
     Ok(pm)
@@ -317,27 +380,38 @@ pub fn overlay_supported(data_dir: &Path, log: &Log) -> bool {
 fn overlay_problem(data_dir: &Path) -> Option<String> {
     let has_overlay = || {
         std::fs::read_to_string("/proc/filesystems")
-            .map(|s| s.lines().any(|l| l.split_whitespace().last() == Some("overlay")))
+            .map(|s| {
+                s.lines()
+                    .any(|l| l.split_whitespace().last() == Some("overlay"))
+            })
             .unwrap_or(false)
     };
     if !has_overlay() {
         // Best effort: the module may simply not be loaded yet.
-        let _ = std::process::Command::new("modprobe").arg("overlay").status();
+        let _ = std::process::Command::new("modprobe")
+            .arg("overlay")
+            .status();
         if !has_overlay() {
             return Some("overlay entry not present in /proc/filesystems".into());
         }
     }
-    let probe: PathBuf = if data_dir.exists() { data_dir.to_path_buf() } else { PathBuf::from("/") };
+    let probe: PathBuf = if data_dir.exists() {
+        data_dir.to_path_buf()
+    } else {
+        PathBuf::from("/")
+    };
     match nix::sys::statfs::statfs(&probe) {
         Ok(fs) => {
-            let magic = fs.filesystem_type().0 as i64;
+            let magic = fs.filesystem_type().0;
             const AUFS: i64 = 0x6175_6673;
             const ZFS: i64 = 0x2fc1_2fc1;
             const OVERLAYFS: i64 = 0x794c_7630;
             match magic {
                 AUFS => Some("unsupported filesystem: aufs".into()),
                 ZFS => Some("unsupported filesystem: zfs".into()),
-                OVERLAYFS => Some("unsupported filesystem: overlay cannot be nested on overlay".into()),
+                OVERLAYFS => {
+                    Some("unsupported filesystem: overlay cannot be nested on overlay".into())
+                }
                 _ => None,
             }
         }

@@ -17,7 +17,9 @@ pub fn run(globals: &Globals, args: &RunPreparedArgs, log: &Log) -> Result<i32> 
     let Some(uuid) = &args.uuid else {
         bail!("missing pod UUID: usage: rkt run-prepared UUID");
     };
-    let mut pod = Pods::new(&globals.dir).find(uuid).context("problem retrieving pod")?;
+    let mut pod = Pods::new(&globals.dir)
+        .find(uuid)
+        .context("problem retrieving pod")?;
     if pod.state() != PodState::Prepared {
         bail!("pod {:?} is not prepared", pod.uuid.to_string());
     }
@@ -44,7 +46,10 @@ pub fn run(globals: &Globals, args: &RunPreparedArgs, log: &Log) -> Result<i32> 
     .context("error with dns flags")?;
     // A concurrent run-prepared of the same pod loses here.
     if !pod.lock(false)? {
-        bail!("pod {:?} is being run by another process", pod.uuid.to_string());
+        bail!(
+            "pod {:?} is being run by another process",
+            pod.uuid.to_string()
+        );
     }
     let store = Store::open(&globals.dir).context("cannot open store")?;
     let flags = RunFlags {

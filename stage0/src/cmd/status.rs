@@ -28,7 +28,11 @@ fn wait_limit(value: Option<&str>) -> Result<Option<Option<Duration>>> {
 }
 
 /// Resolves the pod from a UUID argument or `--uuid-file` (exactly one of them).
-pub fn pod_from_args(globals: &Globals, uuid: Option<&str>, uuid_file: Option<&std::path::Path>) -> Result<Pod> {
+pub fn pod_from_args(
+    globals: &Globals,
+    uuid: Option<&str>,
+    uuid_file: Option<&std::path::Path>,
+) -> Result<Pod> {
     let pods = Pods::new(&globals.dir);
     match (uuid, uuid_file) {
         (Some(u), None) => pods.find(u).context("problem retrieving pod"),
@@ -91,7 +95,11 @@ pub fn run(globals: &Globals, args: &StatusArgs, log: &Log) -> Result<i32> {
 }
 
 fn finished(state: PodState) -> bool {
-    state.is_exited() || matches!(state, PodState::AbortedPrepare | PodState::Garbage | PodState::Deleting)
+    state.is_exited()
+        || matches!(
+            state,
+            PodState::AbortedPrepare | PodState::Garbage | PodState::Deleting
+        )
 }
 
 /// rkt's `key=value` status lines.
@@ -100,7 +108,9 @@ pub fn render(pod: &Pod) -> String {
     let mut out = format!("state={state}\n");
     out.push_str(&format!(
         "created={}\n",
-        pod.created().map(timefmt::go_time).unwrap_or_else(|| "0001-01-01 00:00:00 +0000 UTC".into())
+        pod.created()
+            .map(timefmt::go_time)
+            .unwrap_or_else(|| "0001-01-01 00:00:00 +0000 UTC".into())
     ));
     if let Some(started) = pod.started() {
         out.push_str(&format!("started={}\n", timefmt::go_time(started)));
@@ -110,7 +120,11 @@ pub fn render(pod: &Pod) -> String {
     }
     if !matches!(
         state,
-        PodState::Running | PodState::Deleting | PodState::ExitedDeleting | PodState::Exited | PodState::ExitedGarbage
+        PodState::Running
+            | PodState::Deleting
+            | PodState::ExitedDeleting
+            | PodState::Exited
+            | PodState::ExitedGarbage
     ) {
         return out;
     }
@@ -143,7 +157,10 @@ mod tests {
         assert_eq!(wait_limit(Some("true")).unwrap(), Some(None));
         assert_eq!(wait_limit(Some("false")).unwrap(), None);
         assert_eq!(wait_limit(Some("0s")).unwrap(), None);
-        assert_eq!(wait_limit(Some("10s")).unwrap(), Some(Some(Duration::from_secs(10))));
+        assert_eq!(
+            wait_limit(Some("10s")).unwrap(),
+            Some(Some(Duration::from_secs(10)))
+        );
         assert!(wait_limit(Some("soon")).is_err());
     }
 }

@@ -67,10 +67,18 @@ fn stop_pod(globals: &Globals, pod: &Pod, force: bool) -> Result<()> {
     let dir = pod.path();
     let manifest = stage1::pod_stage1_manifest(&dir)?;
     let entry = stage1::entrypoint(&manifest, ANN_STOP)?;
-    let tree = std::fs::read_to_string(dir.join(STAGE1_TREE_ID)).context("error getting stage1 treeStoreID")?;
-    let mut program = dir.join(crate::contract::STAGE1_ROOTFS).join(entry.trim_start_matches('/'));
+    let tree = std::fs::read_to_string(dir.join(STAGE1_TREE_ID))
+        .context("error getting stage1 treeStoreID")?;
+    let mut program = dir
+        .join(crate::contract::STAGE1_ROOTFS)
+        .join(entry.trim_start_matches('/'));
     if !program.exists() {
-        program = globals.dir.join("cas/tree").join(tree.trim()).join("rootfs").join(entry.trim_start_matches('/'));
+        program = globals
+            .dir
+            .join("cas/tree")
+            .join(tree.trim())
+            .join("rootfs")
+            .join(entry.trim_start_matches('/'));
     }
     let mut cmd = Command::new(&program);
     cmd.current_dir(&dir);
@@ -78,7 +86,9 @@ fn stop_pod(globals: &Globals, pod: &Pod, force: bool) -> Result<()> {
         cmd.arg("--force");
     }
     cmd.arg(pod.uuid.to_string());
-    let status = cmd.status().with_context(|| format!("cannot run {}", program.display()))?;
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot run {}", program.display()))?;
     if !status.success() {
         anyhow::bail!("stage1 stop exited with {status}");
     }

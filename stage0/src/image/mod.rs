@@ -49,7 +49,10 @@ pub fn classify(arg: &str) -> Result<ImageArg> {
     if store::is_image_hash(arg) {
         return Ok(ImageArg::Hash(arg.to_string()));
     }
-    if let Some(rest) = arg.strip_prefix("docker://").or_else(|| arg.strip_prefix("docker:")) {
+    if let Some(rest) = arg
+        .strip_prefix("docker://")
+        .or_else(|| arg.strip_prefix("docker:"))
+    {
         return Ok(ImageArg::Docker(rest.to_string()));
     }
     if let Some((scheme, rest)) = arg.split_once("://") {
@@ -167,7 +170,9 @@ impl Fetcher<'_> {
         }
         if self.policy != PullPolicy::Update {
             if let Some(info) = self.store.find_by_name(name, &labels)? {
-                self.debug(&format!("using image from local store for image name {arg}"));
+                self.debug(&format!(
+                    "using image from local store for image name {arg}"
+                ));
                 return Ok(info.image_key());
             }
         }
@@ -188,7 +193,8 @@ impl Fetcher<'_> {
         };
         self.check_signature(&abs, signature)?;
         self.debug(&format!("using image from file {}", abs.display()));
-        let mut file = File::open(&abs).with_context(|| format!("error opening ACI file {}", abs.display()))?;
+        let mut file = File::open(&abs)
+            .with_context(|| format!("error opening ACI file {}", abs.display()))?;
         let opts = ImportOptions {
             url: Some(format!("file://{}", abs.display())),
             render: true,
@@ -235,21 +241,48 @@ mod tests {
     fn classification_follows_rkt() {
         let h = format!("sha512-{}", "a".repeat(32));
         assert_eq!(classify(&h).unwrap(), ImageArg::Hash(h.clone()));
-        assert_eq!(classify("file:///tmp/x.aci").unwrap(), ImageArg::File("/tmp/x.aci".into()));
-        assert_eq!(classify("/abs/app.aci").unwrap(), ImageArg::File("/abs/app.aci".into()));
-        assert_eq!(classify("./app.aci").unwrap(), ImageArg::File("./app.aci".into()));
-        assert!(matches!(classify("https://e.com/x.aci").unwrap(), ImageArg::Http(_)));
-        assert!(matches!(classify("docker://busybox").unwrap(), ImageArg::Docker(_)));
-        assert!(matches!(classify("docker:busybox").unwrap(), ImageArg::Docker(_)));
+        assert_eq!(
+            classify("file:///tmp/x.aci").unwrap(),
+            ImageArg::File("/tmp/x.aci".into())
+        );
+        assert_eq!(
+            classify("/abs/app.aci").unwrap(),
+            ImageArg::File("/abs/app.aci".into())
+        );
+        assert_eq!(
+            classify("./app.aci").unwrap(),
+            ImageArg::File("./app.aci".into())
+        );
+        assert!(matches!(
+            classify("https://e.com/x.aci").unwrap(),
+            ImageArg::Http(_)
+        ));
+        assert!(matches!(
+            classify("docker://busybox").unwrap(),
+            ImageArg::Docker(_)
+        ));
+        assert!(matches!(
+            classify("docker:busybox").unwrap(),
+            ImageArg::Docker(_)
+        ));
         match classify("coreos.com/etcd:v2.0.0,os=linux").unwrap() {
             ImageArg::Name { name, labels } => {
                 assert_eq!(name, "coreos.com/etcd");
-                assert_eq!(labels[0], Label { name: "version".into(), value: "v2.0.0".into() });
+                assert_eq!(
+                    labels[0],
+                    Label {
+                        name: "version".into(),
+                        value: "v2.0.0".into()
+                    }
+                );
                 assert_eq!(labels[1].name, "os");
             }
             other => panic!("unexpected {other:?}"),
         }
-        assert!(matches!(classify("example.com/app1").unwrap(), ImageArg::Name { .. }));
+        assert!(matches!(
+            classify("example.com/app1").unwrap(),
+            ImageArg::Name { .. }
+        ));
     }
 
     #[test]

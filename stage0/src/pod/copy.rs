@@ -11,7 +11,8 @@ use crate::sys;
 
 /// Copies the contents of `src` into `dst` (created if missing).
 pub fn copy_tree(src: &Path, dst: &Path) -> Result<()> {
-    let meta = fs::symlink_metadata(src).with_context(|| format!("cannot stat {}", src.display()))?;
+    let meta =
+        fs::symlink_metadata(src).with_context(|| format!("cannot stat {}", src.display()))?;
     if !dst.exists() {
         fs::create_dir_all(dst).with_context(|| format!("cannot create {}", dst.display()))?;
     }
@@ -20,23 +21,29 @@ pub fn copy_tree(src: &Path, dst: &Path) -> Result<()> {
 }
 
 fn copy_dir_contents(src: &Path, dst: &Path) -> Result<()> {
-    let entries = fs::read_dir(src).with_context(|| format!("cannot read directory {}", src.display()))?;
+    let entries =
+        fs::read_dir(src).with_context(|| format!("cannot read directory {}", src.display()))?;
     for entry in entries {
         let entry = entry.with_context(|| format!("cannot read directory {}", src.display()))?;
         let from = entry.path();
         let to = dst.join(entry.file_name());
-        let meta = fs::symlink_metadata(&from).with_context(|| format!("cannot stat {}", from.display()))?;
+        let meta = fs::symlink_metadata(&from)
+            .with_context(|| format!("cannot stat {}", from.display()))?;
         let ft = meta.file_type();
         if ft.is_dir() {
             fs::create_dir(&to).with_context(|| format!("cannot create {}", to.display()))?;
             copy_dir_contents(&from, &to)?;
             finish(&to, &meta)?;
         } else if ft.is_symlink() {
-            let target = fs::read_link(&from).with_context(|| format!("cannot read link {}", from.display()))?;
-            std::os::unix::fs::symlink(&target, &to).with_context(|| format!("cannot create link {}", to.display()))?;
-            lchown(&to, Some(meta.uid()), Some(meta.gid())).with_context(|| format!("cannot chown {}", to.display()))?;
+            let target = fs::read_link(&from)
+                .with_context(|| format!("cannot read link {}", from.display()))?;
+            std::os::unix::fs::symlink(&target, &to)
+                .with_context(|| format!("cannot create link {}", to.display()))?;
+            lchown(&to, Some(meta.uid()), Some(meta.gid()))
+                .with_context(|| format!("cannot chown {}", to.display()))?;
         } else if ft.is_file() {
-            fs::copy(&from, &to).with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))?;
+            fs::copy(&from, &to)
+                .with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))?;
             finish(&to, &meta)?;
         } else if ft.is_char_device() || ft.is_block_device() || ft.is_fifo() || ft.is_socket() {
             sys::mknod(&to, meta.mode(), meta.rdev())?;
@@ -48,11 +55,13 @@ fn copy_dir_contents(src: &Path, dst: &Path) -> Result<()> {
 
 /// Owner first (chown clears setuid bits), then mode, then times.
 fn finish(path: &Path, meta: &fs::Metadata) -> Result<()> {
-    lchown(path, Some(meta.uid()), Some(meta.gid())).with_context(|| format!("cannot chown {}", path.display()))?;
+    lchown(path, Some(meta.uid()), Some(meta.gid()))
+        .with_context(|| format!("cannot chown {}", path.display()))?;
     fs::set_permissions(path, fs::Permissions::from_mode(meta.mode() & 0o7777))
         .with_context(|| format!("cannot chmod {}", path.display()))?;
     if meta.is_file() || meta.is_dir() {
-        let mtime = UNIX_EPOCH + Duration::new(meta.mtime().max(0) as u64, meta.mtime_nsec().max(0) as u32);
+        let mtime =
+            UNIX_EPOCH + Duration::new(meta.mtime().max(0) as u64, meta.mtime_nsec().max(0) as u32);
         if let Ok(f) = File::open(path) {
             // Times are cosmetic for a private copy; a failure is not worth aborting for.
             let _ = f.set_times(FileTimes::new().set_modified(mtime));

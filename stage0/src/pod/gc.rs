@@ -15,11 +15,20 @@ pub fn delete(pod: &Pod, globals: &Globals, log: &Log) -> Result<()> {
     let dir = pod.path();
     if pod.state_dir() == StateDir::ExitedGarbage {
         if let Err(e) = stage1_gc(&dir, globals, &pod.uuid.to_string()) {
-            log.print(format!("problem performing stage1 GC on {:?}: {e:#}", pod.uuid.to_string()));
+            log.print(format!(
+                "problem performing stage1 GC on {:?}: {e:#}",
+                pod.uuid.to_string()
+            ));
         }
     }
-    setup::unmount_all(&dir).with_context(|| format!("GC of leftover mounts for pod {:?} failed", pod.uuid.to_string()))?;
-    std::fs::remove_dir_all(&dir).with_context(|| format!("unable to remove pod {:?}", pod.uuid.to_string()))?;
+    setup::unmount_all(&dir).with_context(|| {
+        format!(
+            "GC of leftover mounts for pod {:?} failed",
+            pod.uuid.to_string()
+        )
+    })?;
+    std::fs::remove_dir_all(&dir)
+        .with_context(|| format!("unable to remove pod {:?}", pod.uuid.to_string()))?;
     Ok(())
 }
 
@@ -36,7 +45,12 @@ fn stage1_gc(dir: &Path, globals: &Globals, uuid: &str) -> Result<()> {
     let mut program = dir.join(STAGE1_ROOTFS).join(rel);
     if !program.exists() {
         let tree = std::fs::read_to_string(dir.join(STAGE1_TREE_ID)).unwrap_or_default();
-        program = globals.dir.join("cas/tree").join(tree.trim()).join("rootfs").join(rel);
+        program = globals
+            .dir
+            .join("cas/tree")
+            .join(tree.trim())
+            .join("rootfs")
+            .join(rel);
     }
     if !program.exists() {
         return Ok(());
@@ -51,7 +65,9 @@ fn stage1_gc(dir: &Path, globals: &Globals, uuid: &str) -> Result<()> {
         cmd.arg(format!("--local-config={}", globals.local_config.display()));
     }
     cmd.arg(uuid);
-    let status = cmd.status().with_context(|| format!("cannot run {}", program.display()))?;
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot run {}", program.display()))?;
     if !status.success() {
         anyhow::bail!("{} exited with {status}", program.display());
     }

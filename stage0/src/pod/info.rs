@@ -8,7 +8,10 @@ use aci::schema::{ImageManifest, PodManifest};
 use serde::Serialize;
 
 use super::{Pod, PodState};
-use crate::contract::{APPS_INFO, OVERLAY_DIR, PID_FILE, POD_CREATED, POD_MANIFEST, PPID_FILE, STAGE1_ROOTFS, STAGE1_TREE_ID, STATUS_DIR};
+use crate::contract::{
+    APPS_INFO, OVERLAY_DIR, PID_FILE, POD_CREATED, POD_MANIFEST, PPID_FILE, STAGE1_ROOTFS,
+    STAGE1_TREE_ID, STATUS_DIR,
+};
 
 /// A stat time in nanoseconds since the epoch.
 fn mtime_nanos(path: &Path) -> Option<i64> {
@@ -30,7 +33,10 @@ impl Pod {
 
     /// Creation time (mtime of `pod-created`, else `pod`); none while preparing.
     pub fn created(&self) -> Option<i64> {
-        if matches!(self.state(), PodState::Embryo | PodState::Preparing | PodState::AbortedPrepare) {
+        if matches!(
+            self.state(),
+            PodState::Embryo | PodState::Preparing | PodState::AbortedPrepare
+        ) {
             return None;
         }
         let dir = self.path();
@@ -55,9 +61,15 @@ impl Pod {
 
     /// When gc marked the pod (ctime of its directory once moved to a garbage state).
     pub fn gc_marked(&self) -> Option<i64> {
-        matches!(self.state(), PodState::ExitedGarbage | PodState::ExitedDeleting | PodState::Garbage | PodState::Deleting)
-            .then(|| ctime_nanos(&self.path()))
-            .flatten()
+        matches!(
+            self.state(),
+            PodState::ExitedGarbage
+                | PodState::ExitedDeleting
+                | PodState::Garbage
+                | PodState::Deleting
+        )
+        .then(|| ctime_nanos(&self.path()))
+        .flatten()
     }
 
     /// A file written by stage1 inside its root, read through the overlay when it is mounted
@@ -65,12 +77,16 @@ impl Pod {
     pub fn stage1_file(&self, rel: &str) -> Option<PathBuf> {
         let dir = self.path();
         let through_mount = dir.join(STAGE1_ROOTFS).join(rel);
-        if through_mount.exists() {
+        if through_mount.symlink_metadata().is_ok() {
             return Some(through_mount);
         }
         let tree = std::fs::read_to_string(dir.join(STAGE1_TREE_ID)).ok()?;
-        let upper = dir.join(OVERLAY_DIR).join(tree.trim()).join("upper").join(rel);
-        upper.exists().then_some(upper)
+        let upper = dir
+            .join(OVERLAY_DIR)
+            .join(tree.trim())
+            .join("upper")
+            .join(rel);
+        upper.symlink_metadata().is_ok().then_some(upper)
     }
 
     /// An app's exit status, once recorded by stage1.
@@ -173,7 +189,11 @@ pub fn v1_pod(pod: &Pod) -> V1Pod {
             let section = ra.app.clone().unwrap_or_default();
             apps.push(V1App {
                 name: ra.name.clone(),
-                state: if exit_code.is_some() { "exited" } else { app_state(pod.state()) },
+                state: if exit_code.is_some() {
+                    "exited"
+                } else {
+                    app_state(pod.state())
+                },
                 created_at: created,
                 started_at: started,
                 finished_at: finished,
@@ -196,7 +216,13 @@ pub fn v1_pod(pod: &Pod) -> V1Pod {
         apps,
         created_at: created.map(|n| n / 1_000_000_000),
         started_at: started.map(|n| n / 1_000_000_000),
-        user_annotations: manifest.as_ref().map(|m| m.user_annotations.clone()).unwrap_or_default(),
-        user_labels: manifest.as_ref().map(|m| m.user_labels.clone()).unwrap_or_default(),
+        user_annotations: manifest
+            .as_ref()
+            .map(|m| m.user_annotations.clone())
+            .unwrap_or_default(),
+        user_labels: manifest
+            .as_ref()
+            .map(|m| m.user_labels.clone())
+            .unwrap_or_default(),
     }
 }

@@ -2,7 +2,9 @@
 //! app section with the command-line overrides applied.
 use std::collections::HashSet;
 
-use aci::schema::{Annotation, App, EnvVar, ImageManifest, Mount, PodManifest, RuntimeApp, RuntimeImage, Volume};
+use aci::schema::{
+    Annotation, App, EnvVar, ImageManifest, Mount, PodManifest, RuntimeApp, RuntimeImage, Volume,
+};
 use anyhow::{anyhow, bail, Context, Result};
 use store::ImageKey;
 
@@ -39,7 +41,11 @@ pub fn default_app_name(image_name: &str) -> Result<String> {
         .ok_or_else(|| anyhow!("cannot derive an app name from image {image_name:?}: use --name"))
 }
 
-pub fn generate(apps: &[ResolvedApp<'_>], pod: &PodInputs, caller: (u32, u32)) -> Result<PodManifest> {
+pub fn generate(
+    apps: &[ResolvedApp<'_>],
+    pod: &PodInputs,
+    caller: (u32, u32),
+) -> Result<PodManifest> {
     let mut names = HashSet::new();
     let mut runtime_apps = Vec::new();
     for ra in apps {
@@ -65,7 +71,8 @@ pub fn generate(apps: &[ResolvedApp<'_>], pod: &PodInputs, caller: (u32, u32)) -
             },
             app: Some(app),
             read_only_root_fs: match ra.args.get("readonly-rootfs") {
-                Some(v) => crate::cli::flags::parse_bool(v).map_err(|_| anyhow!("--readonly-rootfs must be set with a boolean"))?,
+                Some(v) => crate::cli::flags::parse_bool(v)
+                    .map_err(|_| anyhow!("--readonly-rootfs must be set with a boolean"))?,
                 None => false,
             },
             mounts: mounts(&ra.args.mounts, &pod.mounts),
@@ -173,8 +180,10 @@ fn app_section(ra: &ResolvedApp<'_>, pod: &PodInputs, caller: (u32, u32)) -> Res
         app.supplementary_gids = Vec::new();
         for list in gids {
             for g in list.split(',') {
-                app.supplementary_gids
-                    .push(g.parse().map_err(|_| anyhow!("--supplementary-gids must be integers"))?);
+                app.supplementary_gids.push(
+                    g.parse()
+                        .map_err(|_| anyhow!("--supplementary-gids must be integers"))?,
+                );
             }
         }
     }
@@ -209,8 +218,11 @@ fn apply_isolators(app: &mut App, args: &AppArgs) -> Result<()> {
         app.isolators.push(iso);
     }
     if let Some(cpu) = args.get("cpu") {
-        app.isolators
-            .push(aci::isolator::resource(aci::isolator::RESOURCE_CPU, None, cpu)?);
+        app.isolators.push(aci::isolator::resource(
+            aci::isolator::RESOURCE_CPU,
+            None,
+            cpu,
+        )?);
     }
     Ok(())
 }
@@ -221,7 +233,10 @@ mod tests {
 
     #[test]
     fn default_names_and_clean_paths() {
-        assert_eq!(default_app_name("example.com/reduce-worker").unwrap(), "reduce-worker");
+        assert_eq!(
+            default_app_name("example.com/reduce-worker").unwrap(),
+            "reduce-worker"
+        );
         assert_eq!(default_app_name("coreos.com/etcd").unwrap(), "etcd");
         assert_eq!(default_app_name("example.com/My_App").unwrap(), "my-app");
         assert_eq!(clean_path("/var//log/../data/"), "/var/data");
@@ -229,10 +244,19 @@ mod tests {
 
     #[test]
     fn per_app_mounts_win_over_pod_wide_ones_on_the_same_path() {
-        let app = [MountArg { volume: "a".into(), target: "/var/log/".into() }];
+        let app = [MountArg {
+            volume: "a".into(),
+            target: "/var/log/".into(),
+        }];
         let pod = [
-            MountArg { volume: "b".into(), target: "/var/log".into() },
-            MountArg { volume: "b".into(), target: "/data".into() },
+            MountArg {
+                volume: "b".into(),
+                target: "/var/log".into(),
+            },
+            MountArg {
+                volume: "b".into(),
+                target: "/data".into(),
+            },
         ];
         let m = mounts(&app, &pod);
         assert_eq!(m.len(), 2);
@@ -248,7 +272,10 @@ mod tests {
                 exec: vec!["/env".into()],
                 user: "0".into(),
                 group: "0".into(),
-                environment: vec![EnvVar { name: "FROM_IMAGE".into(), value: "image".into() }],
+                environment: vec![EnvVar {
+                    name: "FROM_IMAGE".into(),
+                    value: "image".into(),
+                }],
                 ..App::default()
             }),
             ..ImageManifest::default()
@@ -260,13 +287,20 @@ mod tests {
         };
         let pod = PodInputs {
             env: EnvLayers {
-                inherited: vec![("FROM_IMAGE".into(), "parent".into()), ("EXAMPLE_ENV".into(), "hello".into())],
+                inherited: vec![
+                    ("FROM_IMAGE".into(), "parent".into()),
+                    ("EXAMPLE_ENV".into(), "hello".into()),
+                ],
                 explicit: vec![("FOO".into(), "bar".into())],
             },
             ..PodInputs::default()
         };
         let key = ImageKey::parse(&format!("sha512-{}", "a".repeat(64))).unwrap();
-        let ra = ResolvedApp { args: &args, key, manifest };
+        let ra = ResolvedApp {
+            args: &args,
+            key,
+            manifest,
+        };
         let pm = generate(&[ra], &pod, (0, 0)).unwrap();
         let env = &pm.apps[0].app.as_ref().unwrap().environment;
         let get = |n: &str| env.iter().find(|e| e.name == n).map(|e| e.value.clone());

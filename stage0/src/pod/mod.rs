@@ -161,7 +161,11 @@ impl Pods {
                 continue;
             };
             for entry in entries.flatten() {
-                if let Some(uuid) = entry.file_name().to_str().and_then(|n| Uuid::parse_str(n).ok()) {
+                if let Some(uuid) = entry
+                    .file_name()
+                    .to_str()
+                    .and_then(|n| Uuid::parse_str(n).ok())
+                {
                     uuids.push(uuid);
                 }
             }
@@ -169,7 +173,10 @@ impl Pods {
         uuids.sort();
         uuids.dedup();
         // A pod may move between listing and loading; those are skipped.
-        Ok(uuids.into_iter().filter_map(|u| self.load(u).ok()).collect())
+        Ok(uuids
+            .into_iter()
+            .filter_map(|u| self.load(u).ok())
+            .collect())
     }
 
     /// Loads a pod by exact UUID, wherever it is.
@@ -275,6 +282,15 @@ impl Pod {
 
     /// Re-reads the state from the directory and the lock (a shared-lock probe, as rkt).
     pub fn refresh_state(&mut self) -> Result<()> {
+        // The pod may have moved since it was opened (prepare → run, run → exited-garbage).
+        if let Some(dir) = StateDir::ALL.into_iter().find(|s| {
+            self.pods
+                .state_path(*s)
+                .join(self.uuid.to_string())
+                .exists()
+        }) {
+            self.dir = dir;
+        }
         let base = match self.dir {
             StateDir::Embryo => PodState::Embryo,
             StateDir::Prepare => PodState::AbortedPrepare,
@@ -284,7 +300,11 @@ impl Pod {
             StateDir::Garbage => PodState::Garbage,
         };
         if self.locked || matches!(self.dir, StateDir::Embryo | StateDir::Prepared) {
-            self.state = if self.locked { locked_state(self.dir, base) } else { base };
+            self.state = if self.locked {
+                locked_state(self.dir, base)
+            } else {
+                base
+            };
             return Ok(());
         }
         let busy = match sys::flock(self.fd.as_fd(), false, false)
@@ -296,7 +316,11 @@ impl Pod {
             }
             LockOutcome::Busy => true,
         };
-        self.state = if busy { locked_state(self.dir, base) } else { base };
+        self.state = if busy {
+            locked_state(self.dir, base)
+        } else {
+            base
+        };
         Ok(())
     }
 
@@ -318,7 +342,8 @@ impl Pod {
 
     pub fn unlock(&mut self) -> Result<()> {
         if self.locked {
-            sys::unlock(self.fd.as_fd()).with_context(|| format!("cannot unlock pod {}", self.uuid))?;
+            sys::unlock(self.fd.as_fd())
+                .with_context(|| format!("cannot unlock pod {}", self.uuid))?;
             self.locked = false;
         }
         Ok(())
@@ -331,7 +356,11 @@ impl Pod {
         std::fs::create_dir_all(self.pods.state_path(to))
             .with_context(|| format!("cannot create {}", self.pods.state_path(to).display()))?;
         std::fs::rename(&from, &dest).with_context(|| {
-            format!("cannot move pod {} to {}", self.uuid, self.pods.state_path(to).display())
+            format!(
+                "cannot move pod {} to {}",
+                self.uuid,
+                self.pods.state_path(to).display()
+            )
         })?;
         sync_dir(&self.pods.state_path(to));
         self.dir = to;
@@ -361,7 +390,12 @@ fn sync_dir(dir: &Path) {
 pub fn trees_in_use(data_dir: &Path) -> Result<HashSet<TreeId>> {
     let pods = Pods::new(data_dir);
     let mut used = HashSet::new();
-    for state in [StateDir::Prepare, StateDir::Prepared, StateDir::Run, StateDir::ExitedGarbage] {
+    for state in [
+        StateDir::Prepare,
+        StateDir::Prepared,
+        StateDir::Run,
+        StateDir::ExitedGarbage,
+    ] {
         let Ok(entries) = std::fs::read_dir(pods.state_path(state)) else {
             continue;
         };
@@ -372,7 +406,10 @@ pub fn trees_in_use(data_dir: &Path) -> Result<HashSet<TreeId>> {
                 files.extend(apps.flatten().map(|a| a.path().join(APP_TREE_ID)));
             }
             for f in files {
-                if let Some(id) = std::fs::read_to_string(&f).ok().and_then(|s| TreeId::parse(s.trim())) {
+                if let Some(id) = std::fs::read_to_string(&f)
+                    .ok()
+                    .and_then(|s| TreeId::parse(s.trim()))
+                {
                     used.insert(id);
                 }
             }
@@ -389,7 +426,11 @@ pub fn images_in_use(data_dir: &Path) -> Result<HashSet<ImageKey>> {
             continue;
         }
         if let Some(m) = pod.manifest() {
-            used.extend(m.apps.iter().filter_map(|a| ImageKey::parse(&a.image.id).ok()));
+            used.extend(
+                m.apps
+                    .iter()
+                    .filter_map(|a| ImageKey::parse(&a.image.id).ok()),
+            );
         }
     }
     Ok(used)

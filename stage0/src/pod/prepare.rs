@@ -8,8 +8,8 @@ use anyhow::{bail, Context, Result};
 use store::{ImageKey, Store};
 
 use crate::contract::{
-    APPS_INFO, APP_TREE_ID, OVERLAY_PREPARED, POD_CREATED, POD_LOCK_FILE, POD_MANIFEST, STAGE1_MANIFEST, STAGE1_ROOTFS,
-    STAGE1_TREE_ID, STAGE2_DIR,
+    APPS_INFO, APP_TREE_ID, OVERLAY_PREPARED, POD_CREATED, POD_LOCK_FILE, POD_MANIFEST,
+    STAGE1_MANIFEST, STAGE1_ROOTFS, STAGE1_TREE_ID, STAGE2_DIR,
 };
 use crate::pod::copy::copy_tree;
 
@@ -23,39 +23,56 @@ pub struct PrepareOptions<'a> {
 }
 
 pub fn prepare(pod_dir: &Path, store: &Store, opts: &PrepareOptions<'_>) -> Result<()> {
-    let _lock = store.lock_shared().context("cannot get shared prepare lock")?;
+    let _lock = store
+        .lock_shared()
+        .context("cannot get shared prepare lock")?;
     let s1tree = store
         .render_tree(opts.stage1, opts.verify)
         .with_context(|| format!("cannot render stage1 image {}", opts.stage1))?;
-    write(&pod_dir.join(STAGE1_TREE_ID), s1tree.id.as_str().as_bytes(), 0o640)?;
+    write(
+        &pod_dir.join(STAGE1_TREE_ID),
+        s1tree.id.as_str().as_bytes(),
+        0o640,
+    )?;
     mkdir(&pod_dir.join("stage1"))?;
-    write(&pod_dir.join(STAGE1_MANIFEST), &store.manifest_bytes(opts.stage1)?, 0o640)?;
+    write(
+        &pod_dir.join(STAGE1_MANIFEST),
+        &store.manifest_bytes(opts.stage1)?,
+        0o640,
+    )?;
     if opts.overlay {
         mkdir(&pod_dir.join(STAGE1_ROOTFS))?;
         write(&pod_dir.join(OVERLAY_PREPARED), b"", 0o640)?;
     } else {
-        copy_tree(&s1tree.rootfs(), &pod_dir.join(STAGE1_ROOTFS)).context("cannot copy the stage1 image into the pod")?;
+        copy_tree(&s1tree.rootfs(), &pod_dir.join(STAGE1_ROOTFS))
+            .context("cannot copy the stage1 image into the pod")?;
     }
     store.touch_last_used(opts.stage1)?;
 
     for app in &opts.manifest.apps {
-        let key = ImageKey::parse(&app.image.id).with_context(|| format!("app {}: invalid image ID", app.name))?;
-        let image = store
-            .manifest(&key)
-            .with_context(|| format!("app {}: image {} is not in the store", app.name, app.image.id))?;
+        let key = ImageKey::parse(&app.image.id)
+            .with_context(|| format!("app {}: invalid image ID", app.name))?;
+        let image = store.manifest(&key).with_context(|| {
+            format!(
+                "app {}: image {} is not in the store",
+                app.name, app.image.id
+            )
+        })?;
         check_os_arch(&image).with_context(|| format!("error preparing image {key}"))?;
         let tree = store
             .render_tree(&key, opts.verify)
             .with_context(|| format!("cannot render image {}", image.name))?;
-        let section = app
-            .app
-            .as_ref()
-            .or(image.app.as_ref())
-            .with_context(|| format!("no app section in the pod manifest or the image manifest for app {}", app.name))?;
+        let section = app.app.as_ref().or(image.app.as_ref()).with_context(|| {
+            format!(
+                "no app section in the pod manifest or the image manifest for app {}",
+                app.name
+            )
+        })?;
         check_app(&app.name, section, &tree.rootfs())?;
 
         let info = pod_dir.join(APPS_INFO).join(&app.name);
-        std::fs::create_dir_all(&info).with_context(|| format!("cannot create {}", info.display()))?;
+        std::fs::create_dir_all(&info)
+            .with_context(|| format!("cannot create {}", info.display()))?;
         let image_manifest = store.manifest_bytes(&key)?;
         write(&info.join("manifest"), &image_manifest, 0o640)?;
         if opts.overlay {
@@ -76,8 +93,12 @@ pub fn prepare(pod_dir: &Path, store: &Store, opts: &PrepareOptions<'_>) -> Resu
 
 /// rkt runs only images whose os/arch labels name a platform it supports (stricter than appc).
 pub fn check_os_arch(image: &ImageManifest) -> Result<()> {
-    let os = image.label("os").context("missing os label in the image manifest")?;
-    let arch = image.label("arch").context("missing arch label in the image manifest")?;
+    let os = image
+        .label("os")
+        .context("missing os label in the image manifest")?;
+    let arch = image
+        .label("arch")
+        .context("missing arch label in the image manifest")?;
     if os != "linux" {
         bail!("bad os {os:?} (must be one of: [linux])");
     }
@@ -89,8 +110,10 @@ pub fn check_os_arch(image: &ImageManifest) -> Result<()> {
 
 /// Catches what would make the app fail to start, while the pod is still only prepared.
 fn check_app(name: &str, app: &App, rootfs: &Path) -> Result<()> {
-    aci::user::resolve_uid(rootfs, &app.user).with_context(|| format!("app {name}: unknown user {:?} in the image", app.user))?;
-    aci::user::resolve_gid(rootfs, &app.group).with_context(|| format!("app {name}: unknown group {:?} in the image", app.group))?;
+    aci::user::resolve_uid(rootfs, &app.user)
+        .with_context(|| format!("app {name}: unknown user {:?} in the image", app.user))?;
+    aci::user::resolve_gid(rootfs, &app.group)
+        .with_context(|| format!("app {name}: unknown group {:?} in the image", app.group))?;
     let Some(exec0) = app.exec.first() else {
         bail!("app {name} has no exec: give one in the image or with --exec");
     };

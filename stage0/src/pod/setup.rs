@@ -6,7 +6,10 @@ use aci::schema::PodManifest;
 use anyhow::{Context, Result};
 use store::{Store, TreeId};
 
-use crate::contract::{APPS_INFO, APP_TREE_ID, OVERLAY_DIR, OVERLAY_PREPARED, STAGE1_ROOTFS, STAGE1_TREE_ID, STAGE2_DIR, STATUS_DIR};
+use crate::contract::{
+    APPS_INFO, APP_TREE_ID, OVERLAY_DIR, OVERLAY_PREPARED, STAGE1_ROOTFS, STAGE1_TREE_ID,
+    STAGE2_DIR, STATUS_DIR,
+};
 use crate::sys;
 
 /// Unmounts what was mounted so far unless disarmed (setup failed half-way).
@@ -37,7 +40,8 @@ pub fn uses_overlay(pod_dir: &Path) -> bool {
 }
 
 fn read_tree_id(path: &Path) -> Result<TreeId> {
-    let s = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let s =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     TreeId::parse(s.trim()).with_context(|| format!("{} holds an invalid tree id", path.display()))
 }
 
@@ -56,7 +60,8 @@ pub fn mount_overlays(pod_dir: &Path, store: &Store, manifest: &PodManifest) -> 
     let overlay = pod_dir.join(OVERLAY_DIR).join(s1tree.as_str());
     let (upper, work) = (overlay.join("upper"), overlay.join("work"));
     mkdirs(&[&upper, &work])?;
-    sys::mount_overlay(&s1lower, &upper, &work, &s1root).context("cannot mount the stage1 overlay")?;
+    sys::mount_overlay(&s1lower, &upper, &work, &s1root)
+        .context("cannot mount the stage1 overlay")?;
     guard.mounted.push(s1root.clone());
     mkdirs(&[&s1root.join(STATUS_DIR)])?;
 
@@ -64,7 +69,10 @@ pub fn mount_overlays(pod_dir: &Path, store: &Store, manifest: &PodManifest) -> 
         let tree = read_tree_id(&pod_dir.join(APPS_INFO).join(&app.name).join(APP_TREE_ID))?;
         let lower = store.tree_dir(&tree).join("rootfs");
         let overlay = pod_dir.join(OVERLAY_DIR).join(tree.as_str());
-        let (upper, work) = (overlay.join("upper").join(&app.name), overlay.join("work").join(&app.name));
+        let (upper, work) = (
+            overlay.join("upper").join(&app.name),
+            overlay.join("work").join(&app.name),
+        );
         let app_dir = s1root.join(STAGE2_DIR).join(&app.name);
         let target = app_dir.join("rootfs");
         mkdirs(&[&upper, &work, &target])?;
@@ -100,7 +108,8 @@ fn mkdirs(dirs: &[&Path]) -> Result<()> {
 
 /// Mount points at or below `dir` in this mount namespace, deepest first.
 pub fn mounts_under(dir: &Path) -> Result<Vec<PathBuf>> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").context("cannot read /proc/self/mountinfo")?;
+    let info = std::fs::read_to_string("/proc/self/mountinfo")
+        .context("cannot read /proc/self/mountinfo")?;
     let mut found: Vec<PathBuf> = info
         .lines()
         .filter_map(|line| line.split(' ').nth(4))

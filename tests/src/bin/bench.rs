@@ -1,1 +1,3 @@
-fn main() { eprintln!("benchmarks: not written yet"); }
+fn main() {
+    eprintln!("benchmarks: not written yet");
+}

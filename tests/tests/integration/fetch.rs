@@ -15,12 +15,22 @@ fn image_id_of(path: &str) -> String {
         .arg(format!("gzip -dc {path} | sha512sum"))
         .output()
         .unwrap();
-    format!("sha512-{}", String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap())
+    format!(
+        "sha512-{}",
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .next()
+            .unwrap()
+    )
 }
 
 fn store_entries(env: &TestEnv, sub: &str) -> Vec<String> {
     std::fs::read_dir(env.data_dir().join("cas").join(sub))
-        .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -30,7 +40,10 @@ fn fetch_prints_the_short_image_id_and_full_with_flag() {
         return;
     }
     let env = TestEnv::new();
-    let aci = env.image(&ImageSpec::shell("example.com/hello", "echo hi"), "hello.aci");
+    let aci = env.image(
+        &ImageSpec::shell("example.com/hello", "echo hi"),
+        "hello.aci",
+    );
     let id = image_id_of(&aci);
     let short = env.rkt(&["--insecure-options=image", "fetch", &aci]);
     assert_eq!(short.ok(), format!("{}\n", &id[..7 + 32]), "{short:?}");
@@ -73,7 +86,10 @@ fn fetch_without_insecure_image_refuses_unverified_images() {
         return;
     }
     let env = TestEnv::new();
-    let aci = env.image(&ImageSpec::shell("example.com/unsigned", "true"), "unsigned.aci");
+    let aci = env.image(
+        &ImageSpec::shell("example.com/unsigned", "true"),
+        "unsigned.aci",
+    );
     let out = env.rkt(&["fetch", &aci]);
     assert_eq!(out.code, 254, "{out:?}");
     assert!(out.stderr.starts_with("fetch: "), "{out:?}");
@@ -88,10 +104,17 @@ fn remote_transports_say_they_are_not_supported_yet() {
         return;
     }
     let env = TestEnv::new();
-    for arg in ["https://example.com/x.aci", "docker://busybox", "example.com/not-there:1.0"] {
+    for arg in [
+        "https://example.com/x.aci",
+        "docker://busybox",
+        "example.com/not-there:1.0",
+    ] {
         let out = env.rkt(&["--insecure-options=image", "fetch", arg]);
         assert_eq!(out.code, 254, "{arg}: {out:?}");
-        assert!(out.stderr.contains("not supported yet") || out.stderr.contains("not in the store"), "{out:?}");
+        assert!(
+            out.stderr.contains("not supported yet") || out.stderr.contains("not in the store"),
+            "{out:?}"
+        );
     }
 }
 
@@ -118,8 +141,22 @@ fn hostile_archives_are_refused_cleanly() {
     let env = TestEnv::new();
     let m = manifest("example.com/evil");
     let cases: Vec<(&str, Vec<u8>)> = vec![
-        ("dotdot", tar(&[RawEntry::file("manifest", &m), RawEntry::dir("rootfs"), RawEntry::file("rootfs/../../escaped", b"x")])),
-        ("absolute", tar(&[RawEntry::file("manifest", &m), RawEntry::dir("rootfs"), RawEntry::file("/tmp/rkt-test-absolute", b"x")])),
+        (
+            "dotdot",
+            tar(&[
+                RawEntry::file("manifest", &m),
+                RawEntry::dir("rootfs"),
+                RawEntry::file("rootfs/../../escaped", b"x"),
+            ]),
+        ),
+        (
+            "absolute",
+            tar(&[
+                RawEntry::file("manifest", &m),
+                RawEntry::dir("rootfs"),
+                RawEntry::file("/tmp/rkt-test-absolute", b"x"),
+            ]),
+        ),
         (
             "symlink-then-write",
             tar(&[
@@ -131,29 +168,71 @@ fn hostile_archives_are_refused_cleanly() {
         ),
         (
             "relative-symlink-escape",
-            tar(&[RawEntry::file("manifest", &m), RawEntry::dir("rootfs"), RawEntry::symlink("rootfs/up", "../../../../../../etc")]),
+            tar(&[
+                RawEntry::file("manifest", &m),
+                RawEntry::dir("rootfs"),
+                RawEntry::symlink("rootfs/up", "../../../../../../etc"),
+            ]),
         ),
         (
             "hardlink-outside",
-            tar(&[RawEntry::file("manifest", &m), RawEntry::dir("rootfs"), RawEntry::hardlink("rootfs/shadow", "/etc/shadow")]),
+            tar(&[
+                RawEntry::file("manifest", &m),
+                RawEntry::dir("rootfs"),
+                RawEntry::hardlink("rootfs/shadow", "/etc/shadow"),
+            ]),
         ),
-        ("no-manifest", tar(&[RawEntry::dir("rootfs"), RawEntry::file("rootfs/a", b"x")])),
-        ("bad-manifest", tar(&[RawEntry::file("manifest", b"{not json"), RawEntry::dir("rootfs")])),
-        ("extra-top-level", tar(&[RawEntry::file("manifest", &m), RawEntry::dir("rootfs"), RawEntry::file("other", b"x")])),
+        (
+            "no-manifest",
+            tar(&[RawEntry::dir("rootfs"), RawEntry::file("rootfs/a", b"x")]),
+        ),
+        (
+            "bad-manifest",
+            tar(&[
+                RawEntry::file("manifest", b"{not json"),
+                RawEntry::dir("rootfs"),
+            ]),
+        ),
+        (
+            "extra-top-level",
+            tar(&[
+                RawEntry::file("manifest", &m),
+                RawEntry::dir("rootfs"),
+                RawEntry::file("other", b"x"),
+            ]),
+        ),
         (
             "duplicate",
-            tar(&[RawEntry::file("manifest", &m), RawEntry::dir("rootfs"), RawEntry::file("rootfs/a", b"1"), RawEntry::file("rootfs/a", b"2")]),
+            tar(&[
+                RawEntry::file("manifest", &m),
+                RawEntry::dir("rootfs"),
+                RawEntry::file("rootfs/a", b"1"),
+                RawEntry::file("rootfs/a", b"2"),
+            ]),
         ),
-        ("huge-manifest", tar(&[RawEntry::file("manifest", &vec![b' '; 8 * 1024 * 1024]), RawEntry::dir("rootfs")])),
+        (
+            "huge-manifest",
+            tar(&[
+                RawEntry::file("manifest", &vec![b' '; 8 * 1024 * 1024]),
+                RawEntry::dir("rootfs"),
+            ]),
+        ),
     ];
     for (name, bytes) in cases {
         let path = env.work().join(format!("{name}.aci"));
         std::fs::write(&path, &bytes).unwrap();
         let out = env.rkt(&["--insecure-options=image", "fetch", path.to_str().unwrap()]);
         assert_eq!(out.code, 254, "{name}: {out:?}");
-        assert_eq!(out.stderr.trim_end().lines().count(), 1, "{name}: one line expected: {out:?}");
+        assert_eq!(
+            out.stderr.trim_end().lines().count(),
+            1,
+            "{name}: one line expected: {out:?}"
+        );
         assert!(out.stderr.starts_with("fetch: "), "{name}: {out:?}");
-        assert!(store_entries(&env, "image").is_empty(), "{name}: image stored");
+        assert!(
+            store_entries(&env, "image").is_empty(),
+            "{name}: image stored"
+        );
         assert!(store_entries(&env, "tree").is_empty(), "{name}: tree left");
     }
     assert!(!std::path::Path::new("/tmp/rkt-test-absolute").exists());
@@ -161,7 +240,10 @@ fn hostile_archives_are_refused_cleanly() {
     assert!(!env.work().join("escaped").exists() && !env.data_dir().join("escaped").exists());
 
     // A truncated compressed archive.
-    let good = env.image(&ImageSpec::shell("example.com/truncated", "true"), "good.aci");
+    let good = env.image(
+        &ImageSpec::shell("example.com/truncated", "true"),
+        "good.aci",
+    );
     let bytes = std::fs::read(&good).unwrap();
     let cut = env.work().join("truncated.aci");
     std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
@@ -177,7 +259,10 @@ fn concurrent_fetches_of_same_and_different_images() {
     }
     let env = TestEnv::new();
     let a = env.image(&ImageSpec::shell("example.com/a", "true"), "a.aci");
-    let b = env.image(&ImageSpec::shell("example.com/b", "true").compression(Compression::Zstd), "b.aci");
+    let b = env.image(
+        &ImageSpec::shell("example.com/b", "true").compression(Compression::Zstd),
+        "b.aci",
+    );
     let children: Vec<_> = [&a, &a, &b, &b, &a]
         .iter()
         .map(|img| {
@@ -191,7 +276,11 @@ fn concurrent_fetches_of_same_and_different_images() {
     let mut ids = Vec::new();
     for c in children {
         let out = c.wait_with_output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         ids.push(String::from_utf8_lossy(&out.stdout).trim().to_string());
     }
     assert_eq!(ids[0], ids[1]);
@@ -203,7 +292,10 @@ fn concurrent_fetches_of_same_and_different_images() {
     assert_eq!(names, ["example.com/a:1.0.0", "example.com/b:1.0.0"]);
     assert_eq!(store_entries(&env, "image").len(), 2);
     let tmp_dirs: Vec<_> = store_entries(&env, "tmp");
-    assert!(tmp_dirs.is_empty(), "work directories left behind: {tmp_dirs:?}");
+    assert!(
+        tmp_dirs.is_empty(),
+        "work directories left behind: {tmp_dirs:?}"
+    );
 }
 
 #[test]
@@ -222,11 +314,17 @@ fn a_fetch_killed_midway_leaves_no_entry_and_no_tree() {
         *b = x as u8;
     }
     let aci = env.image(
-        &ImageSpec::shell("example.com/big", "true").file("data/noise", 0o644, &noise).compression(Compression::None),
+        &ImageSpec::shell("example.com/big", "true")
+            .file("data/noise", 0o644, &noise)
+            .compression(Compression::None),
         "big.aci",
     );
     let fifo = env.work().join("feed.aci");
-    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
     assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
     let mut child = env
         .cmd(&["--insecure-options=image", "fetch", fifo.to_str().unwrap()])
@@ -238,7 +336,9 @@ fn a_fetch_killed_midway_leaves_no_entry_and_no_tree() {
     let mut writer = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
     writer.write_all(&bytes[..bytes.len() / 2]).unwrap();
     // The import is now under way in a work directory.
-    assert!(TestEnv::wait_for(Duration::from_secs(10), || !store_entries(&env, "tmp").is_empty()));
+    assert!(TestEnv::wait_for(Duration::from_secs(10), || {
+        !store_entries(&env, "tmp").is_empty()
+    }));
     child.kill().unwrap();
     child.wait().unwrap();
     drop(writer);
@@ -249,5 +349,9 @@ fn a_fetch_killed_midway_leaves_no_entry_and_no_tree() {
     // The next import cleans up what the killed one left.
     let small = env.image(&ImageSpec::shell("example.com/small", "true"), "small.aci");
     env.fetch(&small);
-    assert!(store_entries(&env, "tmp").is_empty(), "{:?}", store_entries(&env, "tmp"));
+    assert!(
+        store_entries(&env, "tmp").is_empty(),
+        "{:?}",
+        store_entries(&env, "tmp")
+    );
 }

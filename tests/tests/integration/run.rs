@@ -11,10 +11,17 @@ fn spawn_run(env: &TestEnv, name: &str, args: &[&str]) -> (Child, String) {
     let save = format!("--uuid-file-save={}", uuid_file.display());
     let mut all = vec!["--insecure-options=image", "run", save.as_str()];
     all.extend_from_slice(args);
-    let child = env.cmd(&all).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    assert!(TestEnv::wait_for(Duration::from_secs(10), || std::fs::read_to_string(&uuid_file)
-        .map(|s| s.len() == 36)
-        .unwrap_or(false)));
+    let child = env
+        .cmd(&all)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(TestEnv::wait_for(Duration::from_secs(10), || {
+        std::fs::read_to_string(&uuid_file)
+            .map(|s| s.len() == 36)
+            .unwrap_or(false)
+    }));
     let uuid = std::fs::read_to_string(&uuid_file).unwrap();
     (child, uuid)
 }
@@ -25,7 +32,11 @@ fn wait_running(env: &TestEnv, uuid: &str) {
 }
 
 fn status_lines(env: &TestEnv, uuid: &str) -> Vec<String> {
-    env.rkt(&["status", uuid]).ok().lines().map(str::to_string).collect()
+    env.rkt(&["status", uuid])
+        .ok()
+        .lines()
+        .map(str::to_string)
+        .collect()
 }
 
 #[test]
@@ -34,12 +45,18 @@ fn app_output_is_undecorated_and_the_exit_code_passes_through() {
         return;
     }
     let env = TestEnv::new();
-    let hello = env.image(&ImageSpec::shell("example.com/hello", "echo hello; echo oops >&2"), "hello.aci");
+    let hello = env.image(
+        &ImageSpec::shell("example.com/hello", "echo hello; echo oops >&2"),
+        "hello.aci",
+    );
     let out = env.run(&[&hello]);
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(out.stdout, "hello\n");
     assert_eq!(out.stderr, "oops\n");
-    let seven = env.image(&ImageSpec::shell("example.com/seven", "exit 7"), "seven.aci");
+    let seven = env.image(
+        &ImageSpec::shell("example.com/seven", "exit 7"),
+        "seven.aci",
+    );
     assert_eq!(env.run(&[&seven]).code, 7);
 }
 
@@ -50,17 +67,40 @@ fn multi_app_exit_policy_stops_the_others_and_reports_the_failure() {
     }
     let env = TestEnv::new();
     let zero = env.image(&ImageSpec::shell("example.com/zero", "exit 0"), "zero.aci");
-    let five = env.image(&ImageSpec::shell("example.com/five", "sleep 1; exit 5"), "five.aci");
-    let slow = env.image(&ImageSpec::shell("example.com/slow", "sleep 60"), "slow.aci");
+    let five = env.image(
+        &ImageSpec::shell("example.com/five", "sleep 1; exit 5"),
+        "five.aci",
+    );
+    let slow = env.image(
+        &ImageSpec::shell("example.com/slow", "sleep 60"),
+        "slow.aci",
+    );
     let uuid_file = env.work().join("uuid");
     let started = Instant::now();
-    let out = env.run(&[&format!("--uuid-file-save={}", uuid_file.display()), &zero, &five, &slow]);
+    let out = env.run(&[
+        &format!("--uuid-file-save={}", uuid_file.display()),
+        &zero,
+        &five,
+        &slow,
+    ]);
     assert_eq!(out.code, 5, "{out:?}");
-    assert!(started.elapsed() < Duration::from_secs(30), "the slow app was not stopped");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "the slow app was not stopped"
+    );
     let uuid = std::fs::read_to_string(&uuid_file).unwrap();
     let lines = status_lines(&env, &uuid);
-    for expected in ["state=exited", "exited=true", "app-zero=0", "app-five=5", "app-slow=0"] {
-        assert!(lines.iter().any(|l| l == expected), "missing {expected} in {lines:?}");
+    for expected in [
+        "state=exited",
+        "exited=true",
+        "app-zero=0",
+        "app-five=5",
+        "app-slow=0",
+    ] {
+        assert!(
+            lines.iter().any(|l| l == expected),
+            "missing {expected} in {lines:?}"
+        );
     }
 }
 
@@ -77,16 +117,36 @@ fn seed_environment_example() {
     .env("EXAMPLE_OVERRIDE", "image");
     env.fetch(&env.image(&printer, "env-printer.aci"));
     let out = env
-        .cmd(&["run", "--inherit-env", "--set-env=FOO=bar", "--set-env=EXAMPLE_OVERRIDE=over", "example.com/env-printer"])
+        .cmd(&[
+            "run",
+            "--inherit-env",
+            "--set-env=FOO=bar",
+            "--set-env=EXAMPLE_OVERRIDE=over",
+            "example.com/env-printer",
+        ])
         .env("EXAMPLE_ENV", "hello")
         .env("EXAMPLE_OVERRIDE", "under")
         .output()
         .unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "EXAMPLE_ENV=hello\nFOO=bar\nEXAMPLE_OVERRIDE=over\n");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "EXAMPLE_ENV=hello\nFOO=bar\nEXAMPLE_OVERRIDE=over\n"
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // Without --inherit-env the parent's variables stay out; the image's value beats nothing else.
-    let plain = env.cmd(&["run", "example.com/env-printer"]).env("EXAMPLE_ENV", "hello").output().unwrap();
-    assert_eq!(String::from_utf8_lossy(&plain.stdout), "EXAMPLE_ENV=\nFOO=\nEXAMPLE_OVERRIDE=image\n");
+    let plain = env
+        .cmd(&["run", "example.com/env-printer"])
+        .env("EXAMPLE_ENV", "hello")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&plain.stdout),
+        "EXAMPLE_ENV=\nFOO=\nEXAMPLE_OVERRIDE=image\n"
+    );
 }
 
 #[test]
@@ -96,19 +156,47 @@ fn seed_passing_arguments_and_overriding_exec() {
     }
     let env = TestEnv::new();
     let script = b"#!/bin/sh\necho \"$(basename $0) $*\"\n";
-    let worker = ImageSpec::new("example.com/worker", &["/bin/worker"]).file("bin/worker", 0o755, script).file("bin/ov", 0o755, script);
-    let syncer = ImageSpec::new("example.com/syncer", &["/bin/syncer"]).file("bin/syncer", 0o755, script).file("bin/syncer2", 0o755, script);
+    let worker = ImageSpec::new("example.com/worker", &["/bin/worker"])
+        .file("bin/worker", 0o755, script)
+        .file("bin/ov", 0o755, script);
+    let syncer = ImageSpec::new("example.com/syncer", &["/bin/syncer"])
+        .file("bin/syncer", 0o755, script)
+        .file("bin/syncer2", 0o755, script);
     env.fetch(&env.image(&worker, "worker.aci"));
     env.fetch(&env.image(&syncer, "syncer.aci"));
     let out = env.rkt(&[
-        "run", "example.com/worker", "--", "--loglevel", "verbose", "---", "example.com/syncer", "--", "--interval", "30s",
+        "run",
+        "example.com/worker",
+        "--",
+        "--loglevel",
+        "verbose",
+        "---",
+        "example.com/syncer",
+        "--",
+        "--interval",
+        "30s",
     ]);
     let mut lines: Vec<&str> = out.ok().lines().collect();
     lines.sort();
-    assert_eq!(lines, ["syncer --interval 30s", "worker --loglevel verbose"]);
+    assert_eq!(
+        lines,
+        ["syncer --interval 30s", "worker --loglevel verbose"]
+    );
     let out = env.rkt(&[
-        "run", "example.com/worker", "--exec", "/bin/ov", "--", "--loglevel", "verbose", "---", "example.com/syncer", "--exec",
-        "/bin/syncer2", "--", "--interval", "30s",
+        "run",
+        "example.com/worker",
+        "--exec",
+        "/bin/ov",
+        "--",
+        "--loglevel",
+        "verbose",
+        "---",
+        "example.com/syncer",
+        "--exec",
+        "/bin/syncer2",
+        "--",
+        "--interval",
+        "30s",
     ]);
     let mut lines: Vec<&str> = out.ok().lines().collect();
     lines.sort();
@@ -121,7 +209,10 @@ fn seed_user_group_override_and_relative_exec() {
         return;
     }
     let env = TestEnv::new();
-    let img = env.image(&ImageSpec::shell("example.com/busybox", "true"), "busybox.aci");
+    let img = env.image(
+        &ImageSpec::shell("example.com/busybox", "true"),
+        "busybox.aci",
+    );
     let out = env.run(&[&img, "--user=1000", "--group=100", "--exec", "id"]);
     let id = out.ok();
     assert!(id.starts_with("uid=1000(user) gid=100(users)"), "{out:?}");
@@ -129,7 +220,10 @@ fn seed_user_group_override_and_relative_exec() {
     assert!(!date.ok().is_empty());
     // Names resolve through the image's /etc/passwd and /etc/group.
     let named = env.run(&[&img, "--user=user", "--group=staff", "--exec", "id"]);
-    assert!(named.ok().starts_with("uid=1000(user) gid=50(staff)"), "{named:?}");
+    assert!(
+        named.ok().starts_with("uid=1000(user) gid=50(staff)"),
+        "{named:?}"
+    );
 }
 
 #[test]
@@ -138,8 +232,14 @@ fn run_by_name_and_by_hash() {
         return;
     }
     let env = TestEnv::new();
-    let id = env.fetch(&env.image(&ImageSpec::shell("example.com/app", "echo by-store"), "app.aci"));
-    assert_eq!(env.rkt(&["run", "example.com/app:1.0.0"]).ok(), "by-store\n");
+    let id = env.fetch(&env.image(
+        &ImageSpec::shell("example.com/app", "echo by-store"),
+        "app.aci",
+    ));
+    assert_eq!(
+        env.rkt(&["run", "example.com/app:1.0.0"]).ok(),
+        "by-store\n"
+    );
     assert_eq!(env.rkt(&["run", "example.com/app"]).ok(), "by-store\n");
     assert_eq!(env.rkt(&["run", &id[..20]]).ok(), "by-store\n");
     let missing = env.rkt(&["run", "--pull-policy=never", "example.com/missing"]);
@@ -157,7 +257,10 @@ fn pods_see_only_their_own_pids_and_hostname() {
     }
     let env = TestEnv::new();
     let img = env.image(
-        &ImageSpec::shell("example.com/ns", "hostname; cat /proc/1/comm; ls /proc | grep -c '^[0-9]'; cat /etc/hostname"),
+        &ImageSpec::shell(
+            "example.com/ns",
+            "hostname; cat /proc/1/comm; ls /proc | grep -c '^[0-9]'; cat /etc/hostname",
+        ),
         "ns.aci",
     );
     let uuid_file = env.work().join("uuid");
@@ -179,13 +282,23 @@ fn prepare_then_run_prepared_and_lifecycle_listing() {
         return;
     }
     let env = TestEnv::new();
-    let img = env.image(&ImageSpec::shell("example.com/prepared", "echo ran; exit 3"), "p.aci");
+    let img = env.image(
+        &ImageSpec::shell("example.com/prepared", "echo ran; exit 3"),
+        "p.aci",
+    );
     let prep = env.rkt(&["--insecure-options=image", "prepare", &img]);
     let uuid = prep.ok().trim().to_string();
     assert_eq!(uuid.len(), 36, "{prep:?}");
     assert_eq!(prep.stdout, format!("{uuid}\n"));
     let listed = env.rkt(&["list", "--no-legend"]);
-    let row: Vec<&str> = listed.ok().lines().next().unwrap().split('\t').filter(|c| !c.is_empty()).collect();
+    let row: Vec<&str> = listed
+        .ok()
+        .lines()
+        .next()
+        .unwrap()
+        .split('\t')
+        .filter(|c| !c.is_empty())
+        .collect();
     assert_eq!(row[0], &uuid[..8]);
     assert_eq!(row[1], "prepared");
     assert_eq!(row[2], "example.com/prepared:1.0.0");
@@ -206,24 +319,41 @@ fn prepare_then_run_prepared_and_lifecycle_listing() {
     assert_eq!(again.code, 254);
     assert!(again.stderr.contains("is not prepared"), "{again:?}");
 
-    let json: serde_json::Value = serde_json::from_str(env.rkt(&["status", "--format=json", &uuid]).ok()).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(env.rkt(&["status", "--format=json", &uuid]).ok()).unwrap();
     assert_eq!(json["name"], uuid.as_str());
     assert_eq!(json["state"], "exited");
     assert_eq!(json["app_names"][0], "prepared");
     assert_eq!(json["apps"][0]["exit_code"], 3);
-    assert!(json["created_at"].as_i64().unwrap() < 10_000_000_000, "pod times are seconds");
-    assert!(json["apps"][0]["created_at"].as_i64().unwrap() > 1_000_000_000_000_000_000, "app times are ns");
-    let list: serde_json::Value = serde_json::from_str(env.rkt(&["list", "--format=json"]).ok()).unwrap();
+    assert!(
+        json["created_at"].as_i64().unwrap() < 10_000_000_000,
+        "pod times are seconds"
+    );
+    assert!(
+        json["apps"][0]["created_at"].as_i64().unwrap() > 1_000_000_000_000_000_000,
+        "app times are ns"
+    );
+    let list: serde_json::Value =
+        serde_json::from_str(env.rkt(&["list", "--format=json"]).ok()).unwrap();
     assert_eq!(list[0]["name"], uuid.as_str());
 
-    let manifest: serde_json::Value = serde_json::from_str(env.rkt(&["cat-manifest", &uuid]).ok()).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_str(env.rkt(&["cat-manifest", &uuid]).ok()).unwrap();
     assert_eq!(manifest["acKind"], "PodManifest");
     assert_eq!(manifest["acVersion"], "1.30.0");
     assert_eq!(manifest["apps"][0]["app"]["exec"][2], "echo ran; exit 3");
 
     let gc = env.rkt(&["gc", "--grace-period=0s"]);
-    assert!(gc.ok().contains(&format!("Garbage collecting pod \"{uuid}\"")), "{gc:?}");
-    assert!(gc.stderr.contains(&format!("gc: moving pod \"{uuid}\" to garbage")), "{gc:?}");
+    assert!(
+        gc.ok()
+            .contains(&format!("Garbage collecting pod \"{uuid}\"")),
+        "{gc:?}"
+    );
+    assert!(
+        gc.stderr
+            .contains(&format!("gc: moving pod \"{uuid}\" to garbage")),
+        "{gc:?}"
+    );
     assert!(env.mounts().is_empty(), "left mounted: {:?}", env.mounts());
     assert_eq!(env.rkt(&["list", "--no-legend"]).ok(), "\n");
 }
@@ -234,11 +364,20 @@ fn enter_stop_and_signals() {
         return;
     }
     let env = TestEnv::new();
-    let img = env.image(&ImageSpec::shell("example.com/sleeper", "echo up; sleep 120"), "sleeper.aci");
+    let img = env.image(
+        &ImageSpec::shell("example.com/sleeper", "echo up; sleep 120"),
+        "sleeper.aci",
+    );
     let (child, uuid) = spawn_run(&env, "sleeper", &[&img]);
     wait_running(&env, &uuid);
     assert_eq!(status_lines(&env, &uuid)[0], "state=running");
-    let entered = env.rkt(&["enter", &uuid, "/bin/sh", "-c", "echo entered $(hostname) $(cat /proc/1/comm); exit 3"]);
+    let entered = env.rkt(&[
+        "enter",
+        &uuid,
+        "/bin/sh",
+        "-c",
+        "echo entered $(hostname) $(cat /proc/1/comm); exit 3",
+    ]);
     assert_eq!(entered.code, 3, "{entered:?}");
     assert_eq!(entered.stdout, format!("entered rkt-{uuid} stage2-init\n"));
     let rm = env.rkt(&["rm", &uuid]);
@@ -248,7 +387,12 @@ fn enter_stop_and_signals() {
     let stop = env.rkt(&["stop", &uuid]);
     assert_eq!(stop.ok(), format!("\"{uuid}\"\n"));
     let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "up\n");
     assert!(status_lines(&env, &uuid).contains(&"app-sleeper=0".to_string()));
     let stopped = env.rkt(&["stop", &uuid]);
@@ -272,7 +416,11 @@ fn enter_stop_and_signals() {
 
     let rm = env.rkt(&["rm", &uuid]);
     assert_eq!(rm.ok(), format!("\"{uuid}\"\n"));
-    assert!(!env.data_dir().join("pods/exited-garbage").join(&uuid).exists());
+    assert!(!env
+        .data_dir()
+        .join("pods/exited-garbage")
+        .join(&uuid)
+        .exists());
 }
 
 #[test]
@@ -300,9 +448,16 @@ fn custom_stage1_that_only_honours_the_contract() {
     let stage1 = env.image(&stage1, "stage1.aci");
     let app = env.image(&ImageSpec::shell("example.com/hello", "true"), "hello.aci");
     let uuid_file = env.work().join("uuid");
-    let out = env.run(&[&format!("--stage1-path={stage1}"), &format!("--uuid-file-save={}", uuid_file.display()), &app]);
+    let out = env.run(&[
+        &format!("--stage1-path={stage1}"),
+        &format!("--uuid-file-save={}", uuid_file.display()),
+        &app,
+    ]);
     let uuid = std::fs::read_to_string(&uuid_file).unwrap();
-    assert_eq!(out.ok(), format!("custom stage1 ran pod {uuid} with --net=default --local-config=/etc/rkt {uuid}\n"));
+    assert_eq!(
+        out.ok(),
+        format!("custom stage1 ran pod {uuid} with --net=default --local-config=/etc/rkt {uuid}\n")
+    );
     let lines = status_lines(&env, &uuid);
     assert!(lines.contains(&"app-hello=0".to_string()), "{lines:?}");
     env.rkt(&["gc", "--grace-period=0s"]).ok();
@@ -316,17 +471,48 @@ fn bad_input_fails_with_one_line_and_leaves_nothing_running() {
     }
     let env = TestEnv::new();
     let good = env.image(&ImageSpec::shell("example.com/good", "true"), "good.aci");
-    let no_os = env.image(&ImageSpec::shell("example.com/noos", "true").without_label("os"), "noos.aci");
+    let no_os = env.image(
+        &ImageSpec::shell("example.com/noos", "true").without_label("os"),
+        "noos.aci",
+    );
     let cases: Vec<(Vec<String>, &str)> = vec![
-        (vec!["--pull-policy=never".into(), "example.com/absent".into()], "unable to fetch image"),
+        (
+            vec!["--pull-policy=never".into(), "example.com/absent".into()],
+            "unable to fetch image",
+        ),
         (vec![no_os], "missing os label in the image manifest"),
-        (vec![good.clone(), "--exec=/bin/nonexistent".into()], "/bin/nonexistent"),
+        (
+            vec![good.clone(), "--exec=/bin/nonexistent".into()],
+            "/bin/nonexistent",
+        ),
         (vec![good.clone(), "--user=nosuchuser".into()], "nosuchuser"),
-        (vec![good.clone(), "--readonly-rootfs=maybe".into()], "--readonly-rootfs must be set with a boolean"),
-        (vec![good.clone(), "--".into(), "a".into(), "---".into(), "--".into(), "b".into()], "only one set of app arguments allowed per image"),
-        (vec!["--interactive".into(), good.clone(), good.clone()], "interactive option only supports one image"),
-        (vec!["--exec=/bin/sh".into(), good.clone()], "--exec must follow an image"),
-        (vec!["--net=host,host".into(), good.clone()], "duplicate netname"),
+        (
+            vec![good.clone(), "--readonly-rootfs=maybe".into()],
+            "--readonly-rootfs must be set with a boolean",
+        ),
+        (
+            vec![
+                good.clone(),
+                "--".into(),
+                "a".into(),
+                "---".into(),
+                "--".into(),
+                "b".into(),
+            ],
+            "only one set of app arguments allowed per image",
+        ),
+        (
+            vec!["--interactive".into(), good.clone(), good.clone()],
+            "interactive option only supports one image",
+        ),
+        (
+            vec!["--exec=/bin/sh".into(), good.clone()],
+            "--exec must follow an image",
+        ),
+        (
+            vec!["--net=host,host".into(), good.clone()],
+            "duplicate netname",
+        ),
         (vec!["--memory=1".into()], "must follow an image"),
         (vec![good.clone(), "--memory=1".into()], "too low"),
     ];
@@ -336,9 +522,18 @@ fn bad_input_fails_with_one_line_and_leaves_nothing_running() {
         let refs: Vec<&str> = all.iter().map(String::as_str).collect();
         let out = env.rkt(&refs);
         assert_eq!(out.code, 254, "{args:?}: {out:?}");
-        assert!(out.stderr.contains(expected), "{args:?}: expected {expected:?} in {out:?}");
-        assert_eq!(out.stderr.trim_end().lines().count(), 1, "{args:?}: {out:?}");
-        let running = std::fs::read_dir(env.data_dir().join("pods/run")).map(|d| d.count()).unwrap_or(0);
+        assert!(
+            out.stderr.contains(expected),
+            "{args:?}: expected {expected:?} in {out:?}"
+        );
+        assert_eq!(
+            out.stderr.trim_end().lines().count(),
+            1,
+            "{args:?}: {out:?}"
+        );
+        let running = std::fs::read_dir(env.data_dir().join("pods/run"))
+            .map(|d| d.count())
+            .unwrap_or(0);
         assert_eq!(running, 0, "{args:?} left a pod in run/");
         assert!(env.mounts().is_empty(), "{args:?} left mounts");
     }
@@ -354,7 +549,10 @@ fn bad_input_fails_with_one_line_and_leaves_nothing_running() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(254));
-    assert_eq!(String::from_utf8_lossy(&out.stderr), "run: cannot run as unprivileged user\n");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "run: cannot run as unprivileged user\n"
+    );
 }
 
 #[test]
@@ -363,8 +561,20 @@ fn no_overlay_readonly_rootfs_dns_hosts_and_interactive() {
         return;
     }
     let env = TestEnv::new();
-    let img = env.image(&ImageSpec::shell("example.com/files", "cat /etc/resolv.conf; grep 10.1.2.3 /etc/hosts; touch /new && echo writable"), "f.aci");
-    let out = env.run(&["--no-overlay", "--dns=8.8.8.8", "--dns-search=example.com", "--hosts-entry=10.1.2.3=db", &img]);
+    let img = env.image(
+        &ImageSpec::shell(
+            "example.com/files",
+            "cat /etc/resolv.conf; grep 10.1.2.3 /etc/hosts; touch /new && echo writable",
+        ),
+        "f.aci",
+    );
+    let out = env.run(&[
+        "--no-overlay",
+        "--dns=8.8.8.8",
+        "--dns-search=example.com",
+        "--hosts-entry=10.1.2.3=db",
+        &img,
+    ]);
     assert_eq!(
         out.ok(),
         "# Generated by rkt run\n\nsearch example.com\nnameserver 8.8.8.8\n10.1.2.3 db\nwritable\n"
@@ -380,7 +590,12 @@ fn no_overlay_readonly_rootfs_dns_hosts_and_interactive() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(b"typed input\n").unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"typed input\n")
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
     assert_eq!(String::from_utf8_lossy(&out.stdout), "typed input\n");
@@ -406,7 +621,10 @@ fn pod_manifest_runs_apps_from_the_store() {
         return;
     }
     let env = TestEnv::new();
-    let id = env.fetch(&env.image(&ImageSpec::shell("example.com/pm", "echo image-exec"), "pm.aci"));
+    let id = env.fetch(&env.image(
+        &ImageSpec::shell("example.com/pm", "echo image-exec"),
+        "pm.aci",
+    ));
     let manifest = format!(
         r#"{{"acVersion":"0.8.11","acKind":"PodManifest","apps":[{{"name":"first","image":{{"id":"{id}"}},
             "app":{{"exec":["/bin/sh","-c","echo from-pod-manifest $GREETING"],"user":"0","group":"0",
@@ -416,9 +634,18 @@ fn pod_manifest_runs_apps_from_the_store() {
     std::fs::write(&path, manifest).unwrap();
     let out = env.rkt(&["run", &format!("--pod-manifest={}", path.display())]);
     assert_eq!(out.ok(), "from-pod-manifest hi\n");
-    let conflict = env.rkt(&["run", &format!("--pod-manifest={}", path.display()), "--set-env=A=b"]);
+    let conflict = env.rkt(&[
+        "run",
+        &format!("--pod-manifest={}", path.display()),
+        "--set-env=A=b",
+    ]);
     assert_eq!(conflict.code, 254);
-    assert!(conflict.stderr.contains("conflicting flags set with --pod-manifest"), "{conflict:?}");
+    assert!(
+        conflict
+            .stderr
+            .contains("conflicting flags set with --pod-manifest"),
+        "{conflict:?}"
+    );
 }
 
 #[test]
@@ -430,12 +657,29 @@ fn stage1_selection_flags() {
     let img = env.image(&ImageSpec::shell("example.com/s1", "echo ok"), "s1.aci");
     let stage1 = rkt_tests::env::stage1_aci();
     let s1 = stage1.to_str().unwrap();
-    assert_eq!(env.run(&[&format!("--stage1-path={s1}"), &img]).ok(), "ok\n");
-    assert_eq!(env.run(&[&format!("--stage1-url=file://{s1}"), &img]).ok(), "ok\n");
+    assert_eq!(
+        env.run(&[&format!("--stage1-path={s1}"), &img]).ok(),
+        "ok\n"
+    );
+    assert_eq!(
+        env.run(&[&format!("--stage1-url=file://{s1}"), &img]).ok(),
+        "ok\n"
+    );
     let id = env.fetch(s1);
-    assert_eq!(env.run(&[&format!("--stage1-hash={id}"), &img]).ok(), "ok\n");
-    assert_eq!(env.run(&["--stage1-name=coreos.com/rkt/stage1-rs:1.30.0", &img]).ok(), "ok\n");
-    let both = env.run(&[&format!("--stage1-path={s1}"), &format!("--stage1-hash={id}"), &img]);
+    assert_eq!(
+        env.run(&[&format!("--stage1-hash={id}"), &img]).ok(),
+        "ok\n"
+    );
+    assert_eq!(
+        env.run(&["--stage1-name=coreos.com/rkt/stage1-rs:1.30.0", &img])
+            .ok(),
+        "ok\n"
+    );
+    let both = env.run(&[
+        &format!("--stage1-path={s1}"),
+        &format!("--stage1-hash={id}"),
+        &img,
+    ]);
     assert_eq!(both.code, 254);
     assert!(both.stderr.contains("mutually exclusive"), "{both:?}");
 }
