@@ -40,7 +40,7 @@ fn main() {
         Err(e) => {
             log.set_debug(globals.debug);
             log.error(&e);
-            EXIT_FAILURE
+            output::exit_code_of(&e)
         }
     };
     std::process::exit(code);

@@ -6,6 +6,29 @@ use std::fmt::Display;
 /// Exit code for rkt's own failures.
 pub const EXIT_FAILURE: i32 = 254;
 
+/// A failure that must end with a particular exit status (where rkt does not use 254).
+#[derive(Debug)]
+pub struct ExitStatus {
+    pub code: i32,
+    pub message: String,
+}
+
+impl std::fmt::Display for ExitStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ExitStatus {}
+
+/// The exit status for an error: its [`ExitStatus`] if it carries one, else 254.
+pub fn exit_code_of(err: &anyhow::Error) -> i32 {
+    err.chain()
+        .find_map(|e| e.downcast_ref::<ExitStatus>())
+        .map(|e| e.code)
+        .unwrap_or(EXIT_FAILURE)
+}
+
 /// The stderr logger of one command.
 #[derive(Debug, Clone)]
 pub struct Log {

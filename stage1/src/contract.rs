@@ -12,6 +12,8 @@ pub const STATUS_DIR: &str = "rkt/status";
 pub const ENV_DIR: &str = "rkt/env";
 /// Written by stage1 in the pod directory once PID 1 of the pod runs: `"<pid>\n"`.
 pub const PID_FILE: &str = "pid";
+/// Backing directories of empty volumes, in the pod directory (removed with the pod).
+pub const SHARED_VOLUMES: &str = "sharedVolumes";
 /// Name resolution files: stage0 may write the `rkt-` ones into the stage1 root (§6.6).
 pub const RKT_RESOLV_CONF: &str = "etc/rkt-resolv.conf";
 pub const RKT_HOSTS: &str = "etc/rkt-hosts";

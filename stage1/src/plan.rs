@@ -48,6 +48,10 @@ pub enum MountSource {
     Sysfs,
     /// A file or directory of the stage1 root (absolute inside it).
     Stage1Path(String),
+    /// A host volume: a file or directory of the host.
+    Host { path: String, recursive: bool },
+    /// An empty volume: `sharedVolumes/<name>` in the pod directory, shared by every app.
+    Shared(String),
 }
 
 /// One mount inside an app's root. `target` is a path inside the app root; it is resolved
@@ -59,6 +63,16 @@ pub struct AppMount {
     pub read_only: bool,
     /// Whether the target is a file (else a directory) when it has to be created.
     pub file: bool,
+    /// Read-only applies to submounts as well (recursive binds).
+    pub recursive: bool,
+}
+
+/// A volume mount with what had to be learnt from the host about its source.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VolumeMount {
+    pub mount: aci::schema::AppMount,
+    /// The host source is a file (its target is created as a file).
+    pub source_is_file: bool,
 }
 
 /// An app with its launch spec and mounts.
@@ -117,6 +131,7 @@ pub fn plan_app(
     read_only_rootfs: bool,
     facts: &AppFacts,
     pod: &PodSettings,
+    volumes: &[VolumeMount],
 ) -> Result<AppPlan> {
     if app.exec.is_empty() {
         bail!("app {name} has no exec: give one in the image or with --exec");
@@ -153,11 +168,45 @@ pub fn plan_app(
         pre_start: handler("pre-start"),
         post_stop: handler("post-stop"),
     };
+    let mut mounts = base_mounts(facts, pod);
+    mounts.extend(volume_mounts(volumes));
     Ok(AppPlan {
         launch,
-        mounts: base_mounts(facts, pod),
+        mounts,
         read_only_rootfs,
     })
+}
+
+/// Volume mounts, parents before the mounts nested in them.
+fn volume_mounts(volumes: &[VolumeMount]) -> Vec<AppMount> {
+    let mut out: Vec<AppMount> = volumes
+        .iter()
+        .map(|v| {
+            let vol = &v.mount.volume;
+            let (source, recursive) = match vol.kind.as_str() {
+                "host" => {
+                    let recursive = vol.recursive.unwrap_or(true);
+                    (
+                        MountSource::Host {
+                            path: vol.source.clone().unwrap_or_default(),
+                            recursive,
+                        },
+                        recursive,
+                    )
+                }
+                _ => (MountSource::Shared(vol.name.clone()), true),
+            };
+            AppMount {
+                source,
+                target: v.mount.path.clone(),
+                read_only: v.mount.read_only,
+                file: v.source_is_file,
+                recursive,
+            }
+        })
+        .collect();
+    out.sort_by_key(|m| m.target.split('/').filter(|c| !c.is_empty()).count());
+    out
 }
 
 /// The mounts every app gets (appc's required files and devices, REFERENCE §3.7).
@@ -167,6 +216,7 @@ fn base_mounts(facts: &AppFacts, pod: &PodSettings) -> Vec<AppMount> {
         target: target.to_string(),
         read_only,
         file,
+        recursive: true,
     };
     let mut mounts = vec![
         mount(MountSource::Proc, "/proc", false, false),
@@ -340,7 +390,7 @@ mod tests {
             handler_paths: [("prep".to_string(), "/usr/bin/prep".to_string())].into(),
             has_etc_hosts: true,
         };
-        let plan = plan_app("web", &a, false, &facts, &pod()).unwrap();
+        let plan = plan_app("web", &a, false, &facts, &pod(), &[]).unwrap();
         assert_eq!(plan.launch.exec, ["/bin/sh", "-c", "true"]);
         assert_eq!(
             plan.launch.pre_start,
@@ -365,17 +415,17 @@ mod tests {
                 .map(|m| m.target.clone())
                 .collect::<Vec<_>>()
         };
-        let with_hosts = plan_app("a", &a, false, &facts, &pod()).unwrap();
+        let with_hosts = plan_app("a", &a, false, &facts, &pod(), &[]).unwrap();
         assert!(!targets(&with_hosts).contains(&"/etc/hosts".to_string()));
         facts.has_etc_hosts = false;
-        let without = plan_app("a", &a, false, &facts, &pod()).unwrap();
+        let without = plan_app("a", &a, false, &facts, &pod(), &[]).unwrap();
         assert!(without.mounts.iter().any(|m| m.target == "/etc/hosts"
             && m.source == MountSource::Stage1Path("/etc/hosts-fallback".into())));
         facts.has_etc_hosts = true;
         let mut p = pod();
         p.has_rkt_hosts = true;
         p.has_rkt_resolv = true;
-        let entries = plan_app("a", &a, false, &facts, &p).unwrap();
+        let entries = plan_app("a", &a, false, &facts, &p, &[]).unwrap();
         assert!(entries.mounts.iter().any(|m| m.target == "/etc/hosts"
             && m.source == MountSource::Stage1Path("/etc/rkt-hosts".into())));
         assert!(targets(&entries).contains(&"/etc/resolv.conf".to_string()));
@@ -385,7 +435,56 @@ mod tests {
     fn an_app_without_exec_is_an_error() {
         let mut a = app(&[]);
         a.exec.clear();
-        assert!(plan_app("a", &a, false, &AppFacts::default(), &pod()).is_err());
+        assert!(plan_app("a", &a, false, &AppFacts::default(), &pod(), &[]).is_err());
+    }
+
+    #[test]
+    fn volumes_mount_after_the_base_mounts_parents_first() {
+        let vol = |name: &str, kind: &str, path: &str, ro| VolumeMount {
+            mount: aci::schema::AppMount {
+                volume: aci::schema::Volume {
+                    name: name.into(),
+                    kind: kind.into(),
+                    source: (kind == "host").then(|| "/srv".to_string()),
+                    recursive: Some(false),
+                    ..Default::default()
+                },
+                path: path.into(),
+                read_only: ro,
+                implicit: false,
+            },
+            source_is_file: false,
+        };
+        let facts = AppFacts {
+            exec_path: "/bin/sh".into(),
+            ..AppFacts::default()
+        };
+        let plan = plan_app(
+            "a",
+            &app(&[]),
+            false,
+            &facts,
+            &pod(),
+            &[
+                vol("deep", "empty", "/data/sub", false),
+                vol("top", "host", "/data", true),
+            ],
+        )
+        .unwrap();
+        let n = plan.mounts.len();
+        assert_eq!(plan.mounts[n - 2].target, "/data");
+        assert_eq!(
+            plan.mounts[n - 2].source,
+            MountSource::Host {
+                path: "/srv".into(),
+                recursive: false
+            }
+        );
+        assert!(plan.mounts[n - 2].read_only && !plan.mounts[n - 2].recursive);
+        assert_eq!(
+            plan.mounts[n - 1].source,
+            MountSource::Shared("deep".into())
+        );
     }
 
     #[test]

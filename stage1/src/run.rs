@@ -55,6 +55,7 @@ pub fn run(args: &RunArgs) -> Result<i32> {
         );
     }
     setup::write_files(&s1root, &pod, &apps, args.interactive, STOP_TIMEOUT_SECS)?;
+    setup::create_shared_volumes(&pod_dir, &apps, &manifest.volumes)?;
     let stdin = if args.interactive {
         None
     } else {
@@ -65,7 +66,15 @@ pub fn run(args: &RunArgs) -> Result<i32> {
         net: !args.host_network(),
         ipc,
     };
-    let ops = setup::pod_ops(&s1root, &apps, &pod.hostname, &ns, stdin, &console)?;
+    let ops = setup::pod_ops(
+        &pod_dir,
+        &s1root,
+        &apps,
+        &pod.hostname,
+        &ns,
+        stdin,
+        &console,
+    )?;
     sys::block_signals()?;
     let child = setup::spawn_pod(&ops)?;
     if let Err(e) = child.wait_started(&ops) {
@@ -100,12 +109,27 @@ fn plan_apps(manifest: &PodManifest, s1root: &Path, pod: &PodSettings) -> Result
             None => image_app(&app_dir.join("manifest"), &ra.name)?,
         };
         let facts = facts::read(&ra.name, &app, &rootfs)?;
+        let mounts = aci::schema::app_mounts(ra, &app, &manifest.volumes)
+            .with_context(|| format!("app {}: invalid mounts", ra.name))?;
+        for m in mounts.iter().filter(|m| m.implicit) {
+            let mount_point = m
+                .volume
+                .name
+                .strip_prefix(&format!("{}-", ra.name))
+                .unwrap_or(&m.volume.name);
+            eprintln!(
+                "stage1: warning: no volume specified for mount point {mount_point:?}, implicitly creating an \"empty\" volume. \
+                 This volume will be removed when the pod is garbage-collected."
+            );
+        }
+        let volumes = facts::volumes(&ra.name, mounts)?;
         plans.push(plan::plan_app(
             &ra.name,
             &app,
             ra.read_only_root_fs,
             &facts,
             pod,
+            &volumes,
         )?);
     }
     Ok(plans)

@@ -8,14 +8,15 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use crate::contract::{
-    ENV_DIR, HOSTNAME_FILE, HOSTS_FALLBACK, INIT_PLAN, RKT_HOSTS, STAGE2_INIT, STATUS_DIR,
+    ENV_DIR, HOSTNAME_FILE, HOSTS_FALLBACK, INIT_PLAN, RKT_HOSTS, SHARED_VOLUMES, STAGE2_INIT,
+    STATUS_DIR,
 };
 use crate::plan::{self, AppPlan, MountSource, PodSettings};
 use crate::sys::{self, cpath, cstring, Op, PreparedExec};
 use crate::sys::{
     CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWUTS, MS_BIND, MS_NODEV, MS_NOEXEC,
 };
-use crate::sys::{MS_NOSUID, MS_RDONLY, MS_REC, MS_REMOUNT, MS_SLAVE, MS_STRICTATIME};
+use crate::sys::{MS_NOSUID, MS_REC, MS_SLAVE, MS_STRICTATIME};
 
 /// Devices bound from the host into the pod's `/dev` (appc's required set).
 const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
@@ -121,8 +122,11 @@ fn bind(source: &Path, target: &Path, recursive: bool) -> Result<Op> {
     })
 }
 
-fn remount_ro(target: &Path) -> Result<Op> {
-    mount(None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY, None)
+fn read_only(target: &Path, recursive: bool) -> Result<Op> {
+    Ok(Op::ReadOnly {
+        target: cpath(target)?,
+        recursive,
+    })
 }
 
 /// The pod-wide `/dev`: a tmpfs with the host's basic devices bound in, its own devpts and shm.
@@ -176,8 +180,49 @@ fn dev_ops(s1root: &Path, console: &Path) -> Result<Vec<Op>> {
     Ok(ops)
 }
 
+/// Where empty volumes live: `<pod>/sharedVolumes/<name>`, removed with the pod.
+pub fn shared_volume_dir(pod_dir: &Path, name: &str) -> PathBuf {
+    pod_dir.join(SHARED_VOLUMES).join(name)
+}
+
+/// Creates every empty volume the apps mount, once, with its mode and owner.
+pub fn create_shared_volumes(
+    pod_dir: &Path,
+    apps: &[AppPlan],
+    volumes: &[aci::schema::Volume],
+) -> Result<()> {
+    for app in apps {
+        for m in &app.mounts {
+            let MountSource::Shared(name) = &m.source else {
+                continue;
+            };
+            let dir = shared_volume_dir(pod_dir, name);
+            if dir.exists() {
+                continue;
+            }
+            let vol = volumes.iter().find(|v| &v.name == name);
+            let mut vol = vol.cloned().unwrap_or_else(|| aci::schema::Volume {
+                name: name.clone(),
+                kind: "empty".into(),
+                ..Default::default()
+            });
+            vol.fill_defaults();
+            fs::create_dir_all(&dir).with_context(|| {
+                format!("cannot create empty volume {name} at {}", dir.display())
+            })?;
+            fs::set_permissions(&dir, fs::Permissions::from_mode(0o770))
+                .with_context(|| format!("cannot chmod {}", dir.display()))?;
+            std::os::unix::fs::chown(&dir, vol.uid, vol.gid)
+                .with_context(|| format!("could not change owner of empty volume {name}"))?;
+            fs::set_permissions(&dir, fs::Permissions::from_mode(vol.mode_bits()))
+                .with_context(|| format!("could not change permissions of empty volume {name}"))?;
+        }
+    }
+    Ok(())
+}
+
 /// Mount ops for one app. Targets are resolved and created now, before the fork.
-fn app_ops(s1root: &Path, app: &AppPlan) -> Result<Vec<Op>> {
+fn app_ops(s1root: &Path, pod_dir: &Path, app: &AppPlan) -> Result<Vec<Op>> {
     let root = s1root.join(app.launch.root.trim_start_matches('/'));
     // A self-bind makes the app root a mount of its own, so it can be made read-only.
     let mut ops = vec![bind(&root, &root, true)?];
@@ -205,19 +250,27 @@ fn app_ops(s1root: &Path, app: &AppPlan) -> Result<Vec<Op>> {
                 &target,
                 false,
             )?),
+            MountSource::Host { path, recursive } => {
+                ops.push(bind(Path::new(path), &target, *recursive)?)
+            }
+            MountSource::Shared(name) => {
+                ops.push(bind(&shared_volume_dir(pod_dir, name), &target, true)?)
+            }
         }
         if m.read_only {
-            ops.push(remount_ro(&target)?);
+            ops.push(read_only(&target, m.recursive)?);
         }
     }
+    // Only the app root itself: volumes mounted in it keep their own mode.
     if app.read_only_rootfs {
-        ops.push(remount_ro(&root)?);
+        ops.push(read_only(&root, false)?);
     }
     Ok(ops)
 }
 
 /// The complete op list for the pod's PID 1.
 pub fn pod_ops(
+    pod_dir: &Path,
     s1root: &Path,
     apps: &[AppPlan],
     hostname: &str,
@@ -249,7 +302,7 @@ pub fn pod_ops(
     )?);
     ops.extend(dev_ops(s1root, console)?);
     for app in apps {
-        ops.extend(app_ops(s1root, app)?);
+        ops.extend(app_ops(s1root, pod_dir, app)?);
     }
     ops.push(Op::SetHostname(cstring(hostname)?));
     if ns.net {

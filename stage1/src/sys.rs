@@ -78,6 +78,11 @@ pub enum Op {
         flags: libc::c_ulong,
         data: Option<CString>,
     },
+    /// Makes a mount read-only with mount_setattr(2); `recursive` covers its submounts too.
+    ReadOnly {
+        target: CString,
+        recursive: bool,
+    },
     Mkdir(CString, libc::mode_t),
     /// Creates an empty file (a bind-mount target) unless it exists.
     Touch(CString),
@@ -148,6 +153,12 @@ impl fmt::Display for Op {
                 flag_names(*flags),
                 data.as_deref().map(lossy).unwrap_or_default()
             ),
+            Op::ReadOnly { target, recursive } => write!(
+                f,
+                "make {} read-only (mount_setattr MOUNT_ATTR_RDONLY{})",
+                lossy(target),
+                if *recursive { ", AT_RECURSIVE" } else { "" }
+            ),
             Op::Mkdir(p, _) => write!(f, "create directory {}", lossy(p)),
             Op::Touch(p) => write!(f, "create file {}", lossy(p)),
             Op::Symlink { target, link } => {
@@ -162,6 +173,17 @@ impl fmt::Display for Op {
         }
     }
 }
+
+/// `struct mount_attr` of mount_setattr(2).
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+const MOUNT_ATTR_RDONLY: u64 = 0x1;
 
 fn opt_ptr(c: &Option<CString>) -> *const libc::c_char {
     c.as_ref().map_or(std::ptr::null(), |c| c.as_ptr())
@@ -187,6 +209,27 @@ fn run_op(op: &Op) -> Result<(), i32> {
                 *flags,
                 opt_ptr(data) as *const libc::c_void,
             ),
+            Op::ReadOnly { target, recursive } => {
+                let attr = MountAttr {
+                    attr_set: MOUNT_ATTR_RDONLY,
+                    attr_clr: 0,
+                    propagation: 0,
+                    userns_fd: 0,
+                };
+                let flags = if *recursive {
+                    libc::AT_RECURSIVE as libc::c_uint
+                } else {
+                    0
+                };
+                libc::syscall(
+                    libc::SYS_mount_setattr,
+                    libc::AT_FDCWD,
+                    target.as_ptr(),
+                    flags,
+                    &attr as *const MountAttr,
+                    std::mem::size_of::<MountAttr>(),
+                ) as libc::c_int
+            }
             Op::Mkdir(p, mode) => {
                 let rc = libc::mkdir(p.as_ptr(), *mode);
                 if rc != 0 && errno() == libc::EEXIST {

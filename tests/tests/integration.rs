@@ -4,4 +4,5 @@ mod integration {
     pub mod fetch;
     pub mod image;
     pub mod run;
+    pub mod volumes;
 }

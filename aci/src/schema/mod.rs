@@ -9,11 +9,13 @@ mod app;
 mod image;
 mod json;
 mod lenient;
+mod mounts;
 mod pod;
 mod types;
 
 pub use app::{App, EnvVar, EventHandler, MountPoint, Port};
 pub use image::{ImageManifest, AC_VERSION, IMAGE_MANIFEST_KIND};
+pub use mounts::{app_mounts, AppMount};
 pub use pod::{
     ExposedPort, Mount, PodManifest, RuntimeApp, RuntimeImage, Volume, POD_MANIFEST_KIND,
 };

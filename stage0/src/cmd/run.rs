@@ -10,7 +10,7 @@ use store::{ImageKey, Store};
 use crate::cli::apps::{self, AppsCommand, ParsedApps};
 use crate::globals::Globals;
 use crate::image::{Fetcher, PullPolicy};
-use crate::output::Log;
+use crate::output::{ExitStatus, Log};
 use crate::pod::dns::DnsConfig;
 use crate::pod::manifest::{self, EnvLayers, PodInputs, ResolvedApp};
 use crate::pod::prepare::{prepare, PrepareOptions};
@@ -68,6 +68,8 @@ pub fn run(globals: &mut Globals, args: &[String], log: &Log, prepare_only: bool
         Some(path) => load_pod_manifest(&store, Path::new(path))?,
         None => generate_manifest(&parsed, &fetcher)?,
     };
+
+    check_volumes(&store, &pod_manifest)?;
 
     let pods = Pods::new(&globals.dir);
     let mut pod = pods.create().context("error creating new pod")?;
@@ -237,11 +239,12 @@ fn generate_manifest(parsed: &ParsedApps, fetcher: &Fetcher<'_>) -> Result<PodMa
         .chain(parsed.apps.iter().flat_map(|a| a.mounts.iter()))
     {
         if !volumes.iter().any(|v| v.name == m.volume) {
-            bail!(
+            return Err(anyhow!(
                 "dangling mount point {:?}: volume {:?} not found",
                 m.target,
                 m.volume
-            );
+            ))
+            .context("error parsing app image arguments");
         }
     }
     let mut resolved = Vec::new();
@@ -349,6 +352,38 @@ fn load_pod_manifest(store: &Store, path: &Path) -> Result<PodManifest> {
         }
     }
     Ok(pm)
+}
+
+/// Every app's mounts must resolve to a volume, and host volume sources must exist: caught
+/// here, before any pod directory or mount exists.
+fn check_volumes(store: &Store, pm: &PodManifest) -> Result<()> {
+    for ra in &pm.apps {
+        let image_app;
+        let app = match &ra.app {
+            Some(a) => a,
+            None => {
+                let key = ImageKey::parse(&ra.image.id)?;
+                image_app = store.manifest(&key)?.app.unwrap_or_default();
+                &image_app
+            }
+        };
+        let mounts = aci::schema::app_mounts(ra, app, &pm.volumes)?;
+        for m in mounts.iter().filter(|m| m.volume.kind == "host") {
+            let source = m.volume.source.as_deref().unwrap_or_default();
+            if std::fs::metadata(source).is_err() {
+                // rkt fails in stage1 here and exits 1 (REFERENCE §7).
+                return Err(ExitStatus {
+                    code: 1,
+                    message: format!(
+                        "volume {:?}: host source {source:?} does not exist (create it or fix --volume)",
+                        m.volume.name
+                    ),
+                }
+                .into());
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Writes the UUID (no newline) in place, keeping the inode (callers may hold it open).
