@@ -210,11 +210,13 @@ impl Store {
             .max_by_key(|i| i.import_time))
     }
 
-    /// Records that an image was just used (by `rkt run`/`prepare`).
+    /// Records that an image was just used (by `rkt run`/`prepare`). Atomic but not synced:
+    /// losing a last-used time in a crash is harmless, and `rkt run` should not wait on disks.
     pub fn touch_last_used(&self, key: &ImageKey) -> Result<()> {
         if let Some(mut info) = self.image_info(key)? {
             info.last_used = now_nanos();
-            write_record(&self.image_dir(key), &info)?;
+            let json = serde_json::to_vec_pretty(&info).expect("bug: ImageInfo always serialises");
+            atomic::replace_file(&self.image_dir(key).join(INFO_FILE), &json)?;
         }
         Ok(())
     }

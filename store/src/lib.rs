@@ -37,7 +37,7 @@ pub use import::ImportOptions;
 pub use index::ImageInfo;
 pub use key::{is_image_hash, ImageKey, TreeId};
 pub use lock::StoreLock;
-pub use tree::TreeInfo;
+pub use tree::{TreeCheck, TreeInfo};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 

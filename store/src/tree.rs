@@ -40,6 +40,20 @@ struct Rendered {
     size: u64,
     /// SHA-512 over every entry's path, type, mode, owner, size, mtime and link target.
     digest: String,
+    /// The same over the top-level entries of the rootfs only.
+    #[serde(default)]
+    top_digest: String,
+}
+
+/// How much of a stored tree to check before using it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TreeCheck {
+    /// Trust it (`--insecure-options=ondisk`).
+    None,
+    /// Its record and top-level entries: constant time whatever the image size, for `rkt run`.
+    Quick,
+    /// Every entry's metadata: a walk of the whole tree.
+    Full,
 }
 
 impl Store {
@@ -87,15 +101,14 @@ impl Store {
         Ok(())
     }
 
-    /// Renders `key` with its dependencies, or reuses the existing tree. With `verify`, an
-    /// existing tree is checked against the digest taken when it was rendered and rendered
-    /// again if it changed.
-    pub fn render_tree(&self, key: &ImageKey, verify: bool) -> Result<TreeInfo> {
+    /// Renders `key` with its dependencies, or reuses the existing tree after checking it
+    /// against the digests taken when it was rendered (rendering it again if it changed).
+    pub fn render_tree(&self, key: &ImageKey, check: TreeCheck) -> Result<TreeInfo> {
         let order = self.dependency_order(key)?;
         let id = TreeId::for_images(&order);
         let _render_lock = self.tree_lock(&id)?;
         if let Some(tree) = self.tree(&id)? {
-            match if verify { self.check_tree(&id) } else { Ok(()) } {
+            match self.check_tree(&id, check) {
                 Ok(()) => return Ok(tree),
                 Err(StoreError::CorruptTree(_)) => self.remove_tree(&id)?,
                 Err(e) => return Err(e),
@@ -148,11 +161,12 @@ impl Store {
         id: &TreeId,
         images: &[ImageKey],
     ) -> Result<TreeInfo> {
-        let (digest, size) = tree_digest(&staged.join("rootfs"))?;
+        let digests = tree_digest(&staged.join("rootfs"), true)?;
         let rendered = Rendered {
             images: images.iter().map(|k| k.to_string()).collect(),
-            size,
-            digest,
+            size: digests.size,
+            digest: digests.full,
+            top_digest: digests.top,
         };
         let json = serde_json::to_vec_pretty(&rendered).expect("bug: Rendered always serialises");
         let record = staged.join(RENDERED_FILE);
@@ -165,7 +179,7 @@ impl Store {
             id: id.clone(),
             dir: dest,
             images: images.to_vec(),
-            size,
+            size: rendered.size,
         })
     }
 
@@ -200,14 +214,21 @@ impl Store {
         }))
     }
 
-    /// Compares a tree with the digest taken when it was rendered (metadata only: a walk of
-    /// the tree, independent of file sizes).
-    pub fn check_tree(&self, id: &TreeId) -> Result<()> {
+    /// Compares a tree with the digests taken when it was rendered (metadata only, never
+    /// file contents).
+    pub fn check_tree(&self, id: &TreeId, check: TreeCheck) -> Result<()> {
+        if check == TreeCheck::None {
+            return Ok(());
+        }
         let rendered = self
             .rendered(id)?
             .ok_or_else(|| StoreError::CorruptTree(id.to_string()))?;
-        let (digest, _) = tree_digest(&self.tree_dir(id).join("rootfs"))?;
-        if digest != rendered.digest {
+        let rootfs = self.tree_dir(id).join("rootfs");
+        let ok = match check {
+            TreeCheck::Full => tree_digest(&rootfs, true)?.full == rendered.digest,
+            _ => tree_digest(&rootfs, false)?.top == rendered.top_digest,
+        };
+        if !ok {
             return Err(StoreError::CorruptTree(id.to_string()));
         }
         Ok(())
@@ -251,15 +272,34 @@ impl Store {
     }
 }
 
-/// Digest of a tree's metadata, and the bytes of its regular files.
-fn tree_digest(root: &Path) -> Result<(String, u64)> {
-    let mut hasher = Sha512::new();
-    let mut size = 0u64;
-    walk(root, Path::new(""), &mut hasher, &mut size)?;
-    Ok((format!("sha512-{}", to_hex(&hasher.finalize())), size))
+/// Metadata digests of a tree and the bytes of its regular files.
+struct Digests {
+    full: String,
+    top: String,
+    size: u64,
 }
 
-fn walk(root: &Path, rel: &Path, hasher: &mut Sha512, size: &mut u64) -> Result<()> {
+/// Walks the whole tree (`deep`) or only its top level.
+fn tree_digest(root: &Path, deep: bool) -> Result<Digests> {
+    let mut full = Sha512::new();
+    let mut top = Sha512::new();
+    let mut size = 0u64;
+    walk(root, Path::new(""), &mut full, &mut top, &mut size, deep)?;
+    Ok(Digests {
+        full: format!("sha512-{}", to_hex(&full.finalize())),
+        top: format!("sha512-{}", to_hex(&top.finalize())),
+        size,
+    })
+}
+
+fn walk(
+    root: &Path,
+    rel: &Path,
+    full: &mut Sha512,
+    top: &mut Sha512,
+    size: &mut u64,
+    deep: bool,
+) -> Result<()> {
     let dir = root.join(rel);
     let mut entries: Vec<_> = std::fs::read_dir(&dir)
         .map_err(|e| StoreError::io("read directory", &dir, e))?
@@ -267,14 +307,15 @@ fn walk(root: &Path, rel: &Path, hasher: &mut Sha512, size: &mut u64) -> Result<
         .collect::<std::io::Result<_>>()
         .map_err(|e| StoreError::io("read directory", &dir, e))?;
     entries.sort();
+    let at_top = rel.as_os_str().is_empty();
     for name in entries {
         let rel_path = rel.join(&name);
         let path = root.join(&rel_path);
         let meta =
             std::fs::symlink_metadata(&path).map_err(|e| StoreError::io("stat", &path, e))?;
         let ft = meta.file_type();
-        hasher.update(rel_path.as_os_str().as_encoded_bytes());
-        hasher.update(
+        let mut line = rel_path.as_os_str().as_encoded_bytes().to_vec();
+        line.extend_from_slice(
             format!(
                 "\0{:o}\0{}\0{}\0{}\0{}.{}\0{}\0",
                 meta.mode(),
@@ -290,13 +331,17 @@ fn walk(root: &Path, rel: &Path, hasher: &mut Sha512, size: &mut u64) -> Result<
         if ft.is_symlink() {
             let target =
                 std::fs::read_link(&path).map_err(|e| StoreError::io("read link", &path, e))?;
-            hasher.update(target.as_os_str().as_encoded_bytes());
+            line.extend_from_slice(target.as_os_str().as_encoded_bytes());
         } else if ft.is_file() {
             *size += meta.len();
         }
-        hasher.update(b"\n");
-        if ft.is_dir() {
-            walk(root, &rel_path, hasher, size)?;
+        line.push(b'\n');
+        full.update(&line);
+        if at_top {
+            top.update(&line);
+        }
+        if ft.is_dir() && deep {
+            walk(root, &rel_path, full, top, size, deep)?;
         }
     }
     Ok(())

@@ -162,6 +162,13 @@ impl ImageSpec {
         let file = File::create(&path).expect("create test image");
         let mut b =
             AciBuilder::new(file, self.compression, &self.manifest).expect("start test image");
+        self.add_contents(&mut b);
+        b.finish().expect("finish test image");
+        path
+    }
+
+    /// Adds the image's directories, busybox and files to a builder started with its manifest.
+    pub fn add_contents<W: std::io::Write>(&self, b: &mut AciBuilder<W>) {
         for (d, mode) in &self.dirs {
             b.add_dir(d, *mode).expect("add dir");
         }
@@ -181,8 +188,6 @@ impl ImageSpec {
         for (p, target) in &self.symlinks {
             b.add_symlink(p, target).expect("add symlink");
         }
-        b.finish().expect("finish test image");
-        path
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use aci::schema::Label;
 use anyhow::{anyhow, bail, Context, Result};
 use serde::Serialize;
-use store::{ImageInfo, ImageKey, Store, StoreError};
+use store::{ImageInfo, ImageKey, Store, StoreError, TreeCheck};
 
 use crate::cli::{
     ImageCatManifestArgs, ImageExportArgs, ImageExtractArgs, ImageGcArgs, ImageListArgs,
@@ -361,7 +361,12 @@ pub fn extract(globals: &Globals, args: &ImageExtractArgs, render: bool, log: &L
     let result = (|| -> Result<()> {
         if render {
             let _lock = store.lock_shared()?;
-            let tree = match store.render_tree(&key, verify) {
+            let check = if verify {
+                TreeCheck::Full
+            } else {
+                TreeCheck::None
+            };
+            let tree = match store.render_tree(&key, check) {
                 Ok(t) => t,
                 Err(e) => return Err(e).context("error rendering ACI"),
             };
@@ -462,12 +467,12 @@ pub fn verify(globals: &Globals, images: &[String], log: &Log) -> Result<i32> {
             println!("image {arg:?} not rendered; no verification needed");
             continue;
         }
-        if let Err(e) = store.check_tree(&id) {
+        if let Err(e) = store.check_tree(&id, TreeCheck::Full) {
             println!("tree cache verification failed for image {arg}: {e};  rebuilding...");
             let _lock = store.lock_shared()?;
             if let Err(e) = store
                 .remove_tree(&id)
-                .and_then(|_| store.render_tree(&key, false))
+                .and_then(|_| store.render_tree(&key, TreeCheck::None))
             {
                 log.print(format!("unable to repair cache for image {arg}: {e}"));
                 return Ok(crate::output::EXIT_FAILURE);

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use aci::schema::{PodManifest, Volume};
 use anyhow::{anyhow, bail, Context, Result};
-use store::{ImageKey, Store};
+use store::{ImageKey, Store, TreeCheck};
 
 use crate::cli::apps::{self, AppsCommand, ParsedApps};
 use crate::globals::Globals;
@@ -81,7 +81,13 @@ pub fn run(globals: &mut Globals, args: &[String], log: &Log, prepare_only: bool
         stage1: &stage1_key,
         manifest: &pod_manifest,
         overlay,
-        verify: !globals.insecure.skip_ondisk(),
+        // A quick check keeps start-up independent of image size; `rkt image verify`
+        // walks whole trees.
+        check: if globals.insecure.skip_ondisk() {
+            TreeCheck::None
+        } else {
+            TreeCheck::Quick
+        },
     };
     // On failure the pod stays in prepare/, unlocked: an aborted prepare that gc collects.
     prepare(&pod.path(), &store, &opts).context("error setting up stage0")?;

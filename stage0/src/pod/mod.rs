@@ -362,7 +362,8 @@ impl Pod {
                 self.pods.state_path(to).display()
             )
         })?;
-        sync_dir(&self.pods.state_path(to));
+        // No fsync: a pod does not survive a crash of the machine anyway, and `rkt run`
+        // should not wait on the disk.
         self.dir = to;
         self.refresh_state()
     }
@@ -375,13 +376,6 @@ fn locked_state(dir: StateDir, base: PodState) -> PodState {
         StateDir::ExitedGarbage => PodState::ExitedDeleting,
         StateDir::Garbage => PodState::Deleting,
         _ => base,
-    }
-}
-
-fn sync_dir(dir: &Path) {
-    // Durability of the rename only; a failure here cannot be acted upon.
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
     }
 }
 

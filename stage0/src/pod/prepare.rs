@@ -5,7 +5,7 @@ use std::path::Path;
 
 use aci::schema::{App, ImageManifest, PodManifest};
 use anyhow::{bail, Context, Result};
-use store::{ImageKey, Store};
+use store::{ImageKey, Store, TreeCheck};
 
 use crate::contract::{
     APPS_INFO, APP_TREE_ID, OVERLAY_PREPARED, POD_CREATED, POD_LOCK_FILE, POD_MANIFEST,
@@ -18,8 +18,8 @@ pub struct PrepareOptions<'a> {
     pub stage1: &'a ImageKey,
     pub manifest: &'a PodManifest,
     pub overlay: bool,
-    /// Check rendered trees against their digests (unless `--insecure-options=ondisk`).
-    pub verify: bool,
+    /// How much of each rendered tree to check before use.
+    pub check: TreeCheck,
 }
 
 pub fn prepare(pod_dir: &Path, store: &Store, opts: &PrepareOptions<'_>) -> Result<()> {
@@ -27,7 +27,7 @@ pub fn prepare(pod_dir: &Path, store: &Store, opts: &PrepareOptions<'_>) -> Resu
         .lock_shared()
         .context("cannot get shared prepare lock")?;
     let s1tree = store
-        .render_tree(opts.stage1, opts.verify)
+        .render_tree(opts.stage1, opts.check)
         .with_context(|| format!("cannot render stage1 image {}", opts.stage1))?;
     write(
         &pod_dir.join(STAGE1_TREE_ID),
@@ -60,7 +60,7 @@ pub fn prepare(pod_dir: &Path, store: &Store, opts: &PrepareOptions<'_>) -> Resu
         })?;
         check_os_arch(&image).with_context(|| format!("error preparing image {key}"))?;
         let tree = store
-            .render_tree(&key, opts.verify)
+            .render_tree(&key, opts.check)
             .with_context(|| format!("cannot render image {}", image.name))?;
         let section = app.app.as_ref().or(image.app.as_ref()).with_context(|| {
             format!(
