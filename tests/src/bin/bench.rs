@@ -28,6 +28,8 @@ struct Measure {
 }
 
 /// Runs a command, waiting with wait4 to learn its peak memory.
+// The child is reaped by wait4 below, which std cannot see.
+#[allow(clippy::zombie_processes)]
 fn measure(cmd: &mut Command) -> Measure {
     let start = Instant::now();
     let child = cmd
