@@ -111,3 +111,6 @@ impl Store {
         StoreLock::acquire(&self.lock_path(), true)
     }
 }
+
+#[cfg(test)]
+mod tests;
