@@ -9,7 +9,7 @@ use aci::archive::{read_aci, ReadOptions};
 use crate::blob::BLOB_FILE;
 use crate::index::{now_nanos, write_manifest, write_record};
 use crate::workdir::{clean_stale, WorkDir};
-use crate::{atomic, ImageInfo, ImageKey, Result, Store, StoreError, TreeId};
+use crate::{atomic, ImageInfo, ImageKey, Result, Store, StoreError, StoreLock, TreeId};
 
 const BUF_SIZE: usize = 256 * 1024;
 
@@ -111,6 +111,9 @@ impl Store {
         }
 
         let dest = self.image_dir(&key);
+        // Concurrent imports of the same image commit one after the other.
+        let _commit =
+            StoreLock::acquire(&self.dir().join("locks").join(format!("{key}.lock")), true)?;
         if let Some(mut existing) = self.image_info(&key)? {
             // Same content already stored: remember the newest origin, keep the rest.
             if opts.url.is_some() {

@@ -683,3 +683,48 @@ fn stage1_selection_flags() {
     assert_eq!(both.code, 254);
     assert!(both.stderr.contains("mutually exclusive"), "{both:?}");
 }
+
+#[test]
+fn export_an_exited_pod_and_wait_for_status() {
+    if !require_root("export_an_exited_pod_and_wait_for_status") {
+        return;
+    }
+    let env = TestEnv::new();
+    let img = env.image(
+        &ImageSpec::shell(
+            "example.com/exporter",
+            "sleep 1; echo made-in-pod > /result",
+        ),
+        "e.aci",
+    );
+    let (child, uuid) = spawn_run(&env, "exporter", &[&img]);
+    let running = env.rkt(&[
+        "export",
+        &uuid,
+        env.work().join("early.aci").to_str().unwrap(),
+    ]);
+    assert_eq!(running.code, 254);
+    assert!(running.stderr.contains("pod is not exited"), "{running:?}");
+    // --wait blocks until the pod has finished.
+    let waited = env.rkt(&["status", "--wait=30s", &uuid]);
+    assert!(waited.ok().starts_with("state=exited\n"), "{waited:?}");
+    child.wait_with_output().unwrap();
+    let out = env.work().join("exported.aci");
+    let bad = env.rkt(&[
+        "export",
+        &uuid,
+        env.work().join("exported.tar").to_str().unwrap(),
+    ]);
+    assert!(bad.stderr.contains("extension must be .aci"), "{bad:?}");
+    env.rkt(&["export", &uuid, out.to_str().unwrap()]).ok();
+    let again = env.rkt(&["export", &uuid, out.to_str().unwrap()]);
+    assert!(
+        again
+            .stderr
+            .contains("target file exists (try --overwrite)"),
+        "{again:?}"
+    );
+    // The exported image carries the pod's changes and runs.
+    let run = env.run(&[out.to_str().unwrap(), "--exec", "/bin/cat", "--", "/result"]);
+    assert_eq!(run.ok(), "made-in-pod\n");
+}
