@@ -278,7 +278,7 @@ pub fn pod_ops(
     stdin: Option<OwnedFd>,
     console: &Path,
 ) -> Result<Vec<Op>> {
-    let mut ops = Vec::new();
+    let mut ops = vec![Op::DieWithParent];
     if let Some(fd) = stdin {
         ops.push(Op::Stdin(fd));
     }

@@ -70,6 +70,9 @@ impl PreparedExec {
 
 /// One step of pod creation, executed in the child.
 pub enum Op {
+    /// SIGKILL this process when stage1 (its parent, holding the pod lock) dies, so a pod never
+    /// outlives the lock that says it runs.
+    DieWithParent,
     Unshare(libc::c_int),
     Mount {
         source: Option<CString>,
@@ -131,6 +134,7 @@ fn lossy(c: &CStr) -> String {
 impl fmt::Display for Op {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Op::DieWithParent => write!(f, "set the parent-death signal"),
             Op::Unshare(flags) => write!(f, "unshare namespaces (flags {flags:#x})"),
             Op::Mount {
                 source,
@@ -195,6 +199,7 @@ fn run_op(op: &Op) -> Result<(), i32> {
     // for the duration of each call; no allocation happens here.
     let rc = unsafe {
         match op {
+            Op::DieWithParent => libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL),
             Op::Unshare(flags) => libc::unshare(*flags),
             Op::Mount {
                 source,

@@ -728,3 +728,33 @@ fn export_an_exited_pod_and_wait_for_status() {
     let run = env.run(&[out.to_str().unwrap(), "--exec", "/bin/cat", "--", "/result"]);
     assert_eq!(run.ok(), "made-in-pod\n");
 }
+
+#[test]
+fn a_killed_rkt_run_takes_its_pod_down() {
+    if !require_root("a_killed_rkt_run_takes_its_pod_down") {
+        return;
+    }
+    let env = TestEnv::new();
+    let img = env.image(
+        &ImageSpec::shell("example.com/orphan", "sleep 300"),
+        "o.aci",
+    );
+    let (mut child, uuid) = spawn_run(&env, "orphan", &[&img]);
+    wait_running(&env, &uuid);
+    let pid: i32 = status_lines(&env, &uuid)
+        .iter()
+        .find_map(|l| l.strip_prefix("pid=").map(|p| p.parse().unwrap()))
+        .expect("pid line");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // SAFETY: signal 0 only checks that the process exists.
+    let gone = TestEnv::wait_for(
+        Duration::from_secs(10),
+        || unsafe { libc::kill(pid, 0) } != 0,
+    );
+    assert!(gone, "the pod's PID 1 outlived rkt run");
+    assert!(TestEnv::wait_for(Duration::from_secs(5), || status_lines(
+        &env, &uuid
+    )[0]
+        == "state=exited"));
+}
