@@ -114,6 +114,10 @@ pub enum AciError {
     MissingRootfs,
     #[error("invalid image manifest")]
     InvalidManifest(#[source] crate::ManifestError),
+    #[error("trailing data after the end of the archive: non-zero byte {offset} bytes past the end marker (only zero padding may follow a tar archive)")]
+    TrailingData { offset: u64 },
+    #[error("trailing data after the end of the archive: more than {max} bytes (not a single ACI, or an endless input)")]
+    TrailingTooLong { max: u64 },
     #[error("entry {entry:?}: unsupported tar entry type {kind:?}")]
     UnsupportedType { entry: String, kind: char },
     #[error("entry {entry:?}: symlink target {target:?} climbs above the rootfs")]

@@ -397,8 +397,9 @@ pub fn memory_limit_bytes(iso: &Isolator) -> Result<Option<i64>, ValidationError
 /// milli-bytes, written for `16M`).
 pub const MIN_MEMORY_LIMIT: i64 = 4096;
 
-/// Builds the isolator rkt adds for `--cpu` or `--memory`: `{"default": false, "request": R,
-/// "limit": L}` with canonical quantities; the request defaults to the limit.
+/// Builds the isolator rkt adds for `--cpu` or `--memory`: `{"default":false,"request":R,
+/// "limit":L}` in that key order, with canonical quantities. The request defaults to the
+/// limit, as rkt's `NewResourceMemoryIsolator(s, s)` does, so it is always written.
 pub fn resource(
     name: &str,
     request: Option<&str>,
@@ -443,6 +444,8 @@ pub fn resource(
             ),
         ));
     }
+    // Keys in rkt's order (appc's `resourceValue` struct): default, request, limit. serde_json
+    // keeps insertion order (its `preserve_order` feature), so this is also the written order.
     let mut value = Map::new();
     value.insert("default".into(), Value::Bool(false));
     value.insert("request".into(), Value::String(request_q.to_string()));

@@ -176,6 +176,11 @@ fn resource_builder() {
         json!({"default": false, "request": "250m", "limit": "500m"})
     );
     assert_eq!(cpu_limit_milli(&c).unwrap(), Some(500));
+    // `json!` equality ignores key order; the written text must not.
+    assert_eq!(
+        serde_json::to_string(&c.value).unwrap(),
+        r#"{"default":false,"request":"250m","limit":"500m"}"#
+    );
     let e = resource(RESOURCE_MEMORY, None, "16m")
         .unwrap_err()
         .to_string();

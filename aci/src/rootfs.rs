@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
-use std::io;
+use std::io::{self, Read};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
@@ -33,9 +33,72 @@ fn open_in(root: &Path, path: &str, flags: OFlags) -> io::Result<OwnedFd> {
     )?)
 }
 
-/// Opens `path` read-only inside `root`, following symlinks as a chroot would.
+fn type_name(t: FileType) -> &'static str {
+    match t {
+        FileType::RegularFile => "regular file",
+        FileType::Directory => "directory",
+        FileType::Symlink => "symlink",
+        FileType::Fifo => "fifo",
+        FileType::Socket => "socket",
+        FileType::CharacterDevice => "character device",
+        FileType::BlockDevice => "block device",
+        FileType::Unknown => "file of unknown type",
+    }
+}
+
+fn ensure_regular(path: &str, fd: &OwnedFd) -> io::Result<()> {
+    let kind = FileType::from_raw_mode(rfs::fstat(fd)?.st_mode);
+    if kind == FileType::RegularFile {
+        return Ok(());
+    }
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("{path} is not a regular file (it is a {})", type_name(kind)),
+    ))
+}
+
+/// Opens the regular file `path` read-only inside `root`, following symlinks as a chroot
+/// would. Anything else (a fifo, device, socket or directory, also behind a symlink) is an
+/// `InvalidInput` error saying "not a regular file", and the call never blocks: an image (or a
+/// running pod) controls what is at `path`, and opening a fifo would wait for a writer forever.
 pub fn open_in_root(root: &Path, path: &str) -> io::Result<File> {
-    Ok(File::from(open_in(root, path, OFlags::RDONLY)?))
+    // Look before opening for reading, so that a device is never opened at all.
+    ensure_regular(path, &open_in(root, path, OFlags::PATH)?)?;
+    // The path may have been replaced since: O_NONBLOCK keeps a fifo from blocking the open,
+    // O_NOCTTY keeps a terminal from becoming ours, and the fd we return is checked again.
+    let fd = open_in(
+        root,
+        path,
+        OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY,
+    )?;
+    ensure_regular(path, &fd)?;
+    let flags = rfs::fcntl_getfl(&fd)?;
+    rfs::fcntl_setfl(&fd, flags - OFlags::NONBLOCK)?;
+    Ok(File::from(fd))
+}
+
+/// Reads the regular file `path` inside `root` (see [`open_in_root`]), for small files that an
+/// untrusted image or pod wrote. A file larger than `max_bytes` is an `InvalidData` error,
+/// and no more than `max_bytes + 1` bytes are ever read.
+pub fn read_in_root(root: &Path, path: &str, max_bytes: u64) -> io::Result<Vec<u8>> {
+    let file = open_in_root(root, path)?;
+    let too_large = || {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{path} is larger than {max_bytes} bytes"),
+        )
+    };
+    let size = file.metadata()?.len();
+    if size > max_bytes {
+        return Err(too_large());
+    }
+    let mut out = Vec::with_capacity(size as usize);
+    file.take(max_bytes.saturating_add(1))
+        .read_to_end(&mut out)?;
+    if out.len() as u64 > max_bytes {
+        return Err(too_large());
+    }
+    Ok(out)
 }
 
 /// `lstat`-like metadata of `path` inside `root`: intermediate symlinks are followed inside the
@@ -301,6 +364,77 @@ mod tests {
             Some(rustix::io::Errno::LOOP.raw_os_error())
         );
         assert!(open_in_root(t.path(), "/nope").is_err());
+    }
+
+    fn mkfifo(path: &Path) {
+        rfs::mknodat(
+            rfs::CWD,
+            path,
+            FileType::Fifo,
+            Mode::from_raw_mode(0o644),
+            0,
+        )
+        .unwrap();
+    }
+
+    /// Runs `f` on another thread and fails the test if it has not returned within 10 s (a
+    /// blocked open would otherwise hang the test run).
+    fn with_deadline<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || tx.send(f()).unwrap());
+        rx.recv_timeout(std::time::Duration::from_secs(10))
+            .expect("blocked on a non-regular file")
+    }
+
+    fn special_tree() -> tempfile::TempDir {
+        let t = tree();
+        let r = t.path();
+        mkfifo(&r.join("etc/pipe"));
+        symlink("/etc/pipe", r.join("etc/passwd")).unwrap();
+        symlink("pipe", r.join("etc/group")).unwrap();
+        t
+    }
+
+    #[test]
+    fn open_refuses_fifos_without_blocking() {
+        let t = special_tree();
+        let root = t.path().to_path_buf();
+        let results = with_deadline(move || {
+            ["/etc/pipe", "/etc/passwd", "/etc/group", "/etc", "/"]
+                .map(|p| (p, open_in_root(&root, p).map(|_| ())))
+        });
+        for (path, result) in results {
+            let e = result.expect_err(path);
+            assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{path}: {e}");
+            assert!(e.to_string().contains("not a regular file"), "{path}: {e}");
+            assert!(e.to_string().starts_with(path), "{path}: {e}");
+        }
+        let root = t.path().to_path_buf();
+        let e = with_deadline(move || read_in_root(&root, "/etc/passwd", 100)).unwrap_err();
+        assert!(e.to_string().contains("(it is a fifo)"), "{e}");
+    }
+
+    #[test]
+    fn opened_files_block_as_usual() {
+        let t = tree();
+        let f = open_in_root(t.path(), "/etc/hosts").unwrap();
+        let flags = rfs::fcntl_getfl(&f).unwrap();
+        assert!(!flags.contains(OFlags::NONBLOCK), "{flags:?}");
+    }
+
+    #[test]
+    fn read_in_root_is_bounded() {
+        let t = tree();
+        let r = t.path();
+        assert_eq!(read_in_root(r, "/usr/bin/climb", 6).unwrap(), b"inside");
+        assert_eq!(read_in_root(r, "/etc/hosts", 100).unwrap(), b"inside");
+        let e = read_in_root(r, "/etc/hosts", 5).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+        assert_eq!(e.to_string(), "/etc/hosts is larger than 5 bytes");
+        std::fs::write(r.join("empty"), "").unwrap();
+        assert_eq!(read_in_root(r, "/empty", 0).unwrap(), b"");
+        let e = read_in_root(r, "/nope", 10).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
     }
 
     #[test]

@@ -186,6 +186,41 @@ mod tests {
     }
 
     #[test]
+    fn fifo_account_files_are_errors_not_hangs() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(t.path().join("etc")).unwrap();
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            t.path().join("etc/passwd"),
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o644),
+            0,
+        )
+        .unwrap();
+        symlink("passwd", t.path().join("etc/group")).unwrap();
+        let root = t.path().to_path_buf();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let results = (resolve_uid(&root, "app"), resolve_gid(&root, "app"));
+            tx.send(results).unwrap();
+        });
+        let (uid, gid) = rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("user resolution blocked on a fifo");
+        for (e, file) in [
+            (uid.unwrap_err(), "/etc/passwd"),
+            (gid.unwrap_err(), "/etc/group"),
+        ] {
+            assert!(
+                matches!(e, UserError::Read { ref path, .. } if path == file),
+                "{e}"
+            );
+            let source = std::error::Error::source(&e).unwrap().to_string();
+            assert!(source.contains("not a regular file"), "{source}");
+        }
+    }
+
+    #[test]
     fn passwd_symlink_stays_inside_root() {
         let t = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(t.path().join("etc")).unwrap();

@@ -95,7 +95,15 @@ pub fn resolve(fetcher: &Fetcher<'_>, src: &Stage1Source) -> Result<ImageKey> {
         Stage1Source::Name(n) => fetcher
             .fetch(n, None)
             .context("failed to fetch stage1 image"),
-        Stage1Source::FromDir(name) => import_trusted(fetcher.store, &images_dir().join(name)),
+        Stage1Source::FromDir(name) => {
+            if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+                bail!(
+                    "--stage1-from-dir takes a file name in {}, not a path: {name:?}",
+                    images_dir().display()
+                );
+            }
+            import_trusted(fetcher.store, &images_dir().join(name))
+        }
         Stage1Source::Path(p) => import_path(fetcher, p),
         Stage1Source::Url(u) => match crate::image::classify(u)? {
             ImageArg::File(p) => import_path(fetcher, &p),
@@ -176,6 +184,27 @@ pub fn pod_stage1_manifest(pod_dir: &Path) -> Result<ImageManifest> {
     let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
     ImageManifest::from_slice(&bytes)
         .with_context(|| format!("invalid stage1 manifest {}", path.display()))
+}
+
+/// An entrypoint binary in the stage1 tree of the store (read-only to pods), for the
+/// commands that run it after the pod started: the pod's own stage1 root is writable by it.
+pub fn store_entrypoint(data_dir: &Path, pod_dir: &Path, entry: &str) -> Result<PathBuf> {
+    let recorded = std::fs::read_to_string(pod_dir.join(crate::contract::STAGE1_TREE_ID))
+        .context("error getting stage1 treeStoreID")?;
+    let tree = store::TreeId::parse(recorded.trim())
+        .with_context(|| format!("invalid stage1 tree id {:?}", recorded.trim()))?;
+    let store = Store::open(data_dir).context("cannot open store")?;
+    let program = store
+        .tree_dir(&tree)
+        .join("rootfs")
+        .join(entry.trim_start_matches('/'));
+    if !program.exists() {
+        bail!(
+            "stage1 entrypoint {entry} not found in {} (was the stage1 image removed?)",
+            program.display()
+        );
+    }
+    Ok(program)
 }
 
 /// The entrypoint named by `annotation`, relative to the stage1 rootfs.

@@ -34,6 +34,14 @@ pub fn go_time(nanos: i64) -> String {
     )
 }
 
+/// Now, in nanoseconds since the epoch.
+pub fn now_nanos() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
+}
+
 /// Parses a Go duration (`300ms`, `1.5h`, `2h45m`, `0`).
 pub fn parse_duration(s: &str) -> Result<Duration> {
     let orig = s;

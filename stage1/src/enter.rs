@@ -11,8 +11,10 @@ use crate::contract::{ENV_DIR, STAGE1_ROOTFS, STAGE2_DIR};
 use crate::sys::{self, PreparedExec};
 
 pub fn enter(args: &EnterArgs) -> Result<i32> {
-    let env_path = Path::new(STAGE1_ROOTFS).join(ENV_DIR).join(&args.app);
-    let env = read_env(&env_path)?;
+    if !aci::validate::is_ac_name(&args.app) {
+        anyhow::bail!("invalid app name {:?}", args.app);
+    }
+    let env = read_env(&args.app)?;
     let app_root = Path::new(STAGE1_ROOTFS)
         .join(STAGE2_DIR)
         .join(&args.app)
@@ -49,7 +51,14 @@ pub fn enter(args: &EnterArgs) -> Result<i32> {
         .find(|(k, _)| k == "PATH")
         .map(|(_, v)| v.clone())
         .unwrap_or_else(|| crate::contract::DEFAULT_PATH.into());
-    let program = resolve_command(&args.command[0], &path_var).with_context(|| {
+    let cmd = &args.command[0];
+    let program = if cmd.contains('/') {
+        Some(cmd.clone())
+    } else {
+        // We are chrooted: the app root is "/".
+        aci::rootfs::find_in_path(Path::new("/"), cmd, &path_var)
+    };
+    let program = program.with_context(|| {
         format!(
             "command {:?} not found in app {}",
             args.command[0], args.app
@@ -71,28 +80,16 @@ pub fn enter(args: &EnterArgs) -> Result<i32> {
     }
 }
 
-fn read_env(path: &Path) -> Result<Vec<(String, String)>> {
-    let content =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(content
+/// The app's environment file. The pod can write its stage1 root, so the file is read
+/// inside that root, bounded, and only if it is a regular file.
+fn read_env(app: &str) -> Result<Vec<(String, String)>> {
+    const MAX_ENV_FILE: u64 = 1 << 20;
+    let rel = format!("{ENV_DIR}/{app}");
+    let bytes = aci::rootfs::read_in_root(Path::new(STAGE1_ROOTFS), &rel, MAX_ENV_FILE)
+        .with_context(|| format!("cannot read the environment of app {app} ({rel})"))?;
+    Ok(String::from_utf8_lossy(&bytes)
         .lines()
         .filter_map(|l| l.split_once('='))
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect())
-}
-
-/// Like execvp: names with a slash are used as they are, others are searched in PATH.
-fn resolve_command(cmd: &str, path_var: &str) -> Option<String> {
-    use std::os::unix::fs::PermissionsExt;
-    if cmd.contains('/') {
-        return Some(cmd.to_string());
-    }
-    path_var
-        .split(':')
-        .filter(|d| !d.is_empty())
-        .find_map(|dir| {
-            let candidate = format!("{}/{cmd}", dir.trim_end_matches('/'));
-            let meta = std::fs::metadata(&candidate).ok()?;
-            (meta.is_file() && meta.permissions().mode() & 0o111 != 0).then_some(candidate)
-        })
 }

@@ -8,9 +8,9 @@ use std::path::Path;
 use aci::schema::{App, AppMount};
 use anyhow::{bail, Context, Result};
 
-use crate::plan::{app_path_var, AppFacts, VolumeMount};
+use crate::plan::{AppFacts, VolumeMount};
 
-pub fn read(name: &str, app: &App, rootfs: &Path) -> Result<AppFacts> {
+pub fn read(name: &str, app: &App, rootfs: &Path, restrict_caps: bool) -> Result<AppFacts> {
     let uid = aci::user::resolve_uid(rootfs, &app.user)
         .with_context(|| format!("app {name}: cannot resolve user {:?}", app.user))?;
     let gid = aci::user::resolve_gid(rootfs, &app.group)
@@ -18,7 +18,7 @@ pub fn read(name: &str, app: &App, rootfs: &Path) -> Result<AppFacts> {
     let Some(exec0) = app.exec.first() else {
         bail!("app {name} has no exec: give one in the image or with --exec");
     };
-    let path_var = app_path_var(app);
+    let path_var = app.path_var();
     let exec_path = aci::rootfs::resolve_exec(rootfs, exec0, &app.working_directory, &path_var)
         .with_context(|| format!("app {name}: cannot run {exec0:?}"))?;
     let mut handler_paths = BTreeMap::new();
@@ -32,12 +32,18 @@ pub fn read(name: &str, app: &App, rootfs: &Path) -> Result<AppFacts> {
     let has_etc_hosts = aci::rootfs::resolve_in_root(rootfs, "/etc/hosts")
         .map(|p| p.symlink_metadata().is_ok())
         .unwrap_or(false);
+    let caps = if restrict_caps {
+        Some(crate::caps::app_caps(app).with_context(|| format!("app {name}: capabilities"))?)
+    } else {
+        None
+    };
     Ok(AppFacts {
         uid,
         gid,
         exec_path,
         handler_paths,
         has_etc_hosts,
+        caps,
     })
 }
 

@@ -19,6 +19,8 @@ pub struct AppFacts {
     pub handler_paths: BTreeMap<String, String>,
     /// Whether the image brings its own `/etc/hosts`.
     pub has_etc_hosts: bool,
+    /// Capabilities the app keeps (`None`: unrestricted).
+    pub caps: Option<Vec<u32>>,
 }
 
 /// What stage2-init needs to start one app.
@@ -35,6 +37,8 @@ pub struct AppLaunch {
     pub exec: Vec<String>,
     pub pre_start: Vec<Vec<String>>,
     pub post_stop: Vec<Vec<String>>,
+    /// Capabilities the app keeps; `None` leaves them alone (`--insecure-options=capabilities`).
+    pub caps: Option<Vec<u32>>,
 }
 
 /// Where the source of a mount comes from.
@@ -115,15 +119,6 @@ pub fn compose_env(app_name: &str, app: &App) -> Vec<(String, String)> {
     env
 }
 
-/// The value of `PATH` an app sees, for resolving a relative `exec[0]`.
-pub fn app_path_var(app: &App) -> String {
-    app.environment
-        .iter()
-        .find(|e| e.name == "PATH")
-        .map(|e| e.value.clone())
-        .unwrap_or_else(|| crate::contract::DEFAULT_PATH.to_string())
-}
-
 /// Builds one app's plan.
 pub fn plan_app(
     name: &str,
@@ -167,6 +162,7 @@ pub fn plan_app(
         exec,
         pre_start: handler("pre-start"),
         post_stop: handler("post-stop"),
+        caps: facts.caps.clone(),
     };
     let mut mounts = base_mounts(facts, pod);
     mounts.extend(volume_mounts(volumes));
@@ -265,7 +261,12 @@ pub fn hosts_fallback(hostname: &str) -> String {
 }
 
 /// Serialises the plan for stage2-init (format documented in stage2-init/src/plan.rs).
-pub fn init_plan(apps: &[AppLaunch], interactive: bool, stop_timeout: u32) -> Vec<u8> {
+pub fn init_plan(
+    apps: &[AppLaunch],
+    interactive: bool,
+    verbose: bool,
+    stop_timeout: u32,
+) -> Vec<u8> {
     let mut out = Vec::new();
     let mut field = |s: &str| {
         out.extend_from_slice(s.as_bytes());
@@ -276,6 +277,8 @@ pub fn init_plan(apps: &[AppLaunch], interactive: bool, stop_timeout: u32) -> Ve
     field(&stop_timeout.to_string());
     field("interactive");
     field(if interactive { "1" } else { "0" });
+    field("verbose");
+    field(if verbose { "1" } else { "0" });
     for app in apps {
         field("app");
         field(&app.name);
@@ -301,6 +304,13 @@ pub fn init_plan(apps: &[AppLaunch], interactive: bool, stop_timeout: u32) -> Ve
         field(&app.exec.len().to_string());
         for a in &app.exec {
             field(a);
+        }
+        if let Some(caps) = &app.caps {
+            field("caps");
+            field(&caps.len().to_string());
+            for c in caps {
+                field(&c.to_string());
+            }
         }
         for (key, handlers) in [("pre-start", &app.pre_start), ("post-stop", &app.post_stop)] {
             for argv in handlers {
@@ -389,6 +399,7 @@ mod tests {
             exec_path: "/bin/sh".into(),
             handler_paths: [("prep".to_string(), "/usr/bin/prep".to_string())].into(),
             has_etc_hosts: true,
+            caps: Some(vec![0]),
         };
         let plan = plan_app("web", &a, false, &facts, &pod(), &[]).unwrap();
         assert_eq!(plan.launch.exec, ["/bin/sh", "-c", "true"]);
@@ -399,6 +410,7 @@ mod tests {
         assert_eq!(plan.launch.root, "/opt/stage2/web/rootfs");
         assert_eq!(plan.launch.cwd, "/");
         assert_eq!((plan.launch.uid, plan.launch.gid), (1000, 100));
+        assert_eq!(plan.launch.caps, Some(vec![0]));
     }
 
     #[test]
@@ -500,12 +512,15 @@ mod tests {
             exec: vec!["/bin/echo".into(), "hi\nthere".into()],
             pre_start: vec![],
             post_stop: vec![vec!["/bin/true".into()]],
+            caps: Some(vec![0, 27]),
         };
-        let bytes = init_plan(&[launch], false, 10);
+        let bytes = init_plan(&[launch], false, false, 10);
         let fields: Vec<&[u8]> = bytes.split(|b| *b == 0).collect();
         assert_eq!(fields[0], b"rkt-stage2-plan-v1");
         assert!(fields.contains(&&b"hi\nthere"[..]));
         assert!(fields.contains(&&b"A=b c"[..]));
+        let caps = fields.iter().position(|f| *f == b"caps").unwrap();
+        assert_eq!(&fields[caps + 1..caps + 4], [&b"2"[..], b"0", b"27"]);
         assert_eq!(*bytes.last().unwrap(), 0);
     }
 }

@@ -39,6 +39,12 @@ pub fn run(args: &RunArgs) -> Result<i32> {
     let pod_dir = std::env::current_dir().context("cannot get the pod directory")?;
     let manifest = read_pod_manifest(&pod_dir)?;
     let s1root = pod_dir.join(STAGE1_ROOTFS);
+    for port in &manifest.ports {
+        eprintln!(
+            "stage1: warning: port {} is not forwarded to host port {}: port forwarding needs CNI networking, which this stage1 does not support yet",
+            port.name, port.host_port
+        );
+    }
     let pod = PodSettings {
         hostname: args
             .hostname
@@ -47,14 +53,21 @@ pub fn run(args: &RunArgs) -> Result<i32> {
         has_rkt_hosts: s1root.join(RKT_HOSTS).exists(),
         has_rkt_resolv: s1root.join(RKT_RESOLV_CONF).exists(),
     };
-    let apps = plan_apps(&manifest, &s1root, &pod)?;
+    let apps = plan_apps(&manifest, &s1root, &pod, !args.disable_capabilities)?;
     if args.interactive && apps.len() != 1 {
         bail!(
             "interactive mode only works with a single app, the pod has {}",
             apps.len()
         );
     }
-    setup::write_files(&s1root, &pod, &apps, args.interactive, STOP_TIMEOUT_SECS)?;
+    setup::write_files(
+        &s1root,
+        &pod,
+        &apps,
+        args.interactive,
+        args.debug,
+        STOP_TIMEOUT_SECS,
+    )?;
     setup::create_shared_volumes(&pod_dir, &apps, &manifest.volumes)?;
     let stdin = if args.interactive {
         None
@@ -66,15 +79,15 @@ pub fn run(args: &RunArgs) -> Result<i32> {
         net: !args.host_network(),
         ipc,
     };
-    let ops = setup::pod_ops(
-        &pod_dir,
-        &s1root,
-        &apps,
-        &pod.hostname,
-        &ns,
-        stdin,
-        &console,
-    )?;
+    let layout = setup::PodLayout {
+        pod_dir: &pod_dir,
+        s1root: &s1root,
+        hostname: &pod.hostname,
+        ns,
+        console,
+        harden: !args.disable_paths,
+    };
+    let ops = setup::pod_ops(&layout, &apps, stdin)?;
     sys::block_signals()?;
     let child = setup::spawn_pod(&ops)?;
     if let Err(e) = child.wait_started(&ops) {
@@ -96,7 +109,12 @@ fn read_pod_manifest(pod_dir: &Path) -> Result<PodManifest> {
         .with_context(|| format!("invalid pod manifest {}", path.display()))
 }
 
-fn plan_apps(manifest: &PodManifest, s1root: &Path, pod: &PodSettings) -> Result<Vec<AppPlan>> {
+fn plan_apps(
+    manifest: &PodManifest,
+    s1root: &Path,
+    pod: &PodSettings,
+    restrict_caps: bool,
+) -> Result<Vec<AppPlan>> {
     if manifest.apps.is_empty() {
         bail!("the pod manifest has no apps");
     }
@@ -108,7 +126,7 @@ fn plan_apps(manifest: &PodManifest, s1root: &Path, pod: &PodSettings) -> Result
             Some(app) => app.clone(),
             None => image_app(&app_dir.join("manifest"), &ra.name)?,
         };
-        let facts = facts::read(&ra.name, &app, &rootfs)?;
+        let facts = facts::read(&ra.name, &app, &rootfs, restrict_caps)?;
         let mounts = aci::schema::app_mounts(ra, &app, &manifest.volumes)
             .with_context(|| format!("app {}: invalid mounts", ra.name))?;
         for m in mounts.iter().filter(|m| m.implicit) {

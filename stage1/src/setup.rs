@@ -12,10 +12,11 @@ use crate::contract::{
     STATUS_DIR,
 };
 use crate::plan::{self, AppPlan, MountSource, PodSettings};
-use crate::sys::{self, cpath, cstring, Op, PreparedExec};
+use crate::sys::{self, cpath, cstring, Op, PreparedExec, Target};
 use crate::sys::{
     CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWUTS, MS_BIND, MS_NODEV, MS_NOEXEC,
 };
+use crate::sys::{MOUNT_ATTR_NODEV, MOUNT_ATTR_RDONLY};
 use crate::sys::{MS_NOSUID, MS_REC, MS_SLAVE, MS_STRICTATIME};
 
 /// Devices bound from the host into the pod's `/dev` (appc's required set).
@@ -27,6 +28,19 @@ pub struct Namespaces {
     pub ipc: bool,
 }
 
+/// Where the pod is and how it is isolated.
+pub struct PodLayout<'a> {
+    pub pod_dir: &'a Path,
+    pub s1root: &'a Path,
+    pub hostname: &'a str,
+    pub ns: Namespaces,
+    /// What the pod's /dev/console is bound to.
+    pub console: PathBuf,
+    /// Read-only and masked kernel interfaces and `nodev` roots (off with
+    /// `--insecure-options=paths`).
+    pub harden: bool,
+}
+
 /// Writes the files stage1 owns inside its root (§1.4): hostname, hosts, env files, the
 /// stage2-init plan, and the status directory.
 pub fn write_files(
@@ -34,6 +48,7 @@ pub fn write_files(
     pod: &PodSettings,
     apps: &[AppPlan],
     interactive: bool,
+    verbose: bool,
     stop_timeout: u32,
 ) -> Result<()> {
     for dir in ["proc", "dev", "sys", "etc", "tmp", STATUS_DIR, ENV_DIR] {
@@ -63,7 +78,7 @@ pub fn write_files(
     let launches: Vec<_> = apps.iter().map(|a| a.launch.clone()).collect();
     write(
         &s1root.join(INIT_PLAN),
-        &plan::init_plan(&launches, interactive, stop_timeout),
+        &plan::init_plan(&launches, interactive, verbose, stop_timeout),
     )?;
     Ok(())
 }
@@ -95,61 +110,142 @@ fn prepare_target(app_root: &Path, target: &str, file: bool) -> Result<PathBuf> 
     Ok(host)
 }
 
+fn path(p: &Path) -> Result<Target> {
+    Ok(Target::Path(cpath(p)?))
+}
+
+/// A target inside an app root, resolved by the kernel at mount time (see [`Target::InRoot`]).
+fn in_root(root: &Path, target: &str) -> Result<Target> {
+    Ok(Target::InRoot {
+        root: cpath(root)?,
+        path: cstring(target)?,
+    })
+}
+
 fn mount(
     source: Option<&str>,
-    target: &Path,
+    target: Target,
     fstype: Option<&str>,
     flags: libc::c_ulong,
     data: Option<&str>,
 ) -> Result<Op> {
     Ok(Op::Mount {
         source: source.map(cstring).transpose()?,
-        target: cpath(target)?,
+        target,
         fstype: fstype.map(cstring).transpose()?,
         flags,
         data: data.map(cstring).transpose()?,
+        optional: false,
     })
 }
 
-fn bind(source: &Path, target: &Path, recursive: bool) -> Result<Op> {
+fn bind(source: &Path, target: Target, recursive: bool) -> Result<Op> {
     let flags = MS_BIND | if recursive { MS_REC } else { 0 };
     Ok(Op::Mount {
         source: Some(cpath(source)?),
-        target: cpath(target)?,
+        target,
         fstype: None,
         flags,
         data: None,
+        optional: false,
     })
 }
 
-fn read_only(target: &Path, recursive: bool) -> Result<Op> {
-    Ok(Op::ReadOnly {
-        target: cpath(target)?,
+/// A bind whose target may not exist on this kernel (hardening of /proc and /sys).
+fn optional_bind(source: &Path, target: Target) -> Result<Op> {
+    match bind(source, target, false)? {
+        Op::Mount {
+            source,
+            target,
+            fstype,
+            flags,
+            data,
+            ..
+        } => Ok(Op::Mount {
+            source,
+            target,
+            fstype,
+            flags,
+            data,
+            optional: true,
+        }),
+        other => Ok(other),
+    }
+}
+
+fn set_attr(target: Target, attrs: u64, recursive: bool) -> Op {
+    Op::SetAttr {
+        target,
+        attrs,
         recursive,
-    })
+        optional: false,
+    }
+}
+
+/// Kernel interfaces an app may read but not change (REFERENCE §3.7), unless
+/// `--insecure-options=paths`.
+const READ_ONLY_PROC: [&str; 5] = [
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+    "/proc/bus",
+    "/proc/irq",
+    "/proc/fs",
+];
+/// Kernel interfaces hidden from apps (bound over with /dev/null).
+const MASKED_PROC: [&str; 7] = [
+    "/proc/kcore",
+    "/proc/kallsyms",
+    "/proc/sched_debug",
+    "/proc/timer_list",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/config.gz",
+];
+
+/// Read-only and masked parts of /proc and /sys in an app, after its /proc is mounted.
+fn hardening_ops(root: &Path) -> Result<Vec<Op>> {
+    let mut ops = Vec::new();
+    for p in READ_ONLY_PROC {
+        ops.push(optional_bind(
+            &root.join(p.trim_start_matches('/')),
+            in_root(root, p)?,
+        )?);
+        ops.push(Op::SetAttr {
+            target: in_root(root, p)?,
+            attrs: MOUNT_ATTR_RDONLY,
+            recursive: true,
+            optional: true,
+        });
+    }
+    for p in MASKED_PROC {
+        ops.push(optional_bind(Path::new("/dev/null"), in_root(root, p)?)?);
+    }
+    Ok(ops)
 }
 
 /// The pod-wide `/dev`: a tmpfs with the host's basic devices bound in, its own devpts and shm.
 fn dev_ops(s1root: &Path, console: &Path) -> Result<Vec<Op>> {
     let dev = s1root.join("dev");
+    // nodev: nothing created in the pod's /dev works as a device; the binds below keep their
+    // own mount flags.
     let mut ops = vec![mount(
         Some("tmpfs"),
-        &dev,
+        path(&dev)?,
         Some("tmpfs"),
-        MS_NOSUID | MS_STRICTATIME,
+        MS_NOSUID | MS_NODEV | MS_STRICTATIME,
         Some("mode=755"),
     )?];
     for name in DEVICES {
         let node = dev.join(name);
         ops.push(Op::Touch(cpath(&node)?));
-        ops.push(bind(&Path::new("/dev").join(name), &node, false)?);
+        ops.push(bind(&Path::new("/dev").join(name), path(&node)?, false)?);
     }
     ops.push(Op::Touch(cpath(&dev.join("console"))?));
-    ops.push(bind(console, &dev.join("console"), false)?);
+    ops.push(bind(console, path(&dev.join("console"))?, false)?);
     ops.push(Op::Mkdir(cpath(&dev.join("pts"))?, 0o755));
     ops.push(mount(
         Some("devpts"),
-        &dev.join("pts"),
+        path(&dev.join("pts"))?,
         Some("devpts"),
         MS_NOSUID | MS_NOEXEC,
         Some("newinstance,ptmxmode=0666,mode=620,gid=5"),
@@ -161,7 +257,7 @@ fn dev_ops(s1root: &Path, console: &Path) -> Result<Vec<Op>> {
     ops.push(Op::Mkdir(cpath(&dev.join("shm"))?, 0o1777));
     ops.push(mount(
         Some("tmpfs"),
-        &dev.join("shm"),
+        path(&dev.join("shm"))?,
         Some("tmpfs"),
         MS_NOSUID | MS_NODEV,
         Some("mode=1777"),
@@ -221,11 +317,16 @@ pub fn create_shared_volumes(
     Ok(())
 }
 
-/// Mount ops for one app. Targets are resolved and created now, before the fork.
-fn app_ops(s1root: &Path, pod_dir: &Path, app: &AppPlan) -> Result<Vec<Op>> {
+/// Mount ops for one app. Missing targets are created now, before the fork; the ops resolve
+/// them again inside the app root when they run.
+fn app_ops(s1root: &Path, pod_dir: &Path, app: &AppPlan, harden: bool) -> Result<Vec<Op>> {
     let root = s1root.join(app.launch.root.trim_start_matches('/'));
-    // A self-bind makes the app root a mount of its own, so it can be made read-only.
-    let mut ops = vec![bind(&root, &root, true)?];
+    // A self-bind makes the app root a mount of its own, so its attributes can be set.
+    let mut ops = vec![bind(&root, path(&root)?, true)?];
+    if harden {
+        // Device nodes shipped in the image do not work (a closed device policy).
+        ops.push(set_attr(path(&root)?, MOUNT_ATTR_NODEV, false));
+    }
     let tmp = aci::rootfs::resolve_in_root(&root, "/tmp")?;
     if tmp.symlink_metadata().is_err() {
         fs::create_dir_all(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
@@ -233,51 +334,63 @@ fn app_ops(s1root: &Path, pod_dir: &Path, app: &AppPlan) -> Result<Vec<Op>> {
             .with_context(|| format!("cannot chmod {}", tmp.display()))?;
     }
     for m in &app.mounts {
-        let target = prepare_target(&root, &m.target, m.file)
+        prepare_target(&root, &m.target, m.file)
             .with_context(|| format!("app {}", app.launch.name))?;
+        let target = || in_root(&root, &m.target);
         match &m.source {
-            MountSource::Proc => ops.push(mount(
-                Some("proc"),
-                &target,
-                Some("proc"),
-                MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                None,
-            )?),
-            MountSource::PodDev => ops.push(bind(&s1root.join("dev"), &target, true)?),
-            MountSource::Sysfs => ops.push(bind(Path::new("/sys"), &target, true)?),
+            MountSource::Proc => {
+                ops.push(mount(
+                    Some("proc"),
+                    target()?,
+                    Some("proc"),
+                    MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                    None,
+                )?);
+                if harden {
+                    ops.extend(hardening_ops(&root)?);
+                }
+            }
+            MountSource::PodDev => ops.push(bind(&s1root.join("dev"), target()?, true)?),
+            MountSource::Sysfs => ops.push(bind(Path::new("/sys"), target()?, true)?),
             MountSource::Stage1Path(p) => ops.push(bind(
                 &s1root.join(p.trim_start_matches('/')),
-                &target,
+                target()?,
                 false,
             )?),
-            MountSource::Host { path, recursive } => {
-                ops.push(bind(Path::new(path), &target, *recursive)?)
-            }
+            MountSource::Host {
+                path: source,
+                recursive,
+            } => ops.push(bind(Path::new(source), target()?, *recursive)?),
             MountSource::Shared(name) => {
-                ops.push(bind(&shared_volume_dir(pod_dir, name), &target, true)?)
+                ops.push(bind(&shared_volume_dir(pod_dir, name), target()?, true)?)
             }
         }
         if m.read_only {
-            ops.push(read_only(&target, m.recursive)?);
+            ops.push(set_attr(target()?, MOUNT_ATTR_RDONLY, m.recursive));
         }
     }
     // Only the app root itself: volumes mounted in it keep their own mode.
     if app.read_only_rootfs {
-        ops.push(read_only(&root, false)?);
+        ops.push(set_attr(path(&root)?, MOUNT_ATTR_RDONLY, false));
     }
     Ok(ops)
 }
 
 /// The complete op list for the pod's PID 1.
 pub fn pod_ops(
-    pod_dir: &Path,
-    s1root: &Path,
+    layout: &PodLayout<'_>,
     apps: &[AppPlan],
-    hostname: &str,
-    ns: &Namespaces,
     stdin: Option<OwnedFd>,
-    console: &Path,
 ) -> Result<Vec<Op>> {
+    let PodLayout {
+        pod_dir,
+        s1root,
+        hostname,
+        ns,
+        console,
+        harden,
+    } = layout;
+    let (pod_dir, s1root, harden) = (*pod_dir, *s1root, *harden);
     let mut ops = vec![Op::DieWithParent];
     if let Some(fd) = stdin {
         ops.push(Op::Stdin(fd));
@@ -291,18 +404,24 @@ pub fn pod_ops(
     }
     ops.push(Op::Unshare(flags));
     // Nothing mounted in the pod may propagate back to the host.
-    ops.push(mount(None, Path::new("/"), None, MS_REC | MS_SLAVE, None)?);
-    ops.push(bind(s1root, s1root, true)?);
+    ops.push(mount(
+        None,
+        path(Path::new("/"))?,
+        None,
+        MS_REC | MS_SLAVE,
+        None,
+    )?);
+    ops.push(bind(s1root, path(s1root)?, true)?);
     ops.push(mount(
         Some("proc"),
-        &s1root.join("proc"),
+        path(&s1root.join("proc"))?,
         Some("proc"),
         MS_NOSUID | MS_NODEV | MS_NOEXEC,
         None,
     )?);
     ops.extend(dev_ops(s1root, console)?);
     for app in apps {
-        ops.extend(app_ops(s1root, pod_dir, app)?);
+        ops.extend(app_ops(s1root, pod_dir, app, harden)?);
     }
     ops.push(Op::SetHostname(cstring(hostname)?));
     if ns.net {

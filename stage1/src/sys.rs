@@ -68,6 +68,29 @@ impl PreparedExec {
     }
 }
 
+/// Where a mount op acts.
+pub enum Target {
+    /// A path of stage1's own tree (made by stage0 and stage1, trusted).
+    Path(CString),
+    /// A path inside an app's root, resolved when the op runs with openat2
+    /// `RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS`: symlinks in the image are followed as if
+    /// chrooted and `/proc/self/...` tricks are refused, so a mount never lands outside.
+    InRoot { root: CString, path: CString },
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Path(p) => f.write_str(&lossy(p)),
+            Target::InRoot { root, path } => write!(f, "{} in {}", lossy(path), lossy(root)),
+        }
+    }
+}
+
+/// Mount attributes of mount_setattr(2).
+pub const MOUNT_ATTR_RDONLY: u64 = 0x1;
+pub const MOUNT_ATTR_NODEV: u64 = 0x4;
+
 /// One step of pod creation, executed in the child.
 pub enum Op {
     /// SIGKILL this process when stage1 (its parent, holding the pod lock) dies, so a pod never
@@ -76,15 +99,21 @@ pub enum Op {
     Unshare(libc::c_int),
     Mount {
         source: Option<CString>,
-        target: CString,
+        target: Target,
         fstype: Option<CString>,
         flags: libc::c_ulong,
         data: Option<CString>,
+        /// A missing target is skipped instead of failing (optional hardening mounts).
+        optional: bool,
     },
-    /// Makes a mount read-only with mount_setattr(2); `recursive` covers its submounts too.
-    ReadOnly {
-        target: CString,
+    /// Sets mount attributes (`MOUNT_ATTR_*`) with mount_setattr(2); `recursive` covers the
+    /// submounts too.
+    SetAttr {
+        target: Target,
+        attrs: u64,
         recursive: bool,
+        /// A missing target is skipped instead of failing.
+        optional: bool,
     },
     Mkdir(CString, libc::mode_t),
     /// Creates an empty file (a bind-mount target) unless it exists.
@@ -142,6 +171,7 @@ impl fmt::Display for Op {
                 fstype,
                 flags,
                 data,
+                ..
             } => write!(
                 f,
                 "mount {} on {} (type {}, flags {}, data {:?})",
@@ -149,7 +179,7 @@ impl fmt::Display for Op {
                     .as_deref()
                     .map(lossy)
                     .unwrap_or_else(|| "none".into()),
-                lossy(target),
+                target,
                 fstype
                     .as_deref()
                     .map(lossy)
@@ -157,10 +187,14 @@ impl fmt::Display for Op {
                 flag_names(*flags),
                 data.as_deref().map(lossy).unwrap_or_default()
             ),
-            Op::ReadOnly { target, recursive } => write!(
+            Op::SetAttr {
+                target,
+                attrs,
+                recursive,
+                ..
+            } => write!(
                 f,
-                "make {} read-only (mount_setattr MOUNT_ATTR_RDONLY{})",
-                lossy(target),
+                "set attributes {attrs:#x} on {target} (mount_setattr{})",
                 if *recursive { ", AT_RECURSIVE" } else { "" }
             ),
             Op::Mkdir(p, _) => write!(f, "create directory {}", lossy(p)),
@@ -178,6 +212,117 @@ impl fmt::Display for Op {
     }
 }
 
+/// `/proc/self/fd/<n>` built without allocating (the child may not allocate).
+struct ProcFdPath {
+    buf: [u8; 32],
+}
+
+impl ProcFdPath {
+    fn new() -> ProcFdPath {
+        ProcFdPath { buf: [0; 32] }
+    }
+
+    fn set(&mut self, fd: libc::c_int) {
+        const PREFIX: &[u8] = b"/proc/self/fd/";
+        self.buf[..PREFIX.len()].copy_from_slice(PREFIX);
+        let mut digits = [0u8; 12];
+        let mut n = fd.max(0) as u32;
+        let mut len = 0;
+        loop {
+            digits[len] = b'0' + (n % 10) as u8;
+            len += 1;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        for i in 0..len {
+            self.buf[PREFIX.len() + i] = digits[len - 1 - i];
+        }
+        self.buf[PREFIX.len() + len] = 0;
+    }
+
+    fn as_ptr(&self) -> *const libc::c_char {
+        self.buf.as_ptr() as *const libc::c_char
+    }
+}
+
+/// `struct open_how` of openat2(2).
+#[repr(C)]
+struct OpenHow {
+    flags: u64,
+    mode: u64,
+    resolve: u64,
+}
+
+const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+const RESOLVE_IN_ROOT: u64 = 0x10;
+
+/// Opens a mount target as an O_PATH descriptor (for in-root targets) and points `path` at
+/// it; plain paths are used as they are. Returns the descriptor to close, or -1.
+///
+/// # Safety
+/// Async-signal-safe: only raw system calls on data owned by the caller.
+unsafe fn open_target(target: &Target, path: &mut ProcFdPath) -> Result<libc::c_int, i32> {
+    match target {
+        Target::Path(p) => {
+            let bytes = p.as_bytes_with_nul();
+            if bytes.len() > path.buf.len() {
+                // Long plain paths are passed through a descriptor as well.
+                let fd = libc::open(p.as_ptr(), libc::O_PATH | libc::O_CLOEXEC);
+                if fd < 0 {
+                    return Err(errno());
+                }
+                path.set(fd);
+                return Ok(fd);
+            }
+            path.buf[..bytes.len()].copy_from_slice(bytes);
+            Ok(-1)
+        }
+        Target::InRoot { root, path: rel } => {
+            let rootfd = libc::open(
+                root.as_ptr(),
+                libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            );
+            if rootfd < 0 {
+                return Err(errno());
+            }
+            let how = OpenHow {
+                flags: (libc::O_PATH | libc::O_CLOEXEC) as u64,
+                mode: 0,
+                resolve: RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+            };
+            let fd = libc::syscall(
+                libc::SYS_openat2,
+                rootfd,
+                rel.as_ptr(),
+                &how as *const OpenHow,
+                std::mem::size_of::<OpenHow>(),
+            ) as libc::c_int;
+            let err = errno();
+            libc::close(rootfd);
+            if fd < 0 {
+                return Err(err);
+            }
+            path.set(fd);
+            Ok(fd)
+        }
+    }
+}
+
+/// # Safety
+/// Closes a descriptor returned by `open_target`.
+unsafe fn close_target(fd: libc::c_int) {
+    if fd >= 0 {
+        libc::close(fd);
+    }
+}
+
+fn set_errno(e: i32) {
+    // SAFETY: __errno_location returns this thread's errno slot.
+    unsafe { *libc::__errno_location() = e };
+}
+
 /// `struct mount_attr` of mount_setattr(2).
 #[repr(C)]
 struct MountAttr {
@@ -186,8 +331,6 @@ struct MountAttr {
     propagation: u64,
     userns_fd: u64,
 }
-
-const MOUNT_ATTR_RDONLY: u64 = 0x1;
 
 fn opt_ptr(c: &Option<CString>) -> *const libc::c_char {
     c.as_ref().map_or(std::ptr::null(), |c| c.as_ptr())
@@ -207,33 +350,65 @@ fn run_op(op: &Op) -> Result<(), i32> {
                 fstype,
                 flags,
                 data,
-            } => libc::mount(
-                opt_ptr(source),
-                target.as_ptr(),
-                opt_ptr(fstype),
-                *flags,
-                opt_ptr(data) as *const libc::c_void,
-            ),
-            Op::ReadOnly { target, recursive } => {
-                let attr = MountAttr {
-                    attr_set: MOUNT_ATTR_RDONLY,
-                    attr_clr: 0,
-                    propagation: 0,
-                    userns_fd: 0,
-                };
-                let flags = if *recursive {
-                    libc::AT_RECURSIVE as libc::c_uint
-                } else {
-                    0
-                };
-                libc::syscall(
-                    libc::SYS_mount_setattr,
-                    libc::AT_FDCWD,
-                    target.as_ptr(),
-                    flags,
-                    &attr as *const MountAttr,
-                    std::mem::size_of::<MountAttr>(),
-                ) as libc::c_int
+                optional,
+            } => {
+                let mut path = ProcFdPath::new();
+                match open_target(target, &mut path) {
+                    Ok(fd) => {
+                        let rc = libc::mount(
+                            opt_ptr(source),
+                            path.as_ptr(),
+                            opt_ptr(fstype),
+                            *flags,
+                            opt_ptr(data) as *const libc::c_void,
+                        );
+                        close_target(fd);
+                        rc
+                    }
+                    Err(libc::ENOENT) if *optional => 0,
+                    Err(e) => {
+                        set_errno(e);
+                        -1
+                    }
+                }
+            }
+            Op::SetAttr {
+                target,
+                attrs,
+                recursive,
+                optional,
+            } => {
+                let mut path = ProcFdPath::new();
+                match open_target(target, &mut path) {
+                    Ok(fd) => {
+                        let attr = MountAttr {
+                            attr_set: *attrs,
+                            attr_clr: 0,
+                            propagation: 0,
+                            userns_fd: 0,
+                        };
+                        let flags = if *recursive {
+                            libc::AT_RECURSIVE as libc::c_uint
+                        } else {
+                            0
+                        };
+                        let rc = libc::syscall(
+                            libc::SYS_mount_setattr,
+                            libc::AT_FDCWD,
+                            path.as_ptr(),
+                            flags,
+                            &attr as *const MountAttr,
+                            std::mem::size_of::<MountAttr>(),
+                        ) as libc::c_int;
+                        close_target(fd);
+                        rc
+                    }
+                    Err(libc::ENOENT) if *optional => 0,
+                    Err(e) => {
+                        set_errno(e);
+                        -1
+                    }
+                }
             }
             Op::Mkdir(p, mode) => {
                 let rc = libc::mkdir(p.as_ptr(), *mode);
@@ -416,8 +591,25 @@ impl PodChild {
     }
 }
 
-/// Signals stage1 forwards to the pod.
-pub const FORWARDED: [libc::c_int; 3] = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP];
+/// Signals stage1 takes from the kernel and forwards to the pod: everything catchable except
+/// SIGCHLD and the synchronous fault signals, so nothing but SIGKILL ends stage1 (and with it,
+/// through the parent-death signal, the pod) behind the pod's back.
+pub fn forwarded() -> Vec<libc::c_int> {
+    let synchronous = [
+        libc::SIGKILL,
+        libc::SIGSTOP,
+        libc::SIGCHLD,
+        libc::SIGSEGV,
+        libc::SIGBUS,
+        libc::SIGFPE,
+        libc::SIGILL,
+        libc::SIGTRAP,
+        libc::SIGSYS,
+    ];
+    let mut signals: Vec<libc::c_int> = (1..32).filter(|s| !synchronous.contains(s)).collect();
+    signals.extend(libc::SIGRTMIN()..=libc::SIGRTMAX());
+    signals
+}
 
 fn signal_set(signals: &[libc::c_int]) -> libc::sigset_t {
     // SAFETY: sigset_t is plain data initialised by sigemptyset before use.
@@ -433,7 +625,7 @@ fn signal_set(signals: &[libc::c_int]) -> libc::sigset_t {
 
 /// Blocks the forwarded signals and SIGCHLD so they are taken with [`wait_signal`].
 pub fn block_signals() -> Result<()> {
-    let mut all = FORWARDED.to_vec();
+    let mut all = forwarded();
     all.push(libc::SIGCHLD);
     let set = signal_set(&all);
     // SAFETY: `set` is initialised; the old mask is not needed.
@@ -445,7 +637,7 @@ pub fn block_signals() -> Result<()> {
 
 /// Waits for one of the blocked signals.
 pub fn wait_signal() -> libc::c_int {
-    let mut all = FORWARDED.to_vec();
+    let mut all = forwarded();
     all.push(libc::SIGCHLD);
     let set = signal_set(&all);
     loop {

@@ -38,6 +38,7 @@ pub mod plan_key {
     // Pod level: only before the first `app`.
     pub const STOP_TIMEOUT: &str = "stop-timeout";
     pub const INTERACTIVE: &str = "interactive";
+    pub const VERBOSE: &str = "verbose";
     pub const RKT_DIR: &str = "rkt-dir";
     // Starts an app block.
     pub const APP: &str = "app";
@@ -51,4 +52,5 @@ pub mod plan_key {
     pub const EXEC: &str = "exec";
     pub const PRE_START: &str = "pre-start";
     pub const POST_STOP: &str = "post-stop";
+    pub const CAPS: &str = "caps";
 }

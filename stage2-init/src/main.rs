@@ -31,6 +31,13 @@ fn main() {
 }
 
 fn run(args: Vec<OsString>) -> i32 {
+    // First, before the plan (app environments) is in memory: other processes of our uid,
+    // apps running as root without CAP_SYS_PTRACE included, must not reach our memory or
+    // root through /proc/1 or ptrace.
+    if let Err(err) = sys::set_not_dumpable() {
+        say!("{err}");
+        return contract::EXIT_SETUP_FAILURE;
+    }
     let [path] = args.as_slice() else {
         say!(
             "usage: stage2-init <plan-file> (stage1 passes {})",

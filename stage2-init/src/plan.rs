@@ -10,6 +10,7 @@
 //! rkt-stage2-plan-v1␀                           magic
 //! stop-timeout␀ 10␀                             ┐ pod level, optional, only before
 //! interactive␀ 0␀                               │ the first `app`
+//! verbose␀ 0␀                                   │ (verbose: see below)
 //! rkt-dir␀ /rkt␀                                ┘ (rkt-dir: for tests outside a pod)
 //! app␀ web␀                                     ┐ one block per app, until the next `app`
 //!   root␀ /opt/stage2/web/rootfs␀               │ required, absolute (chroot target)
@@ -18,13 +19,28 @@
 //!   cwd␀ /srv␀                                  │ required, absolute inside the root
 //!   env␀ 2␀ PATH=/bin␀ AC_APP_NAME=web␀         │ optional: COUNT K=V… (the whole environment)
 //!   exec␀ 2␀ /bin/httpd␀ -f␀                    │ required: COUNT ≥ 1, arg0 absolute
+//!   caps␀ 2␀ 0␀ 10␀                             │ optional: COUNT capability numbers (see below)
 //!   pre-start␀ 1␀ /bin/prepare␀                 │ optional, may repeat: run in order as root
 //!   post-stop␀ 1␀ /bin/cleanup␀                 ┘ optional, may repeat: run in order as root
 //! app␀ worker␀ …
 //! ```
 //!
-//! Every deviation (unknown or repeated key, missing required key, bad number, truncated input,
-//! no apps, duplicate or invalid app name) is a [`PlanError`]; stage2-init then starts nothing.
+//! `verbose` (`0` or `1`, default `0`): with `1`, stage2-init also prints informational lines
+//! (an app failed and the pod stops, a signal stops the pod, the stop timeout ran out, a handler
+//! failed). With `0` it prints only real errors (an app that cannot be started, a status file
+//! that cannot be written, a bad plan), so a normal run shows the apps' output undecorated.
+//!
+//! `caps`: the Linux capabilities the app keeps, by number (`0` is CAP_CHOWN, `21`
+//! CAP_SYS_ADMIN, `40` CAP_CHECKPOINT_RESTORE; at most 63), in any order, repeats allowed;
+//! `caps␀ 0␀` keeps none. Without `caps` the app keeps whatever stage2-init has (the format
+//! before the directive existed). With it, every other capability is dropped from the
+//! bounding set; a root app gets exactly these as its permitted, effective and inheritable
+//! sets (as far as stage2-init holds them); an app with another uid has none permitted or
+//! effective (setuid clears them), loses all but these from its inheritable set and every
+//! ambient capability. The app's pre-start and post-stop handlers get the same list.
+//!
+//! Every deviation (unknown or repeated key, missing required key, bad number or capability,
+//! truncated input, no apps, duplicate or invalid app name) is a [`PlanError`]; stage2-init then starts nothing.
 
 use std::ffi::OsString;
 use std::fmt;
@@ -43,6 +59,8 @@ pub struct Plan {
     pub stop_timeout: Duration,
     /// The apps share stage2-init's terminal and session instead of getting their own session.
     pub interactive: bool,
+    /// Print informational lines too, not only errors.
+    pub verbose: bool,
     /// In plan order, at least one, names unique.
     pub apps: Vec<AppPlan>,
 }
@@ -68,6 +86,27 @@ pub struct AppPlan {
     pub pre_start: Vec<Vec<OsString>>,
     /// Run in order, as root, after the main process ended.
     pub post_stop: Vec<Vec<OsString>>,
+    /// The capabilities the app and its handlers keep; `None` leaves them alone.
+    pub caps: Option<CapSet>,
+}
+
+/// A set of Linux capabilities by number, 0 to [`CapSet::MAX`]: bit `n` stands for
+/// capability `n`, as in the kernel's 64-bit capability masks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CapSet(u64);
+
+impl CapSet {
+    /// The highest capability number a set can hold.
+    pub const MAX: u32 = 63;
+
+    /// `None` for a number above [`CapSet::MAX`].
+    pub fn with(self, cap: u32) -> Option<Self> {
+        (cap <= Self::MAX).then(|| Self(self.0 | 1 << cap))
+    }
+
+    pub fn bits(self) -> u64 {
+        self.0
+    }
 }
 
 /// Why a plan was rejected; shown as `stage2-init: bad plan <file>: <this>`.
@@ -118,6 +157,11 @@ pub enum PlanError {
         app: String,
         entry: String,
     },
+    /// A `caps` value that is not a number from 0 to [`CapSet::MAX`].
+    BadCap {
+        app: String,
+        value: String,
+    },
     BadAppName {
         name: String,
     },
@@ -162,6 +206,11 @@ impl fmt::Display for PlanError {
             Self::BadEnv { app, entry } => {
                 write!(f, "app {app:?}: env entry {entry:?} is not K=V")
             }
+            Self::BadCap { app, value } => write!(
+                f,
+                "app {app:?}: caps: {value:?} is not a capability number (0 to {})",
+                CapSet::MAX
+            ),
             Self::BadAppName { name } => write!(
                 f,
                 "app name {name:?} is not an AC Name (lower-case letters, digits and inner dashes)"
@@ -193,7 +242,7 @@ pub fn parse(input: &[u8]) -> Result<Plan, PlanError> {
                 }
                 current = Some(AppBuilder::new(fields.next("an app name")?)?);
             }
-            (key::STOP_TIMEOUT | key::INTERACTIVE | key::RKT_DIR, Some(app)) => {
+            (key::STOP_TIMEOUT | key::INTERACTIVE | key::VERBOSE | key::RKT_DIR, Some(app)) => {
                 return Err(PlanError::PodKeyInApp {
                     key: key_name,
                     app: app.name.clone(),
@@ -215,6 +264,7 @@ pub fn parse(input: &[u8]) -> Result<Plan, PlanError> {
             pod.stop_timeout.unwrap_or(DEFAULT_STOP_TIMEOUT_SECS).into(),
         ),
         interactive: pod.interactive.unwrap_or(false),
+        verbose: pod.verbose.unwrap_or(false),
         apps,
     })
 }
@@ -277,6 +327,19 @@ impl<'a> Fields<'a> {
         })
     }
 
+    /// `0` or `1`.
+    fn flag(&mut self, key: &str) -> Result<bool, PlanError> {
+        let value = self.next(&format!("0 or 1 after {key:?}"))?;
+        match value {
+            b"0" => Ok(false),
+            b"1" => Ok(true),
+            _ => Err(PlanError::BadFlag {
+                key: key.to_owned(),
+                value: lossy(value),
+            }),
+        }
+    }
+
     fn path(&mut self, key: &str) -> Result<PathBuf, PlanError> {
         Ok(os(self.next(&format!("a path after {key:?}"))?).into())
     }
@@ -328,6 +391,7 @@ fn set_once<T>(
 struct PodBuilder {
     stop_timeout: Option<u32>,
     interactive: Option<bool>,
+    verbose: Option<bool>,
     rkt_dir: Option<PathBuf>,
 }
 
@@ -338,20 +402,8 @@ impl PodBuilder {
                 let secs = fields.number(name)?;
                 set_once(&mut self.stop_timeout, secs, name, None)
             }
-            key::INTERACTIVE => {
-                let value = fields.next("0 or 1 after \"interactive\"")?;
-                let flag = match value {
-                    b"0" => false,
-                    b"1" => true,
-                    _ => {
-                        return Err(PlanError::BadFlag {
-                            key: name.to_owned(),
-                            value: lossy(value),
-                        })
-                    }
-                };
-                set_once(&mut self.interactive, flag, name, None)
-            }
+            key::INTERACTIVE => set_once(&mut self.interactive, fields.flag(name)?, name, None),
+            key::VERBOSE => set_once(&mut self.verbose, fields.flag(name)?, name, None),
             key::RKT_DIR => {
                 let path = fields.path(name)?;
                 if !path.is_absolute() {
@@ -382,6 +434,7 @@ struct AppBuilder {
     exec: Option<Vec<OsString>>,
     pre_start: Vec<Vec<OsString>>,
     post_stop: Vec<Vec<OsString>>,
+    caps: Option<CapSet>,
 }
 
 impl AppBuilder {
@@ -401,6 +454,7 @@ impl AppBuilder {
             exec: None,
             pre_start: Vec::new(),
             post_stop: Vec::new(),
+            caps: None,
         })
     }
 
@@ -428,11 +482,31 @@ impl AppBuilder {
                 self.post_stop.push(fields.list(name)?);
                 Ok(())
             }
+            key::CAPS => {
+                let caps = self.caps_value(fields)?;
+                set_once(&mut self.caps, caps, name, app)
+            }
             _ => Err(PlanError::UnknownKey {
                 key: name.to_owned(),
                 field,
             }),
         }
+    }
+
+    /// `COUNT` capability numbers.
+    fn caps_value(&self, fields: &mut Fields<'_>) -> Result<CapSet, PlanError> {
+        let count = fields.number(key::CAPS)?;
+        let mut caps = CapSet::default();
+        for i in 0..count {
+            let value = fields.next(&format!("caps value {} of {count}", i + 1))?;
+            caps = parse_decimal(value)
+                .and_then(|cap| caps.with(cap))
+                .ok_or_else(|| PlanError::BadCap {
+                    app: self.name.clone(),
+                    value: lossy(value),
+                })?;
+        }
+        Ok(caps)
     }
 
     fn finish(self) -> Result<AppPlan, PlanError> {
@@ -487,6 +561,7 @@ impl AppBuilder {
             exec,
             pre_start: self.pre_start,
             post_stop: self.post_stop,
+            caps: self.caps,
         })
     }
 }
@@ -512,288 +587,4 @@ fn is_ac_name(name: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Encodes fields the way stage1 writes them: each followed by a NUL.
-    fn encode<'a>(fields: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
-        let mut out = Vec::new();
-        for field in fields {
-            out.extend_from_slice(field);
-            out.push(0);
-        }
-        out
-    }
-
-    /// The magic, then `text` split on whitespace, one field per word.
-    fn encode_words(text: &str) -> Vec<u8> {
-        let words = text.split_whitespace().map(str::as_bytes);
-        encode(std::iter::once(PLAN_MAGIC.as_bytes()).chain(words))
-    }
-
-    fn parse_words(text: &str) -> Result<Plan, PlanError> {
-        parse(&encode_words(text))
-    }
-
-    fn err(text: &str) -> PlanError {
-        parse_words(text).expect_err("plan should be rejected")
-    }
-
-    const MINIMAL: &str = "app a root /r uid 0 gid 0 cwd / exec 1 /bin/true";
-
-    fn os_vec(args: &[&str]) -> Vec<OsString> {
-        args.iter().map(OsString::from).collect()
-    }
-
-    #[test]
-    fn full_plan() {
-        let plan = parse_words(
-            "stop-timeout 3 interactive 1 rkt-dir /tmp/rkt
-             app web root /opt/stage2/web/rootfs uid 1000 gid 100 groups 2 10 20 cwd /srv
-               env 2 PATH=/bin EMPTY= exec 2 /bin/httpd -f
-               pre-start 1 /bin/a pre-start 2 /bin/b x post-stop 1 /bin/c
-             app db root /r2 uid 0 gid 0 cwd / exec 1 /db",
-        )
-        .expect("valid plan");
-        assert_eq!(plan.rkt_dir, PathBuf::from("/tmp/rkt"));
-        assert_eq!(plan.stop_timeout, Duration::from_secs(3));
-        assert!(plan.interactive);
-        assert_eq!(plan.apps.len(), 2);
-        let web = &plan.apps[0];
-        assert_eq!(web.name, "web");
-        assert_eq!(web.root, PathBuf::from("/opt/stage2/web/rootfs"));
-        assert_eq!((web.uid, web.gid), (1000, 100));
-        assert_eq!(web.groups, vec![10, 20]);
-        assert_eq!(web.cwd, PathBuf::from("/srv"));
-        assert_eq!(web.env, os_vec(&["PATH=/bin", "EMPTY="]));
-        assert_eq!(web.exec, os_vec(&["/bin/httpd", "-f"]));
-        assert_eq!(
-            web.pre_start,
-            vec![os_vec(&["/bin/a"]), os_vec(&["/bin/b", "x"])]
-        );
-        assert_eq!(web.post_stop, vec![os_vec(&["/bin/c"])]);
-        let db = &plan.apps[1];
-        assert_eq!(db.name, "db");
-        assert!(db.groups.is_empty() && db.env.is_empty() && db.pre_start.is_empty());
-    }
-
-    #[test]
-    fn defaults() {
-        let plan = parse_words(MINIMAL).expect("valid plan");
-        assert_eq!(plan.rkt_dir, PathBuf::from(DEFAULT_RKT_DIR));
-        let default_timeout = Duration::from_secs(DEFAULT_STOP_TIMEOUT_SECS.into());
-        assert_eq!(plan.stop_timeout, default_timeout);
-        assert!(!plan.interactive);
-    }
-
-    #[test]
-    fn fields_are_binary_safe() {
-        let fields: [&[u8]; 16] = [
-            PLAN_MAGIC.as_bytes(),
-            b"app",
-            b"a",
-            b"root",
-            b"/r\xff\x01 oot",
-            b"uid",
-            b"0",
-            b"gid",
-            b"0",
-            b"cwd",
-            b"/",
-            b"exec",
-            b"3",
-            b"/x",
-            b"",
-            b"\n\t\xfe",
-        ];
-        let plan = parse(&encode(fields)).expect("valid plan");
-        let app = &plan.apps[0];
-        assert_eq!(app.root.as_os_str().as_encoded_bytes(), b"/r\xff\x01 oot");
-        assert_eq!(app.exec[1], OsString::new());
-        assert_eq!(app.exec[2].as_encoded_bytes(), b"\n\t\xfe");
-    }
-
-    #[test]
-    fn empty_lists_and_zero_timeout() {
-        let plan = parse_words(&format!("stop-timeout 0 {MINIMAL} groups 0 env 0")).expect("valid");
-        assert_eq!(plan.stop_timeout, Duration::ZERO);
-        assert!(plan.apps[0].groups.is_empty() && plan.apps[0].env.is_empty());
-    }
-
-    #[test]
-    fn rejects_bad_framing() {
-        assert!(matches!(parse(b""), Err(PlanError::Truncated { .. })));
-        assert!(matches!(
-            parse(PLAN_MAGIC.as_bytes()),
-            Err(PlanError::Truncated { .. })
-        ));
-        let mut no_final_nul = encode_words(MINIMAL);
-        no_final_nul.pop();
-        assert!(matches!(
-            parse(&no_final_nul),
-            Err(PlanError::Truncated { .. })
-        ));
-        let other_magic = encode([&b"rkt-stage2-plan-v2"[..]]);
-        assert!(matches!(
-            parse(&other_magic),
-            Err(PlanError::BadMagic { .. })
-        ));
-        assert_eq!(err(""), PlanError::NoApps);
-        assert_eq!(err("stop-timeout 5"), PlanError::NoApps);
-    }
-
-    #[test]
-    fn rejects_truncated_directives() {
-        for text in [
-            "app",
-            "stop-timeout",
-            "app a root",
-            "app a exec 3 /bin/x y",
-            "app a groups 2 1",
-            // A huge count must neither allocate nor panic.
-            "app a env 4294967295",
-        ] {
-            assert!(matches!(err(text), PlanError::Truncated { .. }), "{text:?}");
-        }
-    }
-
-    #[test]
-    fn rejects_unknown_and_misplaced_keys() {
-        let bogus = err("bogus 1");
-        assert!(matches!(bogus, PlanError::UnknownKey { ref key, field: 2 } if key == "bogus"));
-        let in_app = err(&format!("{MINIMAL} user root"));
-        assert!(matches!(in_app, PlanError::UnknownKey { .. }));
-        let root_before_app = err(&format!("root /r {MINIMAL}"));
-        assert!(matches!(root_before_app, PlanError::UnknownKey { .. }));
-        let misplaced = err(&format!("{MINIMAL} stop-timeout 1"));
-        assert!(matches!(misplaced, PlanError::PodKeyInApp { .. }));
-    }
-
-    #[test]
-    fn rejects_bad_numbers_and_flags() {
-        for bad in ["-1", "+1", "1x", "4294967296", "0x10", "１"] {
-            let text = MINIMAL.replace("uid 0", &format!("uid {bad}"));
-            assert!(matches!(err(&text), PlanError::BadNumber { .. }), "{bad:?}");
-        }
-        let empty_uid: [&[u8]; 14] = [
-            PLAN_MAGIC.as_bytes(),
-            b"app",
-            b"a",
-            b"root",
-            b"/r",
-            b"uid",
-            b"",
-            b"gid",
-            b"0",
-            b"cwd",
-            b"/",
-            b"exec",
-            b"1",
-            b"/x",
-        ];
-        assert!(matches!(
-            parse(&encode(empty_uid)),
-            Err(PlanError::BadNumber { .. })
-        ));
-        let bad_timeout = err(&format!("stop-timeout ten {MINIMAL}"));
-        assert!(matches!(bad_timeout, PlanError::BadNumber { .. }));
-        let bad_flag = err(&format!("interactive yes {MINIMAL}"));
-        assert!(matches!(bad_flag, PlanError::BadFlag { .. }));
-        assert!(matches!(err("app a exec x"), PlanError::BadNumber { .. }));
-        assert!(matches!(
-            err("app a groups 1 x"),
-            PlanError::BadNumber { .. }
-        ));
-    }
-
-    #[test]
-    fn rejects_missing_required_keys() {
-        for (present, missing) in [
-            ("root /r", "root"),
-            ("uid 0", "uid"),
-            ("gid 0", "gid"),
-            ("cwd /", "cwd"),
-            ("exec 1 /bin/true", "exec"),
-        ] {
-            let text = MINIMAL.replace(present, "");
-            let expected = PlanError::MissingKey {
-                key: missing,
-                app: "a".into(),
-            };
-            assert_eq!(err(&text), expected);
-        }
-        let no_args = MINIMAL.replace("exec 1 /bin/true", "exec 0");
-        assert!(matches!(
-            err(&no_args),
-            PlanError::EmptyCommand { key: "exec", .. }
-        ));
-        let empty_hook = err(&format!("{MINIMAL} post-stop 0"));
-        assert!(matches!(
-            empty_hook,
-            PlanError::EmptyCommand {
-                key: "post-stop",
-                ..
-            }
-        ));
-    }
-
-    #[test]
-    fn rejects_duplicates() {
-        let apps = format!("{MINIMAL} {} {MINIMAL}", MINIMAL.replace("app a", "app b"));
-        assert_eq!(err(&apps), PlanError::DuplicateApp { name: "a".into() });
-        let key = err(&format!("{MINIMAL} uid 1"));
-        assert!(matches!(key, PlanError::DuplicateKey { app: Some(_), .. }));
-        let pod_key = err(&format!("stop-timeout 1 stop-timeout 2 {MINIMAL}"));
-        assert!(matches!(pod_key, PlanError::DuplicateKey { app: None, .. }));
-    }
-
-    #[test]
-    fn rejects_bad_values() {
-        for name in ["A", "a/b", "..", ".a", "a-", "-a", "a--b", "a_b"] {
-            let text = MINIMAL.replace("app a", &format!("app {name}"));
-            assert!(
-                matches!(err(&text), PlanError::BadAppName { .. }),
-                "{name:?}"
-            );
-        }
-        for (good, bad) in [
-            ("root /r", "root r"),
-            ("cwd /", "cwd ."),
-            ("1 /bin/true", "1 true"),
-        ] {
-            let text = MINIMAL.replace(good, bad);
-            assert!(
-                matches!(err(&text), PlanError::NotAbsolute { .. }),
-                "{bad:?}"
-            );
-        }
-        let hook = err(&format!("{MINIMAL} pre-start 1 hook"));
-        assert!(matches!(
-            hook,
-            PlanError::NotAbsolute {
-                key: "pre-start",
-                ..
-            }
-        ));
-        let rkt_dir = err(&format!("rkt-dir rkt {MINIMAL}"));
-        assert!(matches!(rkt_dir, PlanError::NotAbsolute { app: None, .. }));
-        for entry in ["NOEQUALS", "=v"] {
-            let text = format!("{MINIMAL} env 1 {entry}");
-            assert!(matches!(err(&text), PlanError::BadEnv { .. }), "{entry:?}");
-        }
-    }
-
-    #[test]
-    fn error_messages_name_the_problem() {
-        assert_eq!(err("bogus").to_string(), "unknown key \"bogus\" at field 2");
-        assert_eq!(err("app a").to_string(), "app \"a\": missing key \"root\"");
-        assert_eq!(
-            err("app a uid x").to_string(),
-            "uid: \"x\" is not a decimal number in range"
-        );
-        assert_eq!(
-            err("app").to_string(),
-            "truncated input: expected an app name"
-        );
-    }
-}
+mod tests;

@@ -2,7 +2,8 @@
 //! happened, from one loop that waits for signals (SIGCHLD included) and the stop timer.
 //!
 //! Setup failures before the first app starts end stage2-init with 254. After that nothing
-//! is fatal: a failed action is a warning on stderr and the loop goes on reaping.
+//! is fatal: a failed action is a warning on stderr and the loop goes on reaping. Errors and
+//! warnings are always printed; the supervisor's informational reports only with `verbose`.
 
 use std::collections::VecDeque;
 use std::ffi::OsString;
@@ -13,7 +14,7 @@ use crate::contract::EXIT_SETUP_FAILURE;
 use crate::plan::{AppPlan, Plan};
 use crate::status;
 use crate::supervisor::{Action, AppHooks, Event, Proc, Report, Signal, StopCause, Supervisor};
-use crate::sys::{self, Command, ExecSpec, Session, SignalWaiter, Wakeup};
+use crate::sys::{self, Command, ExecLimits, ExecSpec, Session, SignalWaiter, Wakeup};
 
 /// An app's processes, prepared as C data once, before anything starts.
 struct AppSpecs {
@@ -48,10 +49,11 @@ fn setup(plan: &Plan) -> Result<(SignalWaiter, Pod<'_>), sys::Error> {
         sys::become_subreaper()?;
     }
     status::create_status_dir(&plan.rkt_dir)?;
+    let limits = ExecLimits::read();
     let specs = plan
         .apps
         .iter()
-        .map(|app| app_specs(app, plan.interactive))
+        .map(|app| app_specs(app, plan.interactive, limits))
         .collect::<Result<_, _>>()?;
     let pod = Pod {
         plan,
@@ -62,9 +64,9 @@ fn setup(plan: &Plan) -> Result<(SignalWaiter, Pod<'_>), sys::Error> {
     Ok((signals, pod))
 }
 
-fn app_specs(app: &AppPlan, interactive: bool) -> Result<AppSpecs, sys::Error> {
+fn app_specs(app: &AppPlan, interactive: bool, limits: ExecLimits) -> Result<AppSpecs, sys::Error> {
     let spec = |argv: &[OsString], uid, gid, groups: &[u32], session| {
-        ExecSpec::new(&Command {
+        let command = Command {
             root: &app.root,
             cwd: &app.cwd,
             argv,
@@ -73,10 +75,13 @@ fn app_specs(app: &AppPlan, interactive: bool) -> Result<AppSpecs, sys::Error> {
             gid,
             groups,
             session,
-        })
+            caps: app.caps,
+        };
+        ExecSpec::new(&command, limits)
     };
     // Handlers run as root with no supplementary groups (rkt runs them privileged even for
-    // unprivileged apps, REFERENCE.md §1.7), in the app's root, cwd and environment.
+    // unprivileged apps, REFERENCE.md §1.7), in the app's root, cwd and environment, and
+    // with the app's capabilities.
     let handlers = |commands: &[Vec<OsString>]| {
         commands
             .iter()
@@ -164,7 +169,9 @@ impl Pod<'_> {
             }
             Action::ArmStopTimer(after) => self.stop_deadline = Some(Instant::now() + after),
             Action::MarkReady => warn(status::mark_ready(&self.plan.rkt_dir)),
-            Action::Report(report) => self.report(report),
+            // Informational only: rkt's users see the apps' output undecorated unless asked.
+            Action::Report(report) if self.plan.verbose => self.report(report),
+            Action::Report(_) => {}
             Action::Exit(_) => {}
         }
         None

@@ -1,216 +1,24 @@
 //! Runs the built stage2-init (not as PID 1: it makes itself a child subreaper) on app roots
-//! holding a static busybox, and checks statuses, exit codes, readiness and signal handling.
+//! holding a static busybox, and checks statuses, exit codes, readiness, signal handling,
+//! capabilities, descriptors and dumpability. Apps that need /proc run with the host's `/` as
+//! their root and write their findings under the test directory.
 //!
 //! Needs root (chroot, unshare, setuid) and /bin/busybox (static). Without them each test
 //! prints `SKIP <name>: needs <what>`, and fails under `CI=true`.
 
+// Not tests/support.rs: Cargo would build that as a test binary of its own.
+#[path = "supervise/support.rs"]
+mod support;
+
 use std::fs;
-use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-const BUSYBOX: &str = "/bin/busybox";
-const APPLETS: &[&str] = &["sh", "sleep", "id", "pwd", "echo", "cat", "test", "true"];
-/// Generous: only a hang should ever reach it.
-const DEADLINE: Duration = Duration::from_secs(30);
-
-/// Whether the test can run: root, /bin/busybox and `extra`. Prints `SKIP <name>: needs …`
-/// when something is missing, or panics under `CI=true`.
-fn requires(name: &str, extra: &[(&str, bool)]) -> bool {
-    let root = fs::metadata("/proc/self").map(|m| m.uid()).ok() == Some(0);
-    let basics = [("root", root), (BUSYBOX, Path::new(BUSYBOX).is_file())];
-    let missing: Vec<&str> = basics
-        .iter()
-        .chain(extra)
-        .filter(|(_, present)| !present)
-        .map(|(what, _)| *what)
-        .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    let missing = missing.join(", ");
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{name}: needs {missing} (CI=true does not allow skipping)");
-    }
-    println!("SKIP {name}: needs {missing}");
-    false
-}
-
-/// A per-test directory with `rkt/` and app roots, removed on drop.
-struct TestDir(PathBuf);
-
-impl TestDir {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("stage2-init-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(dir.join("rkt")).expect("create test dir");
-        Self(dir)
-    }
-
-    fn rkt(&self) -> PathBuf {
-        self.0.join("rkt")
-    }
-
-    /// `<dir>/<app>/rootfs` with busybox, its applets in /bin, /dev/null and a world-writable /out.
-    fn app_root(&self, app: &str) -> PathBuf {
-        let root = self.0.join(app).join("rootfs");
-        fs::create_dir_all(root.join("bin")).expect("create app root");
-        fs::copy(BUSYBOX, root.join("bin/busybox")).expect("copy busybox");
-        for applet in APPLETS {
-            symlink("busybox", root.join("bin").join(applet)).expect("applet symlink");
-        }
-        // busybox sh reads background jobs' stdin from /dev/null; an empty file will do.
-        fs::create_dir(root.join("dev")).expect("create /dev");
-        fs::write(root.join("dev/null"), "").expect("create /dev/null");
-        fs::create_dir(root.join("out")).expect("create /out");
-        fs::set_permissions(root.join("out"), fs::Permissions::from_mode(0o777)).expect("chmod");
-        root
-    }
-
-    fn status(&self, app: &str) -> String {
-        let path = self.rkt().join("status").join(app);
-        fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
-    }
-}
-
-impl Drop for TestDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
-/// Writes plans in the binary format of `src/plan.rs`: NUL-terminated fields.
-struct PlanWriter(Vec<String>);
-
-impl PlanWriter {
-    fn new(rkt_dir: &Path, stop_timeout: u32) -> Self {
-        let fields = ["rkt-stage2-plan-v1", "rkt-dir"];
-        let mut plan = Self(fields.map(str::to_owned).to_vec());
-        plan.0
-            .push(rkt_dir.to_str().expect("utf-8 path").to_owned());
-        plan.field("stop-timeout").field(&stop_timeout.to_string())
-    }
-
-    fn field(mut self, value: &str) -> Self {
-        self.0.push(value.to_owned());
-        self
-    }
-
-    /// `key COUNT items…`
-    fn list(self, key: &str, items: &[&str]) -> Self {
-        let plan = self.field(key).field(&items.len().to_string());
-        items.iter().fold(plan, |plan, item| plan.field(item))
-    }
-
-    /// Starts an app block; the caller adds uid, gid, cwd, env, exec.
-    fn app(self, name: &str, root: &Path) -> Self {
-        let root = root.to_str().expect("utf-8 path");
-        self.field("app").field(name).field("root").field(root)
-    }
-
-    /// An app running as root in `/` with `PATH=/bin`.
-    fn simple_app(self, name: &str, root: &Path, exec: &[&str]) -> Self {
-        self.app(name, root)
-            .field("uid")
-            .field("0")
-            .field("gid")
-            .field("0")
-            .field("cwd")
-            .field("/")
-            .list("env", &["PATH=/bin"])
-            .list("exec", exec)
-    }
-
-    fn write(&self, dir: &TestDir) -> PathBuf {
-        let path = dir.0.join("init-plan");
-        let mut bytes = Vec::new();
-        for field in &self.0 {
-            bytes.extend_from_slice(field.as_bytes());
-            bytes.push(0);
-        }
-        fs::write(&path, bytes).expect("write plan");
-        path
-    }
-}
-
-/// stage2-init running on a plan; stopped on drop if a test bails out early.
-struct Init {
-    child: Child,
-    stderr: PathBuf,
-    started: Instant,
-}
-
-impl Init {
-    fn start(dir: &TestDir, plan: &PlanWriter) -> Self {
-        let plan = plan.write(dir);
-        // A file, not a pipe: a leaked app holding the pipe open would block the read.
-        let stderr = dir.0.join("stderr");
-        let child = Command::new(env!("CARGO_BIN_EXE_stage2-init"))
-            .arg(plan)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(&stderr).expect("create stderr file"))
-            .spawn()
-            .expect("start stage2-init");
-        Self {
-            child,
-            stderr,
-            started: Instant::now(),
-        }
-    }
-
-    fn signal(&self, name: &str) {
-        let pid = self.child.id().to_string();
-        let status = Command::new(BUSYBOX)
-            .args(["kill", "-s", name, &pid])
-            .status()
-            .expect("run busybox kill");
-        assert!(status.success(), "kill -s {name} {pid}");
-    }
-
-    /// Waits for the exit; returns its status, the time since start and stderr.
-    fn wait(&mut self) -> (ExitStatus, Duration, String) {
-        let status = wait_until("stage2-init to exit", || {
-            self.child.try_wait().expect("try_wait")
-        });
-        let stderr = fs::read_to_string(&self.stderr).expect("read stderr");
-        (status, self.started.elapsed(), stderr)
-    }
-}
-
-impl Drop for Init {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            self.signal("TERM");
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while Instant::now() < deadline && matches!(self.child.try_wait(), Ok(None)) {
-                sleep(Duration::from_millis(20));
-            }
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-/// Polls `check` until it yields a value; panics after [`DEADLINE`].
-fn wait_until<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        if let Some(value) = check() {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        sleep(Duration::from_millis(20));
-    }
-}
-
-fn assert_ready(dir: &TestDir) {
-    let link = dir.rkt().join("supervisor-status");
-    let target = fs::read_link(&link).expect("supervisor-status is a symlink");
-    assert_eq!(target, Path::new("ready"));
-}
+use support::{
+    assert_ready, cap_lines, last_cap, read, read_done, requires, wait_until, Init, PlanWriter,
+    TestDir, BUSYBOX, CAP_SYS_PTRACE, STAGE2_INIT,
+};
 
 #[test]
 fn failing_app_stops_the_pod_and_sets_the_exit_code() {
@@ -218,27 +26,35 @@ fn failing_app_stops_the_pod_and_sets_the_exit_code() {
     if !requires(name, &[]) {
         return;
     }
-    let dir = TestDir::new("policy");
-    let plan = PlanWriter::new(&dir.rkt(), 2)
-        .simple_app("ok", &dir.app_root("ok"), &["/bin/sh", "-c", "exit 0"])
-        .simple_app("fail", &dir.app_root("fail"), &["/bin/sh", "-c", "exit 5"])
-        .simple_app("slow", &dir.app_root("slow"), &["/bin/sleep", "30"]);
-    let (status, elapsed, stderr) = Init::start(&dir, &plan).wait();
-    assert_eq!(status.code(), Some(5), "stderr: {stderr}");
-    assert_eq!(dir.status("ok"), "0");
-    assert_eq!(dir.status("fail"), "5");
-    assert_eq!(
-        dir.status("slow"),
-        "0",
-        "killed by the stop counts as success"
-    );
-    // SIGTERM ends `sleep` at once; the 30 s sleep must not have run out.
-    assert!(elapsed < Duration::from_secs(10), "took {elapsed:?}");
-    assert_ready(&dir);
-    assert!(
-        stderr.contains("stage2-init: app fail failed with status 5; stopping the pod"),
-        "{stderr}"
-    );
+    for verbose in [false, true] {
+        let dir = TestDir::new(if verbose { "policy-verbose" } else { "policy" });
+        let plan = PlanWriter::new(&dir.rkt(), 2);
+        let plan = if verbose { plan.verbose() } else { plan };
+        let plan = plan
+            .simple_app("ok", &dir.app_root("ok"), &["/bin/sh", "-c", "exit 0"])
+            .simple_app("fail", &dir.app_root("fail"), &["/bin/sh", "-c", "exit 5"])
+            .simple_app("slow", &dir.app_root("slow"), &["/bin/sleep", "30"]);
+        let (status, elapsed, stderr) = Init::start(&dir, &plan).wait();
+        assert_eq!(status.code(), Some(5), "stderr: {stderr}");
+        assert_eq!(dir.status("ok"), "0");
+        assert_eq!(dir.status("fail"), "5");
+        assert_eq!(
+            dir.status("slow"),
+            "0",
+            "killed by the stop counts as success"
+        );
+        // SIGTERM ends `sleep` at once; the 30 s sleep must not have run out.
+        assert!(elapsed < Duration::from_secs(10), "took {elapsed:?}");
+        assert_ready(&dir);
+        if verbose {
+            assert_eq!(
+                stderr,
+                "stage2-init: app fail failed with status 5; stopping the pod\n"
+            );
+        } else {
+            assert_eq!(stderr, "", "quiet by default: the apps' output only");
+        }
+    }
 }
 
 #[test]
@@ -247,7 +63,7 @@ fn sigterm_stops_the_pod_gracefully() {
         return;
     }
     let dir = TestDir::new("sigterm");
-    let plan = PlanWriter::new(&dir.rkt(), 10).simple_app(
+    let plan = PlanWriter::new(&dir.rkt(), 10).verbose().simple_app(
         "sleeper",
         &dir.app_root("sleeper"),
         &["/bin/sleep", "30"],
@@ -277,8 +93,11 @@ fn stop_timeout_kills_an_app_ignoring_sigterm() {
     let root = dir.app_root("stubborn");
     // `sleep` inherits the ignored SIGTERM from the shell.
     let script = "trap '' TERM; echo > /out/trapped; sleep 30";
-    let plan =
-        PlanWriter::new(&dir.rkt(), 1).simple_app("stubborn", &root, &["/bin/sh", "-c", script]);
+    let plan = PlanWriter::new(&dir.rkt(), 1).verbose().simple_app(
+        "stubborn",
+        &root,
+        &["/bin/sh", "-c", script],
+    );
     let mut init = Init::start(&dir, &plan);
     let trapped = root.join("out/trapped");
     wait_until("the app to ignore SIGTERM", || {
@@ -397,6 +216,7 @@ fn failing_pre_start_fails_the_app_but_post_stop_still_runs() {
     let dir = TestDir::new("prestart");
     let root = dir.app_root("web");
     let plan = PlanWriter::new(&dir.rkt(), 2)
+        .verbose()
         .simple_app("web", &root, &["/bin/sh", "-c", "echo > /out/app-ran"])
         .list("pre-start", &["/bin/sh", "-c", "exit 7"])
         .list("post-stop", &["/bin/sh", "-c", "echo > /out/post-stop-ran"]);
@@ -428,8 +248,9 @@ fn missing_executable_is_reported_and_recorded_as_254() {
     assert_eq!(dir.status("ghost"), "254");
     assert_eq!(dir.status("slow"), "0");
     assert!(elapsed < Duration::from_secs(10), "took {elapsed:?}");
+    // A real error, printed without `verbose`; the stop it causes is not.
     let line = "stage2-init: app ghost: execve /bin/nonexistent: No such file or directory\n";
-    assert!(stderr.starts_with(line), "{stderr}");
+    assert_eq!(stderr, line);
     assert_ready(&dir);
 }
 
@@ -446,4 +267,208 @@ fn bad_plan_starts_nothing_and_exits_254() {
     );
     assert_eq!(stderr, expected);
     assert!(!dir.rkt().join("status").exists());
+}
+
+#[test]
+fn caps_limit_apps_and_their_handlers_and_absent_caps_change_nothing() {
+    let name = "caps_limit_apps_and_their_handlers_and_absent_caps_change_nothing";
+    let own = fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let has_caps = ("Cap* lines in /proc/self/status", own.contains("CapBnd:"));
+    if !requires(name, &[has_caps]) {
+        return;
+    }
+    let own = cap_lines(&own);
+    let dir = TestDir::new("caps");
+    let out = dir.host_out();
+    let record = |file: &str| {
+        let path = out.join(file);
+        format!("busybox cat /proc/self/status > {}", path.display())
+    };
+    let plan = PlanWriter::new(&dir.rkt(), 2)
+        .host_app("limited", 0, &record("limited"))
+        .caps(&[0])
+        .list(
+            "pre-start",
+            &[BUSYBOX, "sh", "-c", &record("limited-pre-start")],
+        )
+        .list(
+            "post-stop",
+            &[BUSYBOX, "sh", "-c", &record("limited-post-stop")],
+        )
+        .host_app("unprivileged", 1234, &record("unprivileged"))
+        .caps(&[0])
+        .host_app("untouched", 0, &record("untouched"));
+    let (status, _, stderr) = Init::start(&dir, &plan).wait();
+    assert_eq!(status.code(), Some(0), "stderr: {stderr}");
+    assert_eq!(stderr, "");
+    let chown_only = "0000000000000001";
+    for file in ["limited", "limited-pre-start", "limited-post-stop"] {
+        let caps = cap_lines(&read(&out.join(file)));
+        // execve recomputes a root process's permitted and effective sets from the bounding
+        // set; the inheritable set shows the capset.
+        for key in ["CapPrm", "CapEff", "CapBnd", "CapInh"] {
+            assert_eq!(caps[key], chown_only, "{file} {key}: {caps:?}");
+        }
+        assert_eq!(caps["CapAmb"], "0000000000000000", "{file}: {caps:?}");
+    }
+    let caps = cap_lines(&read(&out.join("unprivileged")));
+    assert_eq!(caps["CapBnd"], chown_only, "{caps:?}");
+    for key in ["CapPrm", "CapEff", "CapInh", "CapAmb"] {
+        assert_eq!(
+            caps[key], "0000000000000000",
+            "unprivileged {key}: {caps:?}"
+        );
+    }
+    // A root process's sets after execve come from the bounding set, which the app inherits
+    // unchanged from this test.
+    let caps = cap_lines(&read(&out.join("untouched")));
+    for key in ["CapBnd", "CapEff"] {
+        assert_eq!(caps[key], own[key], "untouched {key}: {caps:?}");
+    }
+}
+
+#[test]
+fn descriptors_stage2_init_inherits_do_not_reach_apps() {
+    if !requires("descriptors_stage2_init_inherits_do_not_reach_apps", &[]) {
+        return;
+    }
+    let dir = TestDir::new("fds");
+    let out = dir.host_out();
+    let secret = dir.0.join("inherited-secret");
+    fs::write(&secret, "not for apps").expect("write secret");
+    let fds = out.join("fds");
+    let script = format!(
+        "busybox ls -l /proc/$$/fd > {0}; echo done >> {0}; \
+         while ! busybox test -e {1}; do busybox sleep 0.05; done",
+        fds.display(),
+        out.join("go").display()
+    );
+    let plan = PlanWriter::new(&dir.rkt(), 2).host_app("app", 0, &script);
+    let mut init = Init::start_with_fd_7(&dir, &plan, &secret);
+    // Non-vacuous: stage2-init itself holds the descriptor while the app runs.
+    let link = PathBuf::from(format!("/proc/{}/fd/7", init.child.id()));
+    wait_until("the app to list its descriptors", || {
+        read_done(&fds).then_some(())
+    });
+    assert_eq!(fs::read_link(&link).ok(), Some(secret.clone()));
+    fs::write(out.join("go"), "").expect("let the app end");
+    let (status, _, stderr) = init.wait();
+    assert_eq!(status.code(), Some(0), "stderr: {stderr}");
+    let listing = read(&fds);
+    assert!(listing.contains(" 0 -> /dev/null"), "{listing}");
+    assert!(!listing.contains("inherited-secret"), "{listing}");
+}
+
+#[test]
+fn stage2_init_is_not_dumpable_but_apps_are() {
+    if !requires("stage2_init_is_not_dumpable_but_apps_are", &[]) {
+        return;
+    }
+    // Capabilities alone already keep an app with fewer of them out of stage2-init, so the
+    // probe runs under an inner stage2-init with exactly its own capabilities (all but
+    // CAP_SYS_PTRACE) and uid: then only dumpability can deny it stage2-init's root
+    // directory through /proc (the ptrace access check for /proc/<pid>/root).
+    let dir = TestDir::new("dumpable");
+    let out = dir.host_out();
+    let caps: Vec<u32> = (0..=last_cap()).filter(|c| *c != CAP_SYS_PTRACE).collect();
+    let inner_rkt = dir.0.join("inner-rkt");
+    fs::create_dir(&inner_rkt).expect("create inner rkt dir");
+    let can_read = |what: &str, file: &str| {
+        let file = out.join(file);
+        format!(
+            "if busybox ls /proc/{what}/root/ > /dev/null; \
+             then echo readable > {0}; else echo denied > {0}; fi",
+            file.display()
+        )
+    };
+    // The parent is the inner stage2-init; the child, a forked and exec'd busybox, is a
+    // process just like the probe.
+    let probe = format!(
+        "busybox sleep 30 & child=$!; {}; {}; {}; kill $child",
+        can_read("$PPID", "init"),
+        can_read("$child", "child"),
+        can_read("self", "self"),
+    );
+    let inner = PlanWriter::new(&inner_rkt, 2)
+        .host_app("probe", 0, &probe)
+        .caps(&caps);
+    let inner_plan = inner.write_to(dir.0.join("inner-plan"));
+    let outer = PlanWriter::new(&dir.rkt(), 2)
+        .app("inner", Path::new("/"))
+        .field("uid")
+        .field("0")
+        .field("gid")
+        .field("0")
+        .field("cwd")
+        .field("/")
+        .list("env", &["PATH=/bin"])
+        .list(
+            "exec",
+            &[STAGE2_INIT, inner_plan.to_str().expect("utf-8 path")],
+        )
+        .caps(&caps);
+    let (status, _, stderr) = Init::start(&dir, &outer).wait();
+    assert_eq!(status.code(), Some(0), "stderr: {stderr}");
+    assert_eq!(read(&inner_rkt.join("status/probe")), "0");
+    assert_eq!(read(&out.join("self")), "readable\n");
+    assert_eq!(read(&out.join("child")), "readable\n", "apps are dumpable");
+    assert_eq!(read(&out.join("init")), "denied\n", "stage2-init is not");
+}
+
+#[test]
+fn an_unprivileged_app_owns_its_proc_entries() {
+    if !requires("an_unprivileged_app_owns_its_proc_entries", &[]) {
+        return;
+    }
+    // The kernel hands /proc/<pid> of a process that is not dumpable to root; an app forked
+    // from the non-dumpable stage2-init must be dumpable again after execve. The app also
+    // reads its own environment there.
+    let dir = TestDir::new("app-dumpable");
+    let out = dir.host_out();
+    let pid_file = out.join("pid");
+    let script = format!(
+        "busybox cat /proc/self/environ > {}; echo $$ > {}; exec busybox sleep 30",
+        out.join("environ").display(),
+        pid_file.display()
+    );
+    let plan = PlanWriter::new(&dir.rkt(), 2).host_app("app", 1234, &script);
+    let mut init = Init::start(&dir, &plan);
+    let pid: u32 = wait_until("the app's pid", || {
+        fs::read_to_string(&pid_file).ok()?.trim().parse().ok()
+    });
+    let owner = fs::metadata(format!("/proc/{pid}")).map(|m| m.uid());
+    init.signal("TERM");
+    let (status, _, stderr) = init.wait();
+    assert_eq!(status.code(), Some(0), "stderr: {stderr}");
+    assert_eq!(owner.ok(), Some(1234));
+    let environ = read(&out.join("environ"));
+    assert!(environ.split('\0').any(|e| e == "PATH=/bin"), "{environ:?}");
+}
+
+#[test]
+fn sigusr1_is_forwarded_without_stopping_the_pod() {
+    if !requires("sigusr1_is_forwarded_without_stopping_the_pod", &[]) {
+        return;
+    }
+    let dir = TestDir::new("usr1");
+    let root = dir.app_root("trapper");
+    let script = "trap 'echo > /out/usr1' USR1; trap 'echo > /out/term' TERM; \
+                  echo > /out/ready; while ! test -e /out/usr1; do sleep 0.05; done; exit 0";
+    let plan =
+        PlanWriter::new(&dir.rkt(), 10).simple_app("trapper", &root, &["/bin/sh", "-c", script]);
+    let mut init = Init::start(&dir, &plan);
+    let ready = root.join("out/ready");
+    wait_until("the app to trap SIGUSR1", || ready.exists().then_some(()));
+    init.signal("USR1");
+    let (status, _, stderr) = init.wait();
+    assert_eq!(status.code(), Some(0), "stderr: {stderr}");
+    assert_eq!(dir.status("trapper"), "0");
+    assert!(root.join("out/usr1").exists(), "SIGUSR1 reached the app");
+    assert!(
+        !root.join("out/term").exists(),
+        "SIGUSR1 must not stop the pod"
+    );
+    // The shell reports its `sleep`, which got SIGUSR1 too (the whole process group does);
+    // stage2-init itself stays quiet.
+    assert!(!stderr.contains("stage2-init"), "{stderr}");
 }

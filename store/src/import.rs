@@ -67,8 +67,9 @@ impl Store {
             ..ReadOptions::default()
         };
         let summary = read_aci(&mut tee, &read_opts)?;
-        // Trailing bytes after the compressed stream still belong to the fetched file.
-        io::copy(&mut tee, &mut io::sink()).map_err(|e| StoreError::io("read", &blob_path, e))?;
+        // Trailing bytes after the compressed stream still belong to the fetched file (bounded:
+        // an endless input must not fill the disk).
+        aci::archive::drain_trailing(&mut tee)?;
         let blob = tee
             .copy
             .into_inner()

@@ -59,6 +59,13 @@ impl Store {
             std::fs::create_dir_all(&dir)
                 .map_err(|e| StoreError::io("create directory", &dir, e))?;
         }
+        // Images hold device nodes and setuid files: only root may reach into the store.
+        use std::os::unix::fs::PermissionsExt;
+        let meta = std::fs::metadata(&cas).map_err(|e| StoreError::io("stat", &cas, e))?;
+        if meta.permissions().mode() & 0o077 != 0 {
+            std::fs::set_permissions(&cas, std::fs::Permissions::from_mode(0o700))
+                .map_err(|e| StoreError::io("chmod", &cas, e))?;
+        }
         let store = Store { cas };
         let lock = store.lock_path();
         if !lock.exists() {

@@ -122,6 +122,14 @@ impl ImageSpec {
         self
     }
 
+    pub fn isolator(mut self, name: &str, value: serde_json::Value) -> Self {
+        self.app().isolators.push(aci::schema::Isolator {
+            name: name.into(),
+            value,
+        });
+        self
+    }
+
     pub fn annotation(mut self, name: &str, value: &str) -> Self {
         self.manifest.annotations.push(Annotation {
             name: name.into(),

@@ -3,6 +3,7 @@
 mod integration {
     pub mod fetch;
     pub mod image;
+    pub mod isolation;
     pub mod run;
     pub mod volumes;
 }

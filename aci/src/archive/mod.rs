@@ -5,6 +5,7 @@ use std::io::{self, BufReader, Cursor, Read};
 use std::path::Path;
 
 use crate::schema::ImageManifest;
+use crate::AciError;
 
 mod build;
 mod extract;
@@ -25,6 +26,31 @@ pub use whitelist::apply_path_whitelist;
 /// Read and copy buffer size: large enough that decompression, hashing and writing run in
 /// big chunks.
 pub(crate) const BUF_SIZE: usize = 256 * 1024;
+
+/// Most bytes accepted after the end of an archive, in two places:
+/// - [`read_aci`]: decompressed bytes after the tar end-of-archive marker's first zero block.
+///   They must all be zero (record padding: GNU tar pads to 10240 bytes, our [`AciBuilder`]
+///   writes the 1024-byte end marker only) and are hashed into the image ID.
+/// - [`drain_trailing`]: *compressed* input left after [`read_aci`] returns, which a caller
+///   that keeps the whole fetched file (the store) reads to the end. After a successful
+///   [`read_aci`] this is normally nothing, since the decompressors read to the end of input.
+///
+/// The bound keeps an endless input (`rkt fetch /dev/zero`) from being read forever.
+pub const MAX_TRAILING_BYTES: u64 = 1 << 20;
+
+/// Reads `input` to its end, accepting at most [`MAX_TRAILING_BYTES`] (of any content), and
+/// returns how many bytes were read. For the compressed input left after [`read_aci`]
+/// returns; more is [`AciError::TrailingTooLong`], a read error is [`AciError::Read`].
+pub fn drain_trailing<R: Read + ?Sized>(input: &mut R) -> Result<u64, AciError> {
+    let mut limited = input.take(MAX_TRAILING_BYTES + 1);
+    let n = io::copy(&mut limited, &mut io::sink()).map_err(AciError::Read)?;
+    if n > MAX_TRAILING_BYTES {
+        return Err(AciError::TrailingTooLong {
+            max: MAX_TRAILING_BYTES,
+        });
+    }
+    Ok(n)
+}
 
 /// Compression of an ACI file, detected from its first bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -188,7 +214,8 @@ pub struct AciSummary {
     pub manifest: ImageManifest,
     /// The manifest exactly as stored in the archive.
     pub manifest_bytes: Vec<u8>,
-    /// Size of the uncompressed tar stream, including its end padding.
+    /// Size of the uncompressed tar stream, including its end padding (at most
+    /// [`MAX_TRAILING_BYTES`] after the end marker's first block).
     pub tar_size: u64,
     pub compression: Compression,
 }

@@ -8,7 +8,7 @@ use sha2::{Digest, Sha512};
 use tar::EntryType;
 
 use super::extract::{Extractor, Meta};
-use super::{decompressor, AciSummary, ImageId, ReadOptions, BUF_SIZE};
+use super::{decompressor, AciSummary, ImageId, ReadOptions, BUF_SIZE, MAX_TRAILING_BYTES};
 use crate::schema::ImageManifest;
 use crate::AciError;
 
@@ -357,12 +357,41 @@ fn xattrs<R: Read>(name: &str, entry: &mut tar::Entry<'_, R>) -> Result<Xattrs, 
     Ok(out)
 }
 
+/// Reads what follows the tar end-of-archive marker (the stream is positioned after its first
+/// zero block) to the end, so that the image ID covers it. Writers pad with zeros to a record
+/// boundary (GNU tar: 10240 bytes); anything else, or more than [`MAX_TRAILING_BYTES`], is
+/// refused, so that an endless stream (`/dev/zero`) cannot keep the reader busy forever.
+fn check_end_padding<R: Read>(rest: &mut R) -> Result<(), AciError> {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut seen: u64 = 0;
+    loop {
+        let n = match rest.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(AciError::Read(e)),
+        };
+        if let Some(i) = buf[..n].iter().position(|&b| b != 0) {
+            return Err(AciError::TrailingData {
+                offset: seen + i as u64,
+            });
+        }
+        seen += n as u64;
+        if seen > MAX_TRAILING_BYTES {
+            return Err(AciError::TrailingTooLong {
+                max: MAX_TRAILING_BYTES,
+            });
+        }
+    }
+}
+
 /// Reads a possibly compressed ACI stream exactly once: detects the compression, hashes the
 /// whole uncompressed stream (padding after the tar end included, so the ID equals `sha512sum`
-/// of the decompressed file), checks the layout (a regular `manifest` and a `rootfs/` tree,
-/// nothing else), parses and validates the manifest and, with `extract_to`, extracts into
-/// that existing directory (see [`ReadOptions`]). On error, whatever was extracted so far is
-/// left for the caller to remove; nothing is ever written outside the target.
+/// of the decompressed file; at most [`MAX_TRAILING_BYTES`] of zeros may follow the end of the
+/// archive), checks the layout (a regular `manifest` and a `rootfs/` tree, nothing else),
+/// parses and validates the manifest and, with `extract_to`, extracts into that existing
+/// directory (see [`ReadOptions`]). On error, whatever was extracted so far is left for the
+/// caller to remove; nothing is ever written outside the target.
 pub fn read_aci<R: Read>(input: R, opts: &ReadOptions) -> Result<AciSummary, AciError> {
     let (compression, reader) = decompressor(input).map_err(AciError::Read)?;
     let hashing = HashingReader {
@@ -385,13 +414,15 @@ pub fn read_aci<R: Read>(input: R, opts: &ReadOptions) -> Result<AciSummary, Aci
         let mut entry = entry.map_err(AciError::Read)?;
         state.member(&mut entry)?;
     }
-    let mut rest = archive.into_inner();
-    io::copy(&mut rest, &mut io::sink()).map_err(AciError::Read)?;
-    let hashing = rest.into_inner();
+    // Layout errors first: a stream of zeros ends at its first block, and "no manifest" says
+    // more about it than the trailing-data limit would.
     let (manifest_bytes, manifest) = state.manifest.take().ok_or(AciError::MissingManifest)?;
     if !state.has_rootfs {
         return Err(AciError::MissingRootfs);
     }
+    let mut rest = archive.into_inner();
+    check_end_padding(&mut rest)?;
+    let hashing = rest.into_inner();
     if let Some(x) = state.extractor.take() {
         x.finish()?;
     }

@@ -300,3 +300,122 @@ fn missing_target_directory() {
         Err(AciError::Target { .. })
     ));
 }
+
+/// `tar` output is padded with zeros to a whole record (GNU tar: 20 blocks of 512 bytes).
+fn gnu_record_padded(mut tar: Vec<u8>) -> Vec<u8> {
+    let len = tar.len().div_ceil(10_240) * 10_240;
+    tar.resize(len, 0);
+    tar
+}
+
+#[test]
+fn gnu_tar_record_padding_is_accepted_and_hashed() {
+    let tar = gnu_record_padded(RawTar::image().file(b"rootfs/a", b"x").finish());
+    assert_eq!(tar.len(), 10_240);
+    let summary = read_aci(&tar[..], &ReadOptions::default()).unwrap();
+    assert_eq!(summary.id, ImageId::from_digest(&Sha512::digest(&tar)));
+    assert_eq!(summary.tar_size, 10_240);
+    // Compressed the same way, the ID is that of the decompressed stream.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &tar).unwrap();
+    let summary = read_aci(&gz.finish().unwrap()[..], &ReadOptions::default()).unwrap();
+    assert_eq!(summary.id, ImageId::from_digest(&Sha512::digest(&tar)));
+    assert_eq!(summary.compression, Compression::Gzip);
+}
+
+#[test]
+fn builder_archives_end_without_extra_padding() {
+    // Our builder writes the two end blocks only; the ID is the SHA-512 of exactly that.
+    let aci = build(Compression::None);
+    assert!(aci.ends_with(&[0u8; 1024]));
+    let summary = read_aci(&aci[..], &ReadOptions::default()).unwrap();
+    assert_eq!(summary.id, ImageId::from_digest(&Sha512::digest(&aci)));
+    assert_eq!(summary.tar_size, aci.len() as u64);
+}
+
+#[test]
+fn trailing_zeros_up_to_the_limit() {
+    // RawTar ends with two zero blocks: the reader stops after the first, so 512 bytes of the
+    // second already count as trailing.
+    let base = RawTar::image().finish();
+    let max = super::MAX_TRAILING_BYTES as usize;
+    let mut tar = base.clone();
+    tar.resize(base.len() + max - 512, 0);
+    let summary = read_aci(&tar[..], &ReadOptions::default()).unwrap();
+    assert_eq!(summary.id, ImageId::from_digest(&Sha512::digest(&tar)));
+    tar.push(0);
+    let err = read_aci(&tar[..], &ReadOptions::default()).unwrap_err();
+    assert!(
+        matches!(err, AciError::TrailingTooLong { max: m } if m == max as u64),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .starts_with("trailing data after the end of the archive"),
+        "{err}"
+    );
+}
+
+#[test]
+fn non_zero_trailing_data_is_refused() {
+    let mut tar = RawTar::image().finish();
+    tar.extend_from_slice(b"\0\0\0garbage");
+    let err = read_aci(&tar[..], &ReadOptions::default()).unwrap_err();
+    assert!(
+        matches!(err, AciError::TrailingData { offset: 515 }),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .starts_with("trailing data after the end of the archive"),
+        "{err}"
+    );
+    // A second archive after the first is trailing data too (it would not be extracted).
+    let mut two = RawTar::image().finish();
+    two.extend(RawTar::image().file(b"rootfs/x", b"x").finish());
+    assert!(matches!(
+        read_aci(&two[..], &ReadOptions::default()),
+        Err(AciError::TrailingData { offset: 512 })
+    ));
+    // Compressed streams are checked after decompression.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &tar).unwrap();
+    assert!(matches!(
+        read_aci(&gz.finish().unwrap()[..], &ReadOptions::default()),
+        Err(AciError::TrailingData { .. })
+    ));
+}
+
+#[test]
+fn endless_inputs_end_quickly() {
+    // `rkt fetch /dev/zero`: the first block is already an end marker.
+    let err = read_aci(std::io::repeat(0), &ReadOptions::default()).unwrap_err();
+    assert!(matches!(err, AciError::MissingManifest), "{err}");
+    // A valid image followed by endless zeros stops after the limit.
+    let tar = RawTar::image().finish();
+    let endless = (&tar[..]).chain(std::io::repeat(0));
+    let err = read_aci(endless, &ReadOptions::default()).unwrap_err();
+    assert!(matches!(err, AciError::TrailingTooLong { .. }), "{err}");
+    // Likewise through a decompressor: 8 MiB of zeros after the archive, gzip-compressed.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &tar).unwrap();
+    std::io::Write::write_all(&mut gz, &vec![0u8; 8 << 20]).unwrap();
+    let err = read_aci(&gz.finish().unwrap()[..], &ReadOptions::default()).unwrap_err();
+    assert!(matches!(err, AciError::TrailingTooLong { .. }), "{err}");
+}
+
+#[test]
+fn drain_trailing_is_bounded() {
+    let max = super::MAX_TRAILING_BYTES;
+    assert_eq!(super::drain_trailing(&mut &b""[..]).unwrap(), 0);
+    let data = vec![7u8; max as usize];
+    assert_eq!(super::drain_trailing(&mut &data[..]).unwrap(), max);
+    let err = super::drain_trailing(&mut std::io::repeat(1)).unwrap_err();
+    assert!(
+        matches!(err, AciError::TrailingTooLong { max: m } if m == max),
+        "{err}"
+    );
+    // Works on a trait object, as the store holds its input.
+    let mut input: &mut dyn Read = &mut &b"abc"[..];
+    assert_eq!(super::drain_trailing(&mut input).unwrap(), 3);
+}

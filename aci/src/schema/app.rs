@@ -190,6 +190,15 @@ impl App {
             .find(|e| e.name == name)
             .map(|e| e.value.as_str())
     }
+
+    /// The `PATH` the app runs with: its own `PATH` variable (even when empty, as rkt keeps
+    /// it), or [`crate::rootfs::DEFAULT_PATH`] when the app sets none. Used both to resolve
+    /// `exec[0]` and as the app's environment.
+    pub fn path_var(&self) -> String {
+        self.env("PATH")
+            .unwrap_or(crate::rootfs::DEFAULT_PATH)
+            .to_string()
+    }
 }
 
 #[cfg(test)]
@@ -269,6 +278,25 @@ mod tests {
         a.environment = vec![e("A"), e("A")];
         assert!(err(&a).contains("duplicate"));
         assert_eq!(app().env("A"), None);
+    }
+
+    #[test]
+    fn path_var() {
+        let mut a = app();
+        assert_eq!(a.path_var(), crate::rootfs::DEFAULT_PATH);
+        a.environment = vec![EnvVar {
+            name: "PATH".into(),
+            value: "/opt/bin:/bin".into(),
+        }];
+        assert_eq!(a.path_var(), "/opt/bin:/bin");
+        a.environment[0].value.clear();
+        assert_eq!(a.path_var(), "", "an empty PATH is kept");
+        a.environment[0].name = "path".into();
+        assert_eq!(
+            a.path_var(),
+            crate::rootfs::DEFAULT_PATH,
+            "names are case-sensitive"
+        );
     }
 
     #[test]

@@ -1,11 +1,11 @@
 //! The pod manifest (written by stage0 to `<pod>/pod`, read by stage1).
 //!
-//! Output choice: Go writes `null` for the empty `apps`, `volumes`, `isolators`, `annotations`
-//! and `ports` of a generated pod manifest; we always write these keys, as `[]` when empty.
-//! Reading accepts `null`, `[]` and a missing key alike.
+//! Output: rkt's generated pod manifest has Go nil slices for empty `volumes`, `isolators` and
+//! `ports`, written as `null`; we write the same. `apps` and `annotations` are written as `[]`
+//! when empty (rkt always fills both). Reading accepts `null`, `[]` and a missing key alike.
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
 
 use super::image::{kind_error, AC_VERSION};
 use super::types::{
@@ -24,14 +24,26 @@ pub struct PodManifest {
     pub ac_version: String,
     pub ac_kind: String,
     pub apps: Vec<RuntimeApp>,
+    #[serde(serialize_with = "null_if_empty")]
     pub volumes: Vec<Volume>,
+    #[serde(serialize_with = "null_if_empty")]
     pub isolators: Vec<Isolator>,
     pub annotations: Vec<Annotation>,
+    #[serde(serialize_with = "null_if_empty")]
     pub ports: Vec<ExposedPort>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub user_annotations: BTreeMap<String, String>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub user_labels: BTreeMap<String, String>,
+}
+
+/// An empty list as `null`, the way Go writes a nil slice.
+fn null_if_empty<T: Serialize, S: Serializer>(list: &[T], s: S) -> Result<S::Ok, S::Error> {
+    if list.is_empty() {
+        s.serialize_none()
+    } else {
+        list.serialize(s)
+    }
 }
 
 /// An app of the pod: the image it comes from and the overrides applied to it.

@@ -53,7 +53,7 @@ fn reads_rkt_style_pod_manifest() {
     assert!(out.starts_with(r#"{"acVersion":"0.8.11","acKind":"PodManifest","apps":[{"name":"web","image":{"name":"example.com/a","id":"sha512-"#), "{out}");
     assert!(out.contains(r#""readOnlyRootFS":true"#));
     assert!(
-        out.ends_with(r#""isolators":[],"annotations":[],"ports":[]}"#),
+        out.ends_with(r#""isolators":null,"annotations":[],"ports":null}"#),
         "{out}"
     );
     assert_eq!(PodManifest::from_slice(out.as_bytes()).unwrap(), pm);
@@ -161,4 +161,83 @@ fn volume_flags() {
         let err = Volume::from_flag(flag).expect_err(flag).to_string();
         assert!(err.contains(needle), "{flag}: {err}");
     }
+}
+
+/// What `rkt run --memory=128M IMAGE` writes: Go nil slices as `null` and the isolator's keys
+/// in appc's struct order, not sorted.
+#[test]
+fn generated_pod_manifest_matches_rkt_text() {
+    let mut app = App {
+        exec: vec!["/bin/sh".into()],
+        user: "0".into(),
+        group: "0".into(),
+        ..App::default()
+    };
+    app.isolators
+        .push(crate::isolator::resource(crate::isolator::RESOURCE_MEMORY, None, "128M").unwrap());
+    let mut pm = PodManifest::new();
+    pm.apps.push(RuntimeApp {
+        name: "sh".into(),
+        image: RuntimeImage {
+            name: Some("example.com/sh".into()),
+            id: ID.into(),
+            labels: Vec::new(),
+        },
+        app: Some(app),
+        ..RuntimeApp::default()
+    });
+    pm.annotations.push(Annotation {
+        name: "coreos.com/rkt/stage1/mutable".into(),
+        value: "false".into(),
+    });
+    let expected = concat!(
+        r#"{"acVersion":"0.8.11","acKind":"PodManifest","apps":[{"name":"sh","#,
+        r#""image":{"name":"example.com/sh","id":"sha512-0123456789abcdef"},"#,
+        r#""app":{"exec":["/bin/sh"],"user":"0","group":"0","isolators":[{"name":"resource/memory","#,
+        r#""value":{"default":false,"request":"128M","limit":"128M"}}]}}],"#,
+        r#""volumes":null,"isolators":null,"#,
+        r#""annotations":[{"name":"coreos.com/rkt/stage1/mutable","value":"false"}],"#,
+        r#""ports":null}"#,
+    );
+    assert_eq!(String::from_utf8(pm.to_json()).unwrap(), expected);
+    let pretty = String::from_utf8(pm.to_json_pretty()).unwrap();
+    assert!(
+        pretty.contains(
+            "\"value\": {\n\t\t\t\t\t\t\t\"default\": false,\n\t\t\t\t\t\t\t\"request\": \"128M\",\n\t\t\t\t\t\t\t\"limit\": \"128M\"\n"
+        ),
+        "{pretty}"
+    );
+    assert!(
+        pretty.ends_with("\t\"ports\": null\n}") && pretty.contains("\n\t\"volumes\": null,\n"),
+        "{pretty}"
+    );
+
+    // Reading and writing again keeps the text, including the order of isolator keys.
+    let again = PodManifest::from_slice(expected.as_bytes()).unwrap();
+    assert_eq!(again, pm);
+    assert_eq!(String::from_utf8(again.to_json()).unwrap(), expected);
+    assert_eq!(PodManifest::from_slice(&pm.to_json_pretty()).unwrap(), pm);
+}
+
+#[test]
+fn isolator_values_keep_their_key_order() {
+    let json = pod_json(
+        "[]",
+        r#"[{"name":"v","kind":"empty","mode":"0700"}]"#,
+    )
+    .replace(
+        r#""isolators":null"#,
+        r#""isolators":[{"name":"resource/cpu","value":{"limit":"1","request":"500m","default":false}}]"#,
+    );
+    let pm = PodManifest::from_slice(json.as_bytes()).unwrap();
+    let out = String::from_utf8(pm.to_json()).unwrap();
+    assert!(
+        out.contains(r#""value":{"limit":"1","request":"500m","default":false}"#),
+        "{out}"
+    );
+    assert!(
+        out.contains(r#""volumes":[{"name":"v","kind":"empty","mode":"0700","uid":0,"gid":0}]"#),
+        "{out}"
+    );
+    assert!(out.ends_with(r#""annotations":[],"ports":null}"#), "{out}");
 }

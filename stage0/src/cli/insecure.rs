@@ -39,17 +39,14 @@ impl Insecure {
     pub fn parse(value: &str) -> Result<Insecure> {
         let mut bits = 0;
         let mut seen: Vec<String> = Vec::new();
-        for raw in value.split(',') {
+        // An empty value means no options, as in rkt.
+        for raw in value.split(',').filter(|v| !v.is_empty()) {
             let opt = raw.trim().to_ascii_lowercase();
             if seen.contains(&opt) {
-                bail!("duplicated option: {opt}");
+                bail!("duplicated option {opt:?}");
             }
             let Some((_, b)) = OPTIONS.iter().find(|(name, _)| *name == opt) else {
-                let allowed: Vec<_> = OPTIONS.iter().map(|(n, _)| *n).collect();
-                bail!(
-                    "unknown option \"{opt}\" for --insecure-options, allowed options: {}",
-                    allowed.join(", ")
-                );
+                bail!("unknown option {opt:?}");
             };
             bits |= b;
             seen.push(opt);
@@ -109,8 +106,11 @@ mod tests {
     #[test]
     fn unknown_and_duplicated_values_are_errors() {
         let e = Insecure::parse("image,bogus").unwrap_err().to_string();
-        assert!(e.contains("bogus") && e.contains("allowed options"), "{e}");
-        assert!(Insecure::parse("image,image").is_err());
-        assert!(Insecure::parse("").is_err());
+        assert_eq!(e, "unknown option \"bogus\"");
+        assert_eq!(
+            Insecure::parse("image,image").unwrap_err().to_string(),
+            "duplicated option \"image\""
+        );
+        assert_eq!(Insecure::parse("").unwrap(), Insecure::default());
     }
 }

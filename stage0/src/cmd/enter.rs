@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 
 use crate::cli::EnterArgs;
-use crate::contract::{ANN_ENTER, STAGE1_TREE_ID};
+use crate::contract::ANN_ENTER;
 use crate::globals::Globals;
 use crate::output::Log;
 use crate::pod::{PodState, Pods};
@@ -22,6 +22,9 @@ pub fn run(globals: &Globals, args: &EnterArgs, log: &Log) -> Result<i32> {
     }
     let manifest = pod.manifest().context("cannot read pod manifest")?;
     let app = match &args.app {
+        Some(a) if !aci::validate::is_ac_name(a) => {
+            bail!("invalid app name {a:?}: app names are lower-case letters, digits and dashes")
+        }
         Some(a) => a.clone(),
         None => match manifest.apps.len() {
             0 => bail!("pod contains zero apps"),
@@ -58,14 +61,7 @@ pub fn run(globals: &Globals, args: &EnterArgs, log: &Log) -> Result<i32> {
     let s1manifest = stage1::pod_stage1_manifest(&dir)?;
     let entry = stage1::entrypoint(&s1manifest, ANN_ENTER)?;
     // As rkt, the enter binary comes from the stage1 tree in the store.
-    let tree = std::fs::read_to_string(dir.join(STAGE1_TREE_ID))
-        .context("error getting stage1 treeStoreID")?;
-    let program = globals
-        .dir
-        .join("cas/tree")
-        .join(tree.trim())
-        .join("rootfs")
-        .join(entry.trim_start_matches('/'));
+    let program = stage1::store_entrypoint(&globals.dir, &dir, &entry)?;
     let mut argv = vec![
         entry.clone(),
         format!("--pid={pid}"),

@@ -1,5 +1,5 @@
 //! `rkt gc [--grace-period=30m] [--expire-prepared=24h] [--mark-only]`.
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 
@@ -42,7 +42,7 @@ pub fn run(globals: &Globals, args: &GcArgs, log: &Log) -> Result<i32> {
         return Ok(if failed { EXIT_FAILURE } else { 0 });
     }
 
-    let now = now_nanos();
+    let now = timefmt::now_nanos();
     for mut pod in pods.all()? {
         let uuid = pod.uuid.to_string();
         match pod.state() {
@@ -100,13 +100,6 @@ fn changed_before(pod: &Pod, now: i64, age: Duration) -> bool {
     };
     let ctime = meta.ctime() * 1_000_000_000 + meta.ctime_nsec();
     ctime + age.as_nanos() as i64 <= now
-}
-
-fn now_nanos() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as i64)
-        .unwrap_or(0)
 }
 
 /// Go's `time.Duration.String()` for whole-second durations (`30m0s`, `24h0m0s`, `0s`).

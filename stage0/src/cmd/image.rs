@@ -204,13 +204,31 @@ pub fn rm(globals: &Globals, images: &[String], log: &Log) -> Result<i32> {
             Err(e) => log.error(&e),
         }
     }
-    remove_images(globals, &store, &keys, log)
+    remove_images(globals, &store, &keys, log, false)
 }
 
-/// Removes images (and trees no pod uses any more), reporting like `rkt image rm`.
-fn remove_images(globals: &Globals, store: &Store, keys: &[ImageKey], log: &Log) -> Result<i32> {
+/// Removes images (and trees no pod uses any more), reporting like `rkt image rm`. With
+/// `keep_running`, images of running pods are skipped (decided under the store lock).
+fn remove_images(
+    globals: &Globals,
+    store: &Store,
+    keys: &[ImageKey],
+    log: &Log,
+    keep_running: bool,
+) -> Result<i32> {
     let _lock = store.lock_exclusive().context("cannot lock the store")?;
     let used = pod::trees_in_use(&globals.dir)?;
+    let running = if keep_running {
+        pod::images_in_use(&globals.dir)?
+    } else {
+        Default::default()
+    };
+    let keys: Vec<ImageKey> = keys
+        .iter()
+        .filter(|k| !running.contains(*k))
+        .cloned()
+        .collect();
+    let keys = keys.as_slice();
     let mut done = 0;
     let mut errors = 0;
     for key in keys {
@@ -271,8 +289,8 @@ pub fn gc(globals: &Globals, args: &ImageGcArgs, log: &Log) -> Result<i32> {
             }
         }
     }
-    let in_use = pod::images_in_use(&globals.dir)?;
-    let now = store_now();
+
+    let now = timefmt::now_nanos();
     let mut images = store.images().context("failed to get aciinfos")?;
     images.sort_by_key(|i| i.last_used);
     let mut expired = Vec::new();
@@ -280,22 +298,12 @@ pub fn gc(globals: &Globals, args: &ImageGcArgs, log: &Log) -> Result<i32> {
         if Duration::from_nanos((now - image.last_used).max(0) as u64) <= grace {
             break;
         }
-        let key = image.image_key();
-        if !in_use.contains(&key) {
-            expired.push(key);
-        }
+        expired.push(image.image_key());
     }
     if expired.is_empty() {
         return Ok(0);
     }
-    remove_images(globals, &store, &expired, log)
-}
-
-fn store_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as i64)
-        .unwrap_or(0)
+    remove_images(globals, &store, &expired, log, true)
 }
 
 pub fn export(globals: &Globals, args: &ImageExportArgs) -> Result<i32> {

@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use aci::schema::{PodManifest, Volume};
+use aci::schema::{ExposedPort, PodManifest, Volume};
 use anyhow::{anyhow, bail, Context, Result};
 use store::{ImageKey, Store, TreeCheck};
 
@@ -47,7 +47,7 @@ pub fn run(globals: &mut Globals, args: &[String], log: &Log, prepare_only: bool
     }
     let policy = super::fetch::pull_policy(&parsed, PullPolicy::New)?;
     validate(&parsed, prepare_only)?;
-    let net = net_list(&parsed)?;
+    let net = net_list(parsed.get("net"))?;
     let dns = DnsConfig::parse(
         &parsed.all("dns"),
         &parsed.all("dns-search"),
@@ -187,9 +187,6 @@ fn validate(parsed: &ParsedApps, prepare_only: bool) -> Result<()> {
     if parsed.apps.is_empty() && parsed.get("pod-manifest").is_none() {
         bail!("must provide at least one image or specify the pod manifest");
     }
-    if !parsed.all("port").is_empty() {
-        bail!("--port needs contained networking, which this rkt does not support yet: use --net=host and expose the app's port directly");
-    }
     if parsed.bool("mds-register") {
         bail!("--mds-register: the metadata service is not supported by this rkt yet");
     }
@@ -197,8 +194,10 @@ fn validate(parsed: &ParsedApps, prepare_only: bool) -> Result<()> {
 }
 
 /// `--net` entries: `name[:args]`, unique names, `host`/`none`/`all` without arguments.
-fn net_list(parsed: &ParsedApps) -> Result<Vec<String>> {
-    let Some(value) = parsed.get("net") else {
+/// `--net` entries: `name[:args]`, unique names, `host`/`none`/`all` without arguments. Only
+/// the built-in networks exist until CNI networking lands.
+pub fn net_list(value: Option<&str>) -> Result<Vec<String>> {
+    let Some(value) = value else {
         return Ok(vec!["default".into()]);
     };
     let mut names: Vec<&str> = Vec::new();
@@ -217,8 +216,73 @@ fn net_list(parsed: &ParsedApps) -> Result<Vec<String>> {
         if args.is_some() && matches!(name, "host" | "none" | "all") {
             bail!("arguments are not supported by special netname {name:?}");
         }
+        if !matches!(
+            name,
+            "host" | "none" | "all" | "default" | "default-restricted"
+        ) {
+            bail!(
+                "networks not found: {name} (only default, default-restricted, host and none exist until CNI networks are supported)"
+            );
+        }
         names.push(name);
         out.push(item.to_string());
+    }
+    Ok(out)
+}
+
+/// `--port NAME:[HOSTIP:]HOSTPORT`, checked against the apps' ports (REFERENCE §6.4).
+fn exposed_ports(values: &[&str], apps: &[ResolvedApp<'_>]) -> Result<Vec<ExposedPort>> {
+    let mut out: Vec<ExposedPort> = Vec::new();
+    for v in values {
+        let parts: Vec<&str> = v.split(':').collect();
+        let (name, ip, port) = match parts.as_slice() {
+            [name, port] => (*name, None, *port),
+            [name, ip, port] => (*name, Some(*ip), *port),
+            _ => bail!("{v:?} is not in name:[ip:]port format"),
+        };
+        if !aci::validate::is_ac_name(name) {
+            bail!("{name:?} is not a valid port name");
+        }
+        if let Some(ip) = ip {
+            if ip.parse::<std::net::IpAddr>().is_err() {
+                bail!("{ip:?} is not a valid IP");
+            }
+        }
+        let host_port: u32 = port
+            .parse()
+            .ok()
+            .filter(|p| (1..=65535).contains(p))
+            .ok_or_else(|| anyhow!("{port:?} is not a valid port number"))?;
+        let owners: Vec<&str> = apps
+            .iter()
+            .filter(|a| {
+                a.manifest
+                    .app
+                    .as_ref()
+                    .is_some_and(|app| app.ports.iter().any(|p| p.name == name))
+            })
+            .map(|a| a.manifest.name.as_str())
+            .collect();
+        match owners.len() {
+            0 => bail!("port name {name:?} is not defined by any app image"),
+            1 => {}
+            _ => bail!(
+                "port name {name:?} is defined by several apps ({}): it must be unique",
+                owners.join(", ")
+            ),
+        }
+        if out
+            .iter()
+            .any(|p| p.host_port == host_port && p.host_ip.as_deref() == ip)
+        {
+            bail!("duplicate host port {host_port} in --port {v:?}");
+        }
+        out.push(ExposedPort {
+            name: name.to_string(),
+            host_port,
+            host_ip: ip.map(str::to_string),
+            pod_port: None,
+        });
     }
     Ok(out)
 }
@@ -272,7 +336,10 @@ fn generate_manifest(parsed: &ParsedApps, fetcher: &Fetcher<'_>) -> Result<PodMa
         nix::unistd::getuid().as_raw(),
         nix::unistd::getgid().as_raw(),
     );
-    manifest::generate(&resolved, &inputs, caller)
+    let ports = exposed_ports(&parsed.all("port"), &resolved)?;
+    let mut pm = manifest::generate(&resolved, &inputs, caller)?;
+    pm.ports = ports;
+    Ok(pm)
 }
 
 /// Pod-wide environment: `--inherit-env`, then `--set-env-file`, then `--set-env`.

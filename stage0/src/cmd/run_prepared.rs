@@ -6,7 +6,7 @@ use crate::cli::RunPreparedArgs;
 use crate::globals::Globals;
 use crate::output::Log;
 use crate::pod::dns::DnsConfig;
-use crate::pod::{setup, PodState, Pods};
+use crate::pod::{setup, PodState, Pods, StateDir};
 use crate::stage1::RunFlags;
 use crate::sys;
 
@@ -44,17 +44,27 @@ pub fn run(globals: &Globals, args: &RunPreparedArgs, log: &Log) -> Result<i32> 
         &dns_refs(&args.hosts_entry),
     )
     .context("error with dns flags")?;
-    // A concurrent run-prepared of the same pod loses here.
-    if !pod.lock(false)? {
-        bail!(
-            "pod {:?} is being run by another process",
-            pod.uuid.to_string()
-        );
+    let net = super::run::net_list(args.net.as_deref())?;
+    // `status`/`list` probe the lock for an instant: retry briefly. A concurrent run-prepared
+    // of the same pod keeps it and wins.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while !pod.lock(false)? {
+        if std::time::Instant::now() >= deadline {
+            bail!(
+                "pod {:?} is being run by another process",
+                pod.uuid.to_string()
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    pod.refresh_state()?;
+    if pod.state_dir() != StateDir::Prepared {
+        bail!("pod {:?} is not prepared", pod.uuid.to_string());
     }
     let store = Store::open(&globals.dir).context("cannot open store")?;
     let flags = RunFlags {
         debug: globals.debug,
-        net: args.net.clone().unwrap_or_else(|| "default".into()),
+        net: net.join(","),
         interactive: args.interactive.unwrap_or(false),
         local_config: globals.local_config.clone(),
         hostname: args.hostname.clone(),

@@ -56,10 +56,8 @@ pub fn run(globals: &Globals, args: &StatusArgs, log: &Log) -> Result<i32> {
         let deadline = limit.map(|d| Instant::now() + d);
         loop {
             let ready = pod
-                .stage1_file(SUPERVISOR_STATUS)
-                .and_then(|p| std::fs::read_link(p).ok())
-                .map(|t| t.as_os_str() == "ready")
-                .unwrap_or(false);
+                .read_stage1_link(SUPERVISOR_STATUS)
+                .is_some_and(|t| t.as_os_str() == "ready");
             if ready {
                 break;
             }

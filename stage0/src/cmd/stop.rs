@@ -4,7 +4,7 @@ use std::process::Command;
 use anyhow::{Context, Result};
 
 use crate::cli::StopArgs;
-use crate::contract::{ANN_STOP, STAGE1_TREE_ID};
+use crate::contract::ANN_STOP;
 use crate::globals::Globals;
 use crate::output::{Log, EXIT_FAILURE};
 use crate::pod::{Pod, PodState, Pods};
@@ -67,19 +67,7 @@ fn stop_pod(globals: &Globals, pod: &Pod, force: bool) -> Result<()> {
     let dir = pod.path();
     let manifest = stage1::pod_stage1_manifest(&dir)?;
     let entry = stage1::entrypoint(&manifest, ANN_STOP)?;
-    let tree = std::fs::read_to_string(dir.join(STAGE1_TREE_ID))
-        .context("error getting stage1 treeStoreID")?;
-    let mut program = dir
-        .join(crate::contract::STAGE1_ROOTFS)
-        .join(entry.trim_start_matches('/'));
-    if !program.exists() {
-        program = globals
-            .dir
-            .join("cas/tree")
-            .join(tree.trim())
-            .join("rootfs")
-            .join(entry.trim_start_matches('/'));
-    }
+    let program = stage1::store_entrypoint(&globals.dir, &dir, &entry)?;
     let mut cmd = Command::new(&program);
     cmd.current_dir(&dir);
     if force {

@@ -6,7 +6,7 @@ use std::process::Command;
 use anyhow::{Context, Result};
 
 use super::{setup, Pod, StateDir};
-use crate::contract::{ANN_GC, STAGE1_ROOTFS, STAGE1_TREE_ID};
+use crate::contract::ANN_GC;
 use crate::globals::Globals;
 use crate::output::Log;
 
@@ -41,20 +41,10 @@ fn stage1_gc(dir: &Path, globals: &Globals, uuid: &str) -> Result<()> {
     let Some(entry) = manifest.annotation(ANN_GC).map(str::to_string) else {
         return Ok(());
     };
-    let rel = entry.trim_start_matches('/');
-    let mut program = dir.join(STAGE1_ROOTFS).join(rel);
-    if !program.exists() {
-        let tree = std::fs::read_to_string(dir.join(STAGE1_TREE_ID)).unwrap_or_default();
-        program = globals
-            .dir
-            .join("cas/tree")
-            .join(tree.trim())
-            .join("rootfs")
-            .join(rel);
-    }
-    if !program.exists() {
+    // Never from the pod's own (writable) stage1 root: apps could have replaced it.
+    let Ok(program) = crate::stage1::store_entrypoint(&globals.dir, dir, &entry) else {
         return Ok(());
-    }
+    };
     let version = crate::stage1::interface_version(&manifest)?;
     let mut cmd = Command::new(&program);
     cmd.current_dir(dir);

@@ -72,27 +72,40 @@ impl Pod {
         .flatten()
     }
 
-    /// A file written by stage1 inside its root, read through the overlay when it is mounted
-    /// and from the overlay's upper directory otherwise.
-    pub fn stage1_file(&self, rel: &str) -> Option<PathBuf> {
+    /// The root where stage1's files are: its overlay while mounted (or its copy), else the
+    /// overlay's upper directory.
+    fn stage1_root(&self) -> Option<PathBuf> {
         let dir = self.path();
-        let through_mount = dir.join(STAGE1_ROOTFS).join(rel);
-        if through_mount.symlink_metadata().is_ok() {
-            return Some(through_mount);
+        let mounted = dir.join(STAGE1_ROOTFS);
+        if mounted.join("rkt").symlink_metadata().is_ok() {
+            return Some(mounted);
         }
         let tree = std::fs::read_to_string(dir.join(STAGE1_TREE_ID)).ok()?;
-        let upper = dir
-            .join(OVERLAY_DIR)
-            .join(tree.trim())
-            .join("upper")
-            .join(rel);
-        upper.symlink_metadata().is_ok().then_some(upper)
+        let upper = dir.join(OVERLAY_DIR).join(tree.trim()).join("upper");
+        upper.is_dir().then_some(upper)
+    }
+
+    /// Reads a small file stage1 wrote inside its root. The pod can write there, so the path
+    /// is resolved inside that root and only a regular file of at most `max` bytes is read.
+    pub fn read_stage1_file(&self, rel: &str, max: u64) -> Option<Vec<u8>> {
+        aci::rootfs::read_in_root(&self.stage1_root()?, rel, max).ok()
+    }
+
+    /// The target of a symlink stage1 wrote inside its root (never followed).
+    pub fn read_stage1_link(&self, rel: &str) -> Option<PathBuf> {
+        let root = self.stage1_root()?;
+        let parent = Path::new(rel)
+            .parent()
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let dir = aci::rootfs::resolve_in_root(&root, &parent).ok()?;
+        std::fs::read_link(dir.join(Path::new(rel).file_name()?)).ok()
     }
 
     /// An app's exit status, once recorded by stage1.
     pub fn app_exit_code(&self, app: &str) -> Option<i32> {
-        let path = self.stage1_file(&format!("{STATUS_DIR}/{app}"))?;
-        std::fs::read_to_string(path).ok()?.trim().parse().ok()
+        let bytes = self.read_stage1_file(&format!("{STATUS_DIR}/{app}"), 64)?;
+        String::from_utf8_lossy(&bytes).trim().parse().ok()
     }
 
     /// An app's image manifest as recorded at prepare time.

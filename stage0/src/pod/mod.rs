@@ -119,6 +119,10 @@ impl Pods {
     }
 
     fn ensure_dirs(&self) -> Result<()> {
+        std::fs::create_dir_all(&self.root)
+            .with_context(|| format!("cannot create {}", self.root.display()))?;
+        // Pod roots (overlays of images) are for root only, as the store is.
+        set_mode(&self.root, 0o750)?;
         for state in StateDir::ALL {
             let dir = self.state_path(state);
             std::fs::create_dir_all(&dir)
@@ -206,7 +210,7 @@ impl Pods {
     pub fn find(&self, prefix: &str) -> Result<Pod> {
         let wanted = prefix.to_ascii_lowercase();
         if wanted.is_empty() {
-            bail!("no matches found for \"{prefix}\"");
+            bail!("UUID cannot be empty");
         }
         let mut matches = Vec::new();
         for state in [
@@ -214,7 +218,6 @@ impl Pods {
             StateDir::Prepared,
             StateDir::Run,
             StateDir::ExitedGarbage,
-            StateDir::Garbage,
         ] {
             let Ok(entries) = std::fs::read_dir(self.state_path(state)) else {
                 continue;

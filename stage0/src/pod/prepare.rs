@@ -117,17 +117,9 @@ fn check_app(name: &str, app: &App, rootfs: &Path) -> Result<()> {
     let Some(exec0) = app.exec.first() else {
         bail!("app {name} has no exec: give one in the image or with --exec");
     };
-    aci::rootfs::resolve_exec(rootfs, exec0, &app.working_directory, &app_path(app))
+    aci::rootfs::resolve_exec(rootfs, exec0, &app.working_directory, &app.path_var())
         .with_context(|| format!("app {name}: cannot run {exec0:?}"))?;
     Ok(())
-}
-
-fn app_path(app: &App) -> String {
-    app.environment
-        .iter()
-        .find(|e| e.name == "PATH")
-        .map(|e| e.value.clone())
-        .unwrap_or_else(|| aci::rootfs::DEFAULT_PATH.to_string())
 }
 
 fn mkdir(path: &Path) -> Result<()> {

@@ -1,0 +1,165 @@
+//! Linux capabilities of an app: rkt's default set, adjusted by the appc capability isolators
+//! (REFERENCE §3.5, §8). stage2-init applies the numbers.
+use aci::schema::App;
+use anyhow::{bail, Result};
+
+/// Capability names in kernel order (the index is the capability number).
+const NAMES: [&str; 41] = [
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
+];
+
+/// rkt's default capability set for apps.
+pub const DEFAULT: [&str; 14] = [
+    "CAP_AUDIT_WRITE",
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_KILL",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SETUID",
+    "CAP_SETGID",
+    "CAP_SETPCAP",
+    "CAP_SETFCAP",
+    "CAP_SYS_CHROOT",
+];
+
+const RETAIN: &str = "os/linux/capabilities-retain-set";
+const REMOVE: &str = "os/linux/capabilities-remove-set";
+
+fn number(name: &str) -> Result<u32> {
+    let upper = name.to_ascii_uppercase();
+    let full = if upper.starts_with("CAP_") {
+        upper
+    } else {
+        format!("CAP_{upper}")
+    };
+    match NAMES.iter().position(|n| *n == full) {
+        Some(i) => Ok(i as u32),
+        None => bail!("unknown capability {name:?}"),
+    }
+}
+
+fn names_of(app: &App, isolator: &str) -> Result<Option<Vec<String>>> {
+    let Some(iso) = app.isolators.iter().rev().find(|i| i.name == isolator) else {
+        return Ok(None);
+    };
+    let Some(set) = iso.value.get("set").and_then(|s| s.as_array()) else {
+        bail!("isolator {isolator} needs a \"set\" list of capability names");
+    };
+    set.iter()
+        .map(|v| match v.as_str() {
+            Some(s) => Ok(s.to_string()),
+            None => bail!("isolator {isolator}: capability names are strings, got {v}"),
+        })
+        .collect::<Result<Vec<_>>>()
+        .map(Some)
+}
+
+/// The capability numbers an app keeps, in ascending order.
+pub fn app_caps(app: &App) -> Result<Vec<u32>> {
+    let retain = names_of(app, RETAIN)?;
+    let remove = names_of(app, REMOVE)?;
+    let mut caps: Vec<u32> = match (retain, remove) {
+        (Some(_), Some(_)) => bail!("an app cannot have both {RETAIN} and {REMOVE}"),
+        (Some(keep), None) => keep.iter().map(|n| number(n)).collect::<Result<_>>()?,
+        (None, remove) => {
+            let drop: Vec<u32> = remove
+                .unwrap_or_default()
+                .iter()
+                .map(|n| number(n))
+                .collect::<Result<_>>()?;
+            DEFAULT
+                .iter()
+                .map(|n| number(n).expect("bug: default capabilities are known"))
+                .filter(|c| !drop.contains(c))
+                .collect()
+        }
+    };
+    caps.sort_unstable();
+    caps.dedup();
+    Ok(caps)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aci::schema::Isolator;
+
+    fn app(isolators: &[(&str, &[&str])]) -> App {
+        App {
+            isolators: isolators
+                .iter()
+                .map(|(name, set)| Isolator {
+                    name: name.to_string(),
+                    value: serde_json::json!({ "set": set }),
+                })
+                .collect(),
+            ..App::default()
+        }
+    }
+
+    #[test]
+    fn default_set_is_rkts_fourteen() {
+        let caps = app_caps(&app(&[])).unwrap();
+        assert_eq!(caps.len(), 14);
+        assert!(caps.contains(&0) && caps.contains(&18) && caps.contains(&27));
+        assert!(!caps.contains(&21), "no CAP_SYS_ADMIN");
+        assert!(!caps.contains(&19), "no CAP_SYS_PTRACE");
+    }
+
+    #[test]
+    fn retain_and_remove_sets() {
+        assert_eq!(
+            app_caps(&app(&[(RETAIN, &["CAP_NET_ADMIN", "chown"])])).unwrap(),
+            vec![0, 12]
+        );
+        let fewer = app_caps(&app(&[(REMOVE, &["CAP_MKNOD"])])).unwrap();
+        assert_eq!(fewer.len(), 13);
+        assert!(!fewer.contains(&27));
+        assert!(app_caps(&app(&[(RETAIN, &["CAP_NOPE"])])).is_err());
+        assert!(app_caps(&app(&[(RETAIN, &["CAP_CHOWN"]), (REMOVE, &["CAP_KILL"])])).is_err());
+    }
+}
