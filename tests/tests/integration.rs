@@ -5,5 +5,6 @@ mod integration {
     pub mod image;
     pub mod isolation;
     pub mod run;
+    pub mod schedulers;
     pub mod volumes;
 }

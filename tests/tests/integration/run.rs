@@ -758,3 +758,51 @@ fn a_killed_rkt_run_takes_its_pod_down() {
     )[0]
         == "state=exited"));
 }
+
+#[test]
+fn ports_are_recorded_and_checked_against_the_images() {
+    if !require_root("ports_are_recorded_and_checked_against_the_images") {
+        return;
+    }
+    let env = TestEnv::new();
+    let mut spec = ImageSpec::shell("example.com/web", "true");
+    spec.app().ports.push(aci::schema::Port {
+        name: "http".into(),
+        protocol: "tcp".into(),
+        port: 80,
+        count: 1,
+        socket_activated: false,
+    });
+    let img = env.image(&spec, "web.aci");
+    let prepared = env.rkt(&[
+        "--insecure-options=image",
+        "prepare",
+        &img,
+        "--port=http:8080",
+    ]);
+    let uuid = prepared.ok().trim().to_string();
+    let manifest: serde_json::Value =
+        serde_json::from_str(env.rkt(&["cat-manifest", &uuid]).ok()).unwrap();
+    assert_eq!(manifest["ports"][0]["name"], "http");
+    assert_eq!(manifest["ports"][0]["hostPort"], 8080);
+    let unknown = env.rkt(&[
+        "--insecure-options=image",
+        "prepare",
+        &img,
+        "--port=db:5432",
+    ]);
+    assert_eq!(unknown.code, 254);
+    assert!(unknown.stderr.contains("\"db\""), "{unknown:?}");
+    let host = env.rkt(&[
+        "--insecure-options=image",
+        "run",
+        "--net=host",
+        &img,
+        "--port=http:8080",
+    ]);
+    assert!(
+        host.stderr
+            .contains("--port flag does not work with 'host' networking"),
+        "{host:?}"
+    );
+}

@@ -1,0 +1,190 @@
+//! Nomad's rkt driver command lines, exactly as SCHEDULERS.md records them.
+use std::process::Stdio;
+use std::time::Duration;
+
+use rkt_tests::{require_root, ImageSpec, TestEnv};
+
+/// Nomad's alloc/local/secrets volume and mount pairs.
+fn task_dirs(env: &TestEnv, alloc: &str, task: &str) -> Vec<String> {
+    let mut args = Vec::new();
+    for dir in ["alloc", "local", "secrets"] {
+        let host = env.work().join(dir);
+        std::fs::create_dir_all(&host).unwrap();
+        std::fs::write(host.join("from-host"), dir).unwrap();
+        let vol = format!("{alloc}-{task}-{dir}");
+        args.push(format!(
+            "--volume={vol},kind=host,source={}",
+            host.display()
+        ));
+        args.push(format!("--mount=volume={vol},target=/{dir}"));
+    }
+    args
+}
+
+const ALLOC: &str = "c3f0d2bb-6a2b-4c8e-9b1d-2f6f0a7c9e11";
+
+#[test]
+fn nomad_09_prepare_run_prepared_status_rm() {
+    if !require_root("nomad_09_prepare_run_prepared_status_rm") {
+        return;
+    }
+    let env = TestEnv::new();
+    let img = env.image(
+        &ImageSpec::shell("example.com/nomad-task", "true")
+            .file("app/ports", 0o644, b"")
+            .label("version", "0.9.0"),
+        "task.aci",
+    );
+    let mut args: Vec<String> = [
+        "--insecure-options=all",
+        "--debug=false",
+        "prepare",
+        "--no-overlay=true",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(task_dirs(&env, ALLOC, "web"));
+    args.extend([
+        "--set-env=NOMAD_TASK_NAME=web".to_string(),
+        "--set-env=GREETING=hello nomad".to_string(),
+    ]);
+    args.push(img);
+    args.extend(
+        [
+            "--exec=sh",
+            "--memory=134217728",
+            "--cpu=100",
+            "--user=0",
+            "--group=0",
+            "--",
+            "-c",
+        ]
+        .iter()
+        .map(|s| s.to_string()),
+    );
+    args.push("cat /alloc/from-host /local/from-host /secrets/from-host; echo $NOMAD_TASK_NAME $GREETING; echo $0".into());
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let prepared = env.rkt(&refs);
+    let uuid = prepared.ok().trim().to_string();
+    assert_eq!(uuid.len(), 36, "{prepared:?}");
+
+    let run = env.rkt(&[
+        "--insecure-options=all",
+        "--debug=false",
+        "run-prepared",
+        "--dns=host",
+        "--net=host",
+        &uuid,
+    ]);
+    assert_eq!(
+        run.ok(),
+        "alloclocalsecretsweb hello nomad\n/bin/sh\n",
+        "{run:?}"
+    );
+    assert!(run.stderr.is_empty(), "{run:?}");
+
+    let status = env.rkt(&["status", "--format=json", &uuid]);
+    let json: serde_json::Value = serde_json::from_str(status.ok()).unwrap();
+    assert_eq!(json["name"], uuid.as_str());
+    assert_eq!(json["state"], "exited");
+    assert_eq!(json["app_names"][0], "nomad-task");
+    assert_eq!(json["apps"][0]["exit_code"], 0);
+    let mounts = json["apps"][0]["mounts"].as_array().unwrap();
+    assert_eq!(mounts.len(), 3);
+    assert_eq!(mounts[0]["container_path"], "/alloc");
+    // Memory and CPU became isolators in the pod manifest.
+    let manifest: serde_json::Value =
+        serde_json::from_str(env.rkt(&["cat-manifest", &uuid]).ok()).unwrap();
+    let isolators = manifest["apps"][0]["app"]["isolators"].as_array().unwrap();
+    let names: Vec<&str> = isolators
+        .iter()
+        .map(|i| i["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["resource/memory", "resource/cpu"]);
+
+    let rm = env.rkt(&["rm", &uuid]);
+    assert_eq!(rm.ok(), format!("\"{uuid}\"\n"));
+    assert!(env.mounts().is_empty());
+}
+
+#[test]
+fn nomad_05_and_06_run_forms_with_flags_after_the_image() {
+    if !require_root("nomad_05_and_06_run_forms_with_flags_after_the_image") {
+        return;
+    }
+    let env = TestEnv::new();
+    let img = env.image(
+        &ImageSpec::shell("example.com/nomad-old", "true"),
+        "old.aci",
+    );
+    // 0.5: global flags after the image.
+    let mut args: Vec<String> = vec!["run".into()];
+    args.extend(task_dirs(&env, ALLOC, "old"));
+    args.extend(
+        [
+            &img,
+            "--insecure-options=all",
+            "--debug=false",
+            "--set-env=A=1",
+            "--exec=/bin/sh",
+            "--memory=256M",
+            "--cpu=500m",
+            "--dns=host",
+            "--",
+            "-c",
+            "echo A=$A; ls /alloc",
+        ]
+        .iter()
+        .map(|s| s.to_string()),
+    );
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    assert_eq!(env.rkt(&refs).ok(), "A=1\nfrom-host\n");
+
+    // 0.6: --uuid-file-save, then the UUID file is read verbatim and used with enter.
+    let uuid_file = env.work().join("rkt.uuid");
+    let mut args: Vec<String> = [
+        "--insecure-options=all",
+        "--debug=false",
+        "run",
+        "--no-overlay=true",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.push(format!("--uuid-file-save={}", uuid_file.display()));
+    args.extend(task_dirs(&env, ALLOC, "six"));
+    args.extend([
+        img.clone(),
+        "--exec=sleep".into(),
+        "--memory=64M".into(),
+        "--cpu=250m".into(),
+        "--net=host".into(),
+        "--".into(),
+        "60".into(),
+    ]);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut child = env
+        .cmd(&refs)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(TestEnv::wait_for(Duration::from_secs(10), || {
+        std::fs::read_to_string(&uuid_file)
+            .map(|s| s.len() == 36)
+            .unwrap_or(false)
+    }));
+    let uuid = std::fs::read_to_string(&uuid_file).unwrap();
+    env.rkt(&["status", "--wait-ready=20s", &uuid]).ok();
+    let ps = env.rkt(&["enter", &uuid, "ps", "-o", "args"]);
+    assert!(
+        ps.ok().lines().any(|l| l.starts_with("/bin/sleep 60")),
+        "{ps:?}"
+    );
+    // Nomad stops tasks with SIGINT to the rkt process.
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+}
