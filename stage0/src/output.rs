@@ -29,6 +29,20 @@ pub fn exit_code_of(err: &anyhow::Error) -> i32 {
         .unwrap_or(EXIT_FAILURE)
 }
 
+/// Prints a manifest on stdout, pretty or compact, with a final newline.
+pub fn print_json(
+    pretty: bool,
+    pretty_json: impl FnOnce() -> Vec<u8>,
+    json: impl FnOnce() -> Vec<u8>,
+) -> anyhow::Result<()> {
+    use std::io::Write;
+    let bytes = if pretty { pretty_json() } else { json() };
+    let mut out = std::io::stdout().lock();
+    out.write_all(&bytes)?;
+    out.write_all(b"\n")?;
+    Ok(())
+}
+
 /// The stderr logger of one command.
 #[derive(Debug, Clone)]
 pub struct Log {

@@ -48,24 +48,6 @@ const NAMES: [&str; 41] = [
     "CAP_CHECKPOINT_RESTORE",
 ];
 
-/// rkt's default capability set for apps.
-pub const DEFAULT: [&str; 14] = [
-    "CAP_AUDIT_WRITE",
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FSETID",
-    "CAP_FOWNER",
-    "CAP_KILL",
-    "CAP_MKNOD",
-    "CAP_NET_RAW",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_SETUID",
-    "CAP_SETGID",
-    "CAP_SETPCAP",
-    "CAP_SETFCAP",
-    "CAP_SYS_CHROOT",
-];
-
 const RETAIN: &str = "os/linux/capabilities-retain-set";
 const REMOVE: &str = "os/linux/capabilities-remove-set";
 
@@ -111,7 +93,7 @@ pub fn app_caps(app: &App) -> Result<Vec<u32>> {
                 .iter()
                 .map(|n| number(n))
                 .collect::<Result<_>>()?;
-            DEFAULT
+            aci::isolator::DEFAULT_CAPABILITIES
                 .iter()
                 .map(|n| number(n).expect("bug: default capabilities are known"))
                 .filter(|c| !drop.contains(c))

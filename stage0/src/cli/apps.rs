@@ -140,34 +140,45 @@ pub struct MountArg {
     pub target: String,
 }
 
+/// Flags in the order given, as (name, value); repeated flags keep every value.
+pub type Flags = Vec<(String, String)>;
+
+/// The last value of a flag.
+fn last<'a>(flags: &'a Flags, name: &str) -> Option<&'a str> {
+    flags
+        .iter()
+        .rev()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// Every value of a repeatable flag, in order.
+fn every<'a>(flags: &'a Flags, name: &str) -> Vec<&'a str> {
+    flags
+        .iter()
+        .filter(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+        .collect()
+}
+
 /// One image with the flags that followed it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AppArgs {
     pub image: String,
     /// Arguments after `--`, appended to the exec.
     pub args: Vec<String>,
-    /// Per-app flags in the order given, as (name, value).
-    pub flags: Vec<(String, String)>,
+    /// Per-app flags.
+    pub flags: Flags,
     pub mounts: Vec<MountArg>,
 }
 
 impl AppArgs {
-    /// The last value of a per-app flag.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.flags
-            .iter()
-            .rev()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+        last(&self.flags, name)
     }
 
-    /// Every value of a repeatable per-app flag, in order.
     pub fn all(&self, name: &str) -> Vec<&str> {
-        self.flags
-            .iter()
-            .filter(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-            .collect()
+        every(&self.flags, name)
     }
 }
 
@@ -175,27 +186,19 @@ impl AppArgs {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ParsedApps {
     pub apps: Vec<AppArgs>,
-    /// Pod-level and global flags in order, as (name, value).
-    pub flags: Vec<(String, String)>,
+    /// Pod-level and global flags.
+    pub flags: Flags,
     /// `--mount`s given before any image.
     pub mounts: Vec<MountArg>,
 }
 
 impl ParsedApps {
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.flags
-            .iter()
-            .rev()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+        last(&self.flags, name)
     }
 
     pub fn all(&self, name: &str) -> Vec<&str> {
-        self.flags
-            .iter()
-            .filter(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-            .collect()
+        every(&self.flags, name)
     }
 
     /// A boolean pod flag (absent = false).

@@ -1,5 +1,4 @@
 //! `rkt cat-manifest [--pretty-print] UUID|--uuid-file`.
-use std::io::Write;
 
 use anyhow::{Context, Result};
 
@@ -15,13 +14,10 @@ pub fn run(globals: &Globals, args: &CatManifestArgs) -> Result<i32> {
     let manifest = pod
         .manifest()
         .context("cannot read the pod manifest (is the pod prepared?)")?;
-    let bytes = if args.pretty_print.unwrap_or(true) {
-        manifest.to_json_pretty()
-    } else {
-        manifest.to_json()
-    };
-    let mut out = std::io::stdout().lock();
-    out.write_all(&bytes)?;
-    out.write_all(b"\n")?;
+    crate::output::print_json(
+        args.pretty_print.unwrap_or(true),
+        || manifest.to_json_pretty(),
+        || manifest.to_json(),
+    )?;
     Ok(0)
 }

@@ -441,14 +441,11 @@ pub fn cat_manifest(globals: &Globals, args: &ImageCatManifestArgs) -> Result<i3
     let store = Store::open(&globals.dir).context("cannot open store")?;
     let key = resolve(&store, &args.image)?;
     let manifest = store.manifest(&key).context("cannot get image manifest")?;
-    let bytes = if args.pretty_print.unwrap_or(true) {
-        manifest.to_json_pretty()
-    } else {
-        manifest.to_json()
-    };
-    let mut out = std::io::stdout().lock();
-    out.write_all(&bytes)?;
-    out.write_all(b"\n")?;
+    crate::output::print_json(
+        args.pretty_print.unwrap_or(true),
+        || manifest.to_json_pretty(),
+        || manifest.to_json(),
+    )?;
     Ok(0)
 }
 
