@@ -4,6 +4,7 @@ mod integration {
     pub mod fetch;
     pub mod image;
     pub mod isolation;
+    pub mod lifecycle;
     pub mod run;
     pub mod schedulers;
     pub mod volumes;

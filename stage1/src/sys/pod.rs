@@ -16,57 +16,13 @@ use std::ffi::{CStr, CString};
 use std::fmt;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 
-pub use libc::{
-    CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUTS, MS_BIND, MS_NODEV,
-    MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REC, MS_REMOUNT, MS_SLAVE, MS_STRICTATIME,
+use super::{
+    errno, PreparedExec, CLONE_NEWPID, MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REC,
+    MS_REMOUNT, MS_SLAVE, MS_STRICTATIME,
 };
-
-pub fn cstring(s: &str) -> Result<CString> {
-    CString::new(s).with_context(|| format!("{s:?} contains a NUL byte"))
-}
-
-pub fn cpath(p: &Path) -> Result<CString> {
-    CString::new(p.as_os_str().as_bytes())
-        .with_context(|| format!("{} contains a NUL byte", p.display()))
-}
-
-/// An `execve` whose argument arrays were built before `fork`.
-pub struct PreparedExec {
-    path: CString,
-    _args: Vec<CString>,
-    _env: Vec<CString>,
-    argv: Vec<*const libc::c_char>,
-    envp: Vec<*const libc::c_char>,
-}
-
-impl PreparedExec {
-    pub fn new(path: &str, args: &[String], env: &[(String, String)]) -> Result<PreparedExec> {
-        let args = args
-            .iter()
-            .map(|a| cstring(a))
-            .collect::<Result<Vec<_>>>()?;
-        let env = env
-            .iter()
-            .map(|(k, v)| cstring(&format!("{k}={v}")))
-            .collect::<Result<Vec<_>>>()?;
-        let mut argv: Vec<_> = args.iter().map(|a| a.as_ptr()).collect();
-        argv.push(std::ptr::null());
-        let mut envp: Vec<_> = env.iter().map(|e| e.as_ptr()).collect();
-        envp.push(std::ptr::null());
-        Ok(PreparedExec {
-            path: cstring(path)?,
-            _args: args,
-            _env: env,
-            argv,
-            envp,
-        })
-    }
-}
 
 /// Where a mount op acts.
 pub enum Target {
@@ -460,11 +416,7 @@ fn run_op(op: &Op) -> Result<(), i32> {
                     0
                 }
             }
-            Op::UnblockSignals => {
-                let mut set: libc::sigset_t = std::mem::zeroed();
-                libc::sigemptyset(&mut set);
-                libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut())
-            }
+            Op::UnblockSignals => unblock_all_signals(),
             Op::Exec(e) => libc::execve(e.path.as_ptr(), e.argv.as_ptr(), e.envp.as_ptr()),
         }
     };
@@ -475,13 +427,10 @@ fn run_op(op: &Op) -> Result<(), i32> {
     }
 }
 
-fn errno() -> i32 {
-    io::Error::last_os_error()
-        .raw_os_error()
-        .unwrap_or(libc::EIO)
-}
-
 /// Sets IFF_UP on `lo` (async-signal-safe: socket, ioctl, close).
+///
+/// # Safety
+/// Only raw system calls on stack data.
 unsafe fn loopback_up() -> libc::c_int {
     let sock = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
     if sock < 0 {
@@ -591,187 +540,12 @@ impl PodChild {
     }
 }
 
-/// Signals stage1 takes from the kernel and forwards to the pod: everything catchable except
-/// SIGCHLD and the synchronous fault signals, so nothing but SIGKILL ends stage1 (and with it,
-/// through the parent-death signal, the pod) behind the pod's back.
-pub fn forwarded() -> Vec<libc::c_int> {
-    let synchronous = [
-        libc::SIGKILL,
-        libc::SIGSTOP,
-        libc::SIGCHLD,
-        libc::SIGSEGV,
-        libc::SIGBUS,
-        libc::SIGFPE,
-        libc::SIGILL,
-        libc::SIGTRAP,
-        libc::SIGSYS,
-    ];
-    let mut signals: Vec<libc::c_int> = (1..32).filter(|s| !synchronous.contains(s)).collect();
-    signals.extend(libc::SIGRTMIN()..=libc::SIGRTMAX());
-    signals
-}
-
-fn signal_set(signals: &[libc::c_int]) -> libc::sigset_t {
-    // SAFETY: sigset_t is plain data initialised by sigemptyset before use.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        for s in signals {
-            libc::sigaddset(&mut set, *s);
-        }
-        set
-    }
-}
-
-/// Blocks the forwarded signals and SIGCHLD so they are taken with [`wait_signal`].
-pub fn block_signals() -> Result<()> {
-    let mut all = forwarded();
-    all.push(libc::SIGCHLD);
-    let set = signal_set(&all);
-    // SAFETY: `set` is initialised; the old mask is not needed.
-    if unsafe { libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) } != 0 {
-        return Err(io::Error::last_os_error()).context("cannot block signals");
-    }
-    Ok(())
-}
-
-/// Waits for one of the blocked signals.
-pub fn wait_signal() -> libc::c_int {
-    let mut all = forwarded();
-    all.push(libc::SIGCHLD);
-    let set = signal_set(&all);
-    loop {
-        // SAFETY: `set` is initialised; no siginfo is requested.
-        let sig = unsafe { libc::sigwaitinfo(&set, std::ptr::null_mut()) };
-        if sig > 0 {
-            return sig;
-        }
-    }
-}
-
-/// Exit state of a child.
-pub enum Exit {
-    Code(i32),
-    Signal(i32),
-}
-
-/// Non-blocking wait for one specific child.
-pub fn try_wait(pid: i32) -> Result<Option<Exit>> {
-    let mut status = 0;
-    loop {
-        // SAFETY: `status` is a valid out pointer.
-        let rc = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
-        if rc < 0 {
-            if errno() == libc::EINTR {
-                continue;
-            }
-            return Err(io::Error::last_os_error())
-                .with_context(|| format!("cannot wait for process {pid}"));
-        }
-        if rc == 0 {
-            return Ok(None);
-        }
-        if libc::WIFEXITED(status) {
-            return Ok(Some(Exit::Code(libc::WEXITSTATUS(status))));
-        }
-        if libc::WIFSIGNALED(status) {
-            return Ok(Some(Exit::Signal(libc::WTERMSIG(status))));
-        }
-    }
-}
-
-/// Blocking wait for one specific child.
-pub fn wait(pid: i32) -> Result<Exit> {
-    let mut status = 0;
-    loop {
-        // SAFETY: `status` is a valid out pointer.
-        let rc = unsafe { libc::waitpid(pid, &mut status, 0) };
-        if rc < 0 {
-            if errno() == libc::EINTR {
-                continue;
-            }
-            return Err(io::Error::last_os_error())
-                .with_context(|| format!("cannot wait for process {pid}"));
-        }
-        if libc::WIFEXITED(status) {
-            return Ok(Exit::Code(libc::WEXITSTATUS(status)));
-        }
-        if libc::WIFSIGNALED(status) {
-            return Ok(Exit::Signal(libc::WTERMSIG(status)));
-        }
-    }
-}
-
-pub fn kill(pid: i32, sig: libc::c_int) -> io::Result<()> {
-    // SAFETY: kill has no memory-safety preconditions.
-    if unsafe { libc::kill(pid, sig) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-/// Marks a descriptor close-on-exec so no app inherits it.
-pub fn set_cloexec(fd: RawFd) -> Result<()> {
-    // SAFETY: fcntl on a descriptor number; failure is reported, not UB.
-    if unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) } != 0 {
-        return Err(io::Error::last_os_error())
-            .with_context(|| format!("cannot set close-on-exec on fd {fd}"));
-    }
-    Ok(())
-}
-
-/// Takes ownership of the inherited lock descriptor (it stays open until stage1 exits).
-pub fn adopt_lock_fd(fd: RawFd) -> Result<OwnedFd> {
-    // SAFETY: fcntl(F_GETFD) only checks that the number is an open descriptor.
-    if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
-        return Err(io::Error::last_os_error())
-            .with_context(|| format!("RKT_LOCK_FD {fd} is not an open descriptor"));
-    }
-    set_cloexec(fd)?;
-    // SAFETY: stage0 handed this descriptor to us and nothing else in stage1 owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-/// Joins the namespace behind an open `/proc/<pid>/ns/<kind>` file.
-pub fn setns(ns: &OwnedFd, kind: libc::c_int, what: &str) -> Result<()> {
-    // SAFETY: setns only reads the descriptor.
-    if unsafe { libc::setns(ns.as_raw_fd(), kind) } != 0 {
-        return Err(io::Error::last_os_error())
-            .with_context(|| format!("cannot join the pod's {what} namespace"));
-    }
-    Ok(())
-}
-
-pub fn chroot(path: &Path) -> Result<()> {
-    let c = cpath(path)?;
-    // SAFETY: `c` is a valid C string for the duration of the calls.
-    if unsafe { libc::chroot(c.as_ptr()) } != 0 || unsafe { libc::chdir(c"/".as_ptr()) } != 0 {
-        return Err(io::Error::last_os_error())
-            .with_context(|| format!("cannot chroot into {}", path.display()));
-    }
-    Ok(())
-}
-
-/// Forks; the child execs `exec` (after unblocking signals) or exits 127 on failure.
-pub fn spawn_exec(exec: &PreparedExec) -> Result<i32> {
-    // SAFETY: single-threaded; the child only calls async-signal-safe functions on prepared data.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(io::Error::last_os_error()).context("cannot fork");
-    }
-    if pid == 0 {
-        let _ = run_op(&Op::UnblockSignals);
-        let _ = run_op_exec(exec);
-        // SAFETY: leaving the child without unwinding.
-        unsafe { libc::_exit(127) };
-    }
-    Ok(pid)
-}
-
-fn run_op_exec(e: &PreparedExec) -> Result<(), i32> {
-    // SAFETY: pointers come from `e`, alive for the call.
-    if unsafe { libc::execve(e.path.as_ptr(), e.argv.as_ptr(), e.envp.as_ptr()) } < 0 {
-        return Err(errno());
-    }
-    Ok(())
+/// Empties the signal mask (before exec: children must not inherit blocked signals).
+///
+/// # Safety
+/// Async-signal-safe; no preconditions beyond a valid process.
+pub(super) unsafe fn unblock_all_signals() -> libc::c_int {
+    let mut set: libc::sigset_t = std::mem::zeroed();
+    libc::sigemptyset(&mut set);
+    libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut())
 }
