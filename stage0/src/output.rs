@@ -89,7 +89,10 @@ impl Log {
 
 /// Renders an error chain the way rkt does.
 pub fn render_error(err: &anyhow::Error, debug: bool) -> String {
-    let chain: Vec<String> = err.chain().map(|c| c.to_string()).collect();
+    let chain: Vec<String> = err
+        .chain()
+        .map(|c| without_os_error(&c.to_string()))
+        .collect();
     if debug {
         let mut out = chain[0].clone();
         for (depth, cause) in chain.iter().skip(1).enumerate() {
@@ -106,10 +109,28 @@ pub fn render_error(err: &anyhow::Error, debug: bool) -> String {
     }
 }
 
+/// Rust appends " (os error N)" to system errors; rkt prints the message alone.
+fn without_os_error(msg: &str) -> String {
+    match msg.rfind(" (os error ") {
+        Some(i) if msg.ends_with(')') => msg[..i].to_string(),
+        _ => msg.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use anyhow::Context;
+
+    #[test]
+    fn os_error_numbers_are_dropped() {
+        let io = std::io::Error::from_raw_os_error(libc::ENOENT);
+        let err = anyhow::Error::new(io).context("cannot open /x");
+        assert_eq!(
+            render_error(&err, false),
+            "cannot open /x: No such file or directory"
+        );
+    }
 
     #[test]
     fn errors_show_outer_and_root_cause() {
