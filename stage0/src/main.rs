@@ -22,7 +22,8 @@ use crate::globals::Globals;
 use crate::output::{Log, EXIT_FAILURE};
 
 fn main() {
-    let cli = match Cli::try_parse() {
+    let args = flags_after_subcommand(std::env::args_os().collect());
+    let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(err) => std::process::exit(report_usage_error(err)),
     };
@@ -44,6 +45,51 @@ fn main() {
         }
     };
     std::process::exit(code);
+}
+
+/// Global flags whose value may follow as the next argument.
+const GLOBAL_VALUE_FLAGS: [&str; 5] = [
+    "--dir",
+    "--insecure-options",
+    "--system-config",
+    "--local-config",
+    "--user-config",
+];
+
+/// rkt (cobra) parses flags written before the subcommand with the subcommand's own flag
+/// set, so `rkt --stage1-path=X run IMAGE` works: move those flags right after the command
+/// path (`run`, or `image list`), where clap and rkt's image-list grammar expect them.
+fn flags_after_subcommand(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let mut before = Vec::new();
+    let mut i = 1;
+    while i < args.len() {
+        let arg = args[i].to_string_lossy();
+        if arg == "--" || !arg.starts_with('-') {
+            break;
+        }
+        before.push(args[i].clone());
+        if GLOBAL_VALUE_FLAGS.contains(&arg.as_ref()) && i + 1 < args.len() {
+            before.push(args[i + 1].clone());
+            i += 1;
+        }
+        i += 1;
+    }
+    if before.is_empty() || i >= args.len() {
+        return args;
+    }
+    // The command path: one word, or two for `image <sub>`.
+    let mut path_end = i + 1;
+    if args[i] == "image"
+        && path_end < args.len()
+        && !args[path_end].to_string_lossy().starts_with('-')
+    {
+        path_end += 1;
+    }
+    let mut out = vec![args[0].clone()];
+    out.extend_from_slice(&args[i..path_end]);
+    out.extend(before);
+    out.extend_from_slice(&args[path_end..]);
+    out
 }
 
 /// Reports a command-line error the way rkt (cobra/pflag) does and returns the exit status.
@@ -101,4 +147,46 @@ fn first_line(err: &clap::Error) -> String {
     let text = err.render().to_string();
     let line = text.lines().next().unwrap_or("").to_string();
     line.strip_prefix("error: ").unwrap_or(&line).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::flags_after_subcommand;
+
+    fn moved(args: &[&str]) -> Vec<String> {
+        flags_after_subcommand(args.iter().map(Into::into).collect())
+            .into_iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn flags_before_the_subcommand_move_after_it() {
+        assert_eq!(
+            moved(&[
+                "rkt",
+                "--stage1-path=/s.aci",
+                "--dir",
+                "/d",
+                "run",
+                "img",
+                "--exec=/x"
+            ]),
+            [
+                "rkt",
+                "run",
+                "--stage1-path=/s.aci",
+                "--dir",
+                "/d",
+                "img",
+                "--exec=/x"
+            ]
+        );
+        assert_eq!(
+            moved(&["rkt", "--debug", "image", "list", "--full"]),
+            ["rkt", "image", "list", "--debug", "--full"]
+        );
+        assert_eq!(moved(&["rkt", "run", "img"]), ["rkt", "run", "img"]);
+        assert_eq!(moved(&["rkt", "--help"]), ["rkt", "--help"]);
+    }
 }

@@ -23,6 +23,14 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
+    /// The `hosts=` part of `--dns-conf-mode=resolv=<m>,hosts=<m>`.
+    pub fn hosts_mode(&self) -> Option<&str> {
+        self.dns_conf_mode
+            .as_deref()?
+            .split(',')
+            .find_map(|part| part.strip_prefix("hosts="))
+    }
+
     /// Whether the pod shares the host's network namespace.
     pub fn host_network(&self) -> bool {
         self.net.iter().any(|n| n == "host")

@@ -42,7 +42,17 @@ fn main() {
                     eprintln!("  {cause}");
                 }
             } else {
-                let chain: Vec<String> = err.chain().map(|c| c.to_string()).collect();
+                // Rust's " (os error N)" suffix is noise for users.
+                let chain: Vec<String> = err
+                    .chain()
+                    .map(|c| {
+                        let s = c.to_string();
+                        match s.rfind(" (os error ") {
+                            Some(i) if s.ends_with(')') => s[..i].to_string(),
+                            _ => s,
+                        }
+                    })
+                    .collect();
                 eprintln!("stage1: {}", chain.join(": "));
             }
             std::process::exit(254);

@@ -93,6 +93,9 @@ pub struct PodSettings {
     pub hostname: String,
     /// `/etc/rkt-hosts` exists in the stage1 root (stage0 got `--hosts-entry`).
     pub has_rkt_hosts: bool,
+    /// stage0 generated `/etc/rkt-hosts` (mode `stage0`), so the hostname is ours to add; with
+    /// `--hosts-entry=host` it is the host's file, bound read-only, and never touched.
+    pub append_hostname: bool,
     /// `/etc/rkt-resolv.conf` exists in the stage1 root.
     pub has_rkt_resolv: bool,
 }
@@ -355,6 +358,7 @@ mod tests {
         PodSettings {
             hostname: "rkt-x".into(),
             has_rkt_hosts: false,
+            append_hostname: false,
             has_rkt_resolv: false,
         }
     }

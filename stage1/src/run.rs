@@ -51,6 +51,7 @@ pub fn run(args: &RunArgs) -> Result<i32> {
             .clone()
             .unwrap_or_else(|| format!("rkt-{}", args.uuid)),
         has_rkt_hosts: s1root.join(RKT_HOSTS).exists(),
+        append_hostname: s1root.join(RKT_HOSTS).exists() && args.hosts_mode() != Some("host"),
         has_rkt_resolv: s1root.join(RKT_RESOLV_CONF).exists(),
     };
     let apps = plan_apps(&manifest, &s1root, &pod, !args.disable_capabilities)?;

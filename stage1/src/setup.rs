@@ -17,7 +17,7 @@ use crate::sys::{
     CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWUTS, MS_BIND, MS_NODEV, MS_NOEXEC,
 };
 use crate::sys::{MOUNT_ATTR_NODEV, MOUNT_ATTR_RDONLY};
-use crate::sys::{MS_NOSUID, MS_REC, MS_SLAVE, MS_STRICTATIME};
+use crate::sys::{MS_NOSUID, MS_RDONLY, MS_REC, MS_SLAVE, MS_STRICTATIME};
 
 /// Devices bound from the host into the pod's `/dev` (appc's required set).
 const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
@@ -63,7 +63,7 @@ pub fn write_files(
         &s1root.join(HOSTS_FALLBACK),
         plan::hosts_fallback(&pod.hostname).as_bytes(),
     )?;
-    if pod.has_rkt_hosts {
+    if pod.append_hostname {
         // stage0 wrote the fallback entries and --hosts-entry; the hostname is ours to add.
         let path = s1root.join(RKT_HOSTS);
         let mut content =
@@ -319,7 +319,8 @@ pub fn create_shared_volumes(
 
 /// Mount ops for one app. Missing targets are created now, before the fork; the ops resolve
 /// them again inside the app root when they run.
-fn app_ops(s1root: &Path, pod_dir: &Path, app: &AppPlan, harden: bool) -> Result<Vec<Op>> {
+fn app_ops(layout: &PodLayout<'_>, app: &AppPlan) -> Result<Vec<Op>> {
+    let (s1root, pod_dir, harden) = (layout.s1root, layout.pod_dir, layout.harden);
     let root = s1root.join(app.launch.root.trim_start_matches('/'));
     // A self-bind makes the app root a mount of its own, so its attributes can be set.
     let mut ops = vec![bind(&root, path(&root)?, true)?];
@@ -351,6 +352,15 @@ fn app_ops(s1root: &Path, pod_dir: &Path, app: &AppPlan, harden: bool) -> Result
                 }
             }
             MountSource::PodDev => ops.push(bind(&s1root.join("dev"), target()?, true)?),
+            // In its own network namespace the pod gets a sysfs showing its own interfaces;
+            // sharing the host's network, it sees the host's.
+            MountSource::Sysfs if layout.ns.net => ops.push(mount(
+                Some("sysfs"),
+                target()?,
+                Some("sysfs"),
+                MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                None,
+            )?),
             MountSource::Sysfs => ops.push(bind(Path::new("/sys"), target()?, true)?),
             MountSource::Stage1Path(p) => ops.push(bind(
                 &s1root.join(p.trim_start_matches('/')),
@@ -383,14 +393,13 @@ pub fn pod_ops(
     stdin: Option<OwnedFd>,
 ) -> Result<Vec<Op>> {
     let PodLayout {
-        pod_dir,
         s1root,
         hostname,
         ns,
         console,
-        harden,
+        ..
     } = layout;
-    let (pod_dir, s1root, harden) = (*pod_dir, *s1root, *harden);
+    let s1root = *s1root;
     let mut ops = vec![Op::DieWithParent];
     if let Some(fd) = stdin {
         ops.push(Op::Stdin(fd));
@@ -421,7 +430,7 @@ pub fn pod_ops(
     )?);
     ops.extend(dev_ops(s1root, console)?);
     for app in apps {
-        ops.extend(app_ops(s1root, pod_dir, app, harden)?);
+        ops.extend(app_ops(layout, app)?);
     }
     ops.push(Op::SetHostname(cstring(hostname)?));
     if ns.net {

@@ -241,6 +241,36 @@ fn changed_trees_are_detected_and_rendered_again() {
 }
 
 #[test]
+fn content_verification_catches_what_metadata_cannot() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let key = import(
+        &store,
+        &aci(&manifest("example.com/a", "1"), &[("etc/f", "original")]),
+        &rendering(),
+    );
+    assert!(store.verify_tree_contents(&key).unwrap());
+    // Same size, same mtime: only the content differs.
+    let tree = store.render_tree(&key, TreeCheck::None).unwrap();
+    let path = tree.rootfs().join("etc/f");
+    let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
+    std::fs::write(&path, "tampered").unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    store.check_tree(&tree.id, TreeCheck::Full).unwrap();
+    assert!(
+        !store.verify_tree_contents(&key).unwrap(),
+        "a changed file is found and replaced"
+    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "original");
+    assert!(store.verify_tree_contents(&key).unwrap());
+}
+
+#[test]
 fn removal_and_tree_gc() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();

@@ -116,11 +116,18 @@ impl Store {
         }
         let work = WorkDir::create(self, "render")?;
         let staged = work.path().join("tree");
-        std::fs::create_dir(&staged).map_err(|e| StoreError::io("create directory", &staged, e))?;
-        for image in &order {
+        self.render_into(&staged, &order, key)?;
+        self.install_tree_locked(&staged, &id, &order)
+    }
+
+    /// Extracts `order` (dependencies first, `key` last) into a new directory `staged`,
+    /// checking every blob against its key on the way.
+    fn render_into(&self, staged: &Path, order: &[ImageKey], key: &ImageKey) -> Result<()> {
+        std::fs::create_dir(staged).map_err(|e| StoreError::io("create directory", staged, e))?;
+        for image in order {
             let mut blob = self.open_blob(image)?;
             let opts = ReadOptions {
-                extract_to: Some(&staged),
+                extract_to: Some(staged),
                 overwrite: true,
                 ..ReadOptions::default()
             };
@@ -138,7 +145,28 @@ impl Store {
         std::fs::write(&manifest_path, self.manifest_bytes(key)?)
             .map_err(|e| StoreError::io("write", &manifest_path, e))?;
         aci::archive::apply_path_whitelist(&staged.join("rootfs"), &top.path_whitelist)?;
-        self.install_tree_locked(&staged, &id, &order)
+        Ok(())
+    }
+
+    /// Renders `key` afresh and compares it with the stored tree, file contents included;
+    /// a tree that differs is replaced by the fresh one. Returns whether the stored tree was
+    /// intact (`true` as well when nothing was rendered yet). This reads every byte twice:
+    /// it is for `rkt image verify`, not for start-up.
+    pub fn verify_tree_contents(&self, key: &ImageKey) -> Result<bool> {
+        let order = self.dependency_order(key)?;
+        let id = TreeId::for_images(&order);
+        let _render_lock = self.tree_lock(&id)?;
+        let Some(existing) = self.tree(&id)? else {
+            return Ok(true);
+        };
+        let work = WorkDir::create(self, "verify")?;
+        let staged = work.path().join("tree");
+        self.render_into(&staged, &order, key)?;
+        if same_tree(&existing.rootfs(), &staged.join("rootfs"))? {
+            return Ok(true);
+        }
+        self.install_tree_locked(&staged, &id, &order)?;
+        Ok(false)
     }
 
     /// Moves a freshly extracted tree into place (unless an identical one appeared meanwhile).
@@ -269,6 +297,78 @@ impl Store {
             removed.push(id);
         }
         Ok(removed)
+    }
+}
+
+/// Whether two trees hold the same entries: names, types, modes, owners, device numbers,
+/// link targets and file contents (times are not compared).
+fn same_tree(a: &Path, b: &Path) -> Result<bool> {
+    let names = |dir: &Path| -> Result<Vec<std::ffi::OsString>> {
+        let mut n: Vec<_> = std::fs::read_dir(dir)
+            .map_err(|e| StoreError::io("read directory", dir, e))?
+            .map(|e| e.map(|e| e.file_name()))
+            .collect::<std::io::Result<_>>()
+            .map_err(|e| StoreError::io("read directory", dir, e))?;
+        n.sort();
+        Ok(n)
+    };
+    let (na, nb) = (names(a)?, names(b)?);
+    if na != nb {
+        return Ok(false);
+    }
+    for name in na {
+        let (pa, pb) = (a.join(&name), b.join(&name));
+        let ma = std::fs::symlink_metadata(&pa).map_err(|e| StoreError::io("stat", &pa, e))?;
+        let mb = std::fs::symlink_metadata(&pb).map_err(|e| StoreError::io("stat", &pb, e))?;
+        let same_meta = ma.mode() == mb.mode()
+            && ma.uid() == mb.uid()
+            && ma.gid() == mb.gid()
+            && ma.rdev() == mb.rdev()
+            && ma.len() == mb.len();
+        if !same_meta {
+            return Ok(false);
+        }
+        let ft = ma.file_type();
+        let same = if ft.is_dir() {
+            same_tree(&pa, &pb)?
+        } else if ft.is_symlink() {
+            std::fs::read_link(&pa).ok() == std::fs::read_link(&pb).ok()
+        } else if ft.is_file() {
+            same_content(&pa, &pb)?
+        } else {
+            true
+        };
+        if !same {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+fn same_content(a: &Path, b: &Path) -> Result<bool> {
+    use std::io::Read;
+    let open = |p: &Path| std::fs::File::open(p).map_err(|e| StoreError::io("open", p, e));
+    let (mut fa, mut fb) = (open(a)?, open(b)?);
+    let (mut ba, mut bb) = (vec![0u8; 64 * 1024], vec![0u8; 64 * 1024]);
+    loop {
+        let n = read_full(&mut fa, &mut ba).map_err(|e| StoreError::io("read", a, e))?;
+        let m = read_full(&mut fb, &mut bb).map_err(|e| StoreError::io("read", b, e))?;
+        if n != m || ba[..n] != bb[..m] {
+            return Ok(false);
+        }
+        if n == 0 {
+            return Ok(true);
+        }
+    }
+    fn read_full(f: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+        let mut got = 0;
+        while got < buf.len() {
+            match f.read(&mut buf[got..])? {
+                0 => break,
+                n => got += n,
+            }
+        }
+        Ok(got)
     }
 }
 

@@ -472,13 +472,13 @@ pub fn verify(globals: &Globals, images: &[String], log: &Log) -> Result<i32> {
             println!("image {arg:?} not rendered; no verification needed");
             continue;
         }
-        if let Err(e) = store.check_tree(&id, TreeCheck::Full) {
-            println!("tree cache verification failed for image {arg}: {e};  rebuilding...");
-            let _lock = store.lock_shared()?;
-            if let Err(e) = store
-                .remove_tree(&id)
-                .and_then(|_| store.render_tree(&key, TreeCheck::None))
-            {
+        let _lock = store.lock_shared()?;
+        match store.verify_tree_contents(&key) {
+            Ok(true) => {}
+            Ok(false) => println!(
+                "tree cache verification failed for image {arg}: its files differ from the image;  rebuilt"
+            ),
+            Err(e) => {
                 log.print(format!("unable to repair cache for image {arg}: {e}"));
                 return Ok(crate::output::EXIT_FAILURE);
             }

@@ -20,7 +20,12 @@ pub fn run(globals: &Globals, args: &ListArgs) -> Result<i32> {
         .filter(|p| !matches!(p.state_dir(), StateDir::Embryo | StateDir::Garbage))
         .collect();
     if format != json::Format::Tabbed {
-        let v1: Vec<_> = pods.iter().map(v1_pod).collect();
+        // As rkt, pods without a creation time (still preparing, aborted) cannot be converted.
+        let v1: Vec<_> = pods
+            .iter()
+            .filter(|p| p.created().is_some())
+            .map(v1_pod)
+            .collect();
         println!("{}", json::render(&v1, format));
         return Ok(0);
     }

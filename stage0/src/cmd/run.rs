@@ -69,7 +69,11 @@ pub fn run(globals: &mut Globals, args: &[String], log: &Log, prepare_only: bool
         None => generate_manifest(&parsed, &fetcher)?,
     };
 
-    check_volumes(&store, &pod_manifest)?;
+    // Everything stage1 would refuse is refused now, before any pod directory exists.
+    pod_manifest.validate().context("invalid pod manifest")?;
+    if !prepare_only {
+        check_volumes(&store, &pod_manifest)?;
+    }
 
     let pods = Pods::new(&globals.dir);
     let mut pod = pods.create().context("error creating new pod")?;
@@ -429,7 +433,7 @@ fn load_pod_manifest(store: &Store, path: &Path) -> Result<PodManifest> {
 
 /// Every app's mounts must resolve to a volume, and host volume sources must exist: caught
 /// here, before any pod directory or mount exists.
-fn check_volumes(store: &Store, pm: &PodManifest) -> Result<()> {
+pub fn check_volumes(store: &Store, pm: &PodManifest) -> Result<()> {
     for ra in &pm.apps {
         let image_app;
         let app = match &ra.app {

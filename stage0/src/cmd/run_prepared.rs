@@ -62,6 +62,7 @@ pub fn run(globals: &Globals, args: &RunPreparedArgs, log: &Log) -> Result<i32> 
         bail!("pod {:?} is not prepared", pod.uuid.to_string());
     }
     let store = Store::open(&globals.dir).context("cannot open store")?;
+    super::run::check_volumes(&store, &manifest)?;
     let flags = RunFlags {
         debug: globals.debug,
         net: net.join(","),

@@ -85,6 +85,9 @@ pub fn run(globals: &Globals, args: &StatusArgs, log: &Log) -> Result<i32> {
         }
     }
     if format != json::Format::Tabbed {
+        if pod.created().is_none() {
+            bail!("unable to print status: error converting pod: invalid creation time");
+        }
         println!("{}", json::render_value(&v1_pod(&pod), format));
         return Ok(0);
     }

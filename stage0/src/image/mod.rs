@@ -46,7 +46,8 @@ impl PullPolicy {
 
 /// Classifies an image argument as rkt does.
 pub fn classify(arg: &str) -> Result<ImageArg> {
-    if store::is_image_hash(arg) {
+    // Anything spelled like a hash is one (a malformed one is an error, never a name).
+    if store::is_image_hash(arg) || arg.starts_with("sha512-") {
         return Ok(ImageArg::Hash(arg.to_string()));
     }
     if let Some(rest) = arg

@@ -7,6 +7,12 @@ use anyhow::{bail, Context, Result};
 
 use crate::contract::{RKT_HOSTS, RKT_RESOLV_CONF};
 
+/// The localhost entries of stage1's `/etc/hosts-fallback`, which `--hosts-entry` files start
+/// with too.
+const HOSTS_LOCALHOST: &str =
+    "127.0.0.1\tlocalhost localhost.localdomain localhost4 localhost4.localdomain4\n\
+::1\tlocalhost localhost.localdomain localhost6 localhost6.localdomain6\n";
+
 /// What to do with the pod's `/etc/resolv.conf`.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub enum ResolvMode {
@@ -132,7 +138,7 @@ impl DnsConfig {
         match &self.hosts {
             HostsMode::Stage0(entries) => {
                 let fallback = std::fs::read_to_string(etc.join("hosts-fallback"))
-                    .unwrap_or_else(|_| "127.0.0.1 localhost localhost.localdomain\n::1 localhost localhost.localdomain\n".into());
+                    .unwrap_or_else(|_| HOSTS_LOCALHOST.into());
                 let mut text = fallback;
                 text.push_str("\n\n# Added by rkt run --hosts-entry\n");
                 for (ip, names) in entries {

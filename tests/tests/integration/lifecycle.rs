@@ -240,6 +240,14 @@ fn stage1_selection_flags() {
         env.run(&[&format!("--stage1-path={s1}"), &img]).ok(),
         "ok\n"
     );
+    // The seed writes the flag before the subcommand, as rkt accepts it.
+    let before = env.rkt(&[
+        "--insecure-options=image",
+        &format!("--stage1-path={s1}"),
+        "run",
+        &img,
+    ]);
+    assert_eq!(before.ok(), "ok\n");
     assert_eq!(
         env.run(&[&format!("--stage1-url=file://{s1}"), &img]).ok(),
         "ok\n"

@@ -295,6 +295,12 @@ fn bad_input_fails_with_one_line_and_leaves_nothing_running() {
         ),
         (vec!["--memory=1".into()], "must follow an image"),
         (vec![good.clone(), "--memory=1".into()], "too low"),
+        (
+            vec![good.clone(), "--working-dir=relative".into()],
+            "relative",
+        ),
+        (vec![good.clone(), "--annotation=BAD=1".into()], "BAD"),
+        (vec!["sha512-a".into()], "sha512-a"),
     ];
     for (args, expected) in cases {
         let mut all = vec!["--insecure-options=image".to_string(), "run".to_string()];
@@ -473,5 +479,52 @@ fn ports_are_recorded_and_checked_against_the_images() {
         host.stderr
             .contains("--port flag does not work with 'host' networking"),
         "{host:?}"
+    );
+}
+
+#[test]
+fn host_files_sysfs_and_aborted_pods() {
+    if !require_root("host_files_sysfs_and_aborted_pods") {
+        return;
+    }
+    let env = TestEnv::new();
+    let img = env.image(
+        &ImageSpec::shell("example.com/hostfiles", "cat /etc/hosts; ls /sys/class/net"),
+        "h.aci",
+    );
+    // --hosts-entry=host shows the host's file, untouched.
+    let out = env.run(&["--hosts-entry=host", &img]);
+    let host_hosts = std::fs::read_to_string("/etc/hosts").unwrap();
+    assert!(out.ok().starts_with(&host_hosts), "{out:?}");
+    // In its own network namespace the pod sees only its own interfaces.
+    assert!(
+        out.stdout.ends_with(&format!("{host_hosts}lo\n")),
+        "{out:?}"
+    );
+    let host_net = env.run(&["--net=host", &img]);
+    assert!(
+        host_net.ok().lines().count() > host_hosts.lines().count() + 1,
+        "{host_net:?}"
+    );
+    // An aborted prepare has no creation time: rkt cannot describe it as JSON.
+    let bad = env.run(&[&img, "--exec=/nonexistent"]);
+    assert_eq!(bad.code, 254);
+    let listed = env.rkt(&["list", "--no-legend", "--full"]);
+    let uuid = listed
+        .ok()
+        .lines()
+        .find(|l| l.contains("aborted prepare"))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("an aborted prepare is listed")
+        .to_string();
+    let json = env.rkt(&["status", "--format=json", &uuid]);
+    assert_eq!(json.code, 254);
+    assert!(json.stderr.contains("invalid creation time"), "{json:?}");
+    let all: serde_json::Value =
+        serde_json::from_str(env.rkt(&["list", "--format=json"]).ok()).unwrap();
+    assert_eq!(
+        all.as_array().unwrap().len(),
+        2,
+        "the aborted prepare is left out"
     );
 }
