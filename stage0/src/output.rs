@@ -80,8 +80,7 @@ impl Log {
         }
     }
 
-    /// An error: its outermost message and its root cause on one line, or with `--debug` the
-    /// whole chain as a tree.
+    /// An error: its whole chain on one line, or with `--debug` as a tree.
     pub fn error(&self, err: &anyhow::Error) {
         eprintln!("{}{}", self.prefix, render_error(err, self.debug.get()));
     }
@@ -103,10 +102,9 @@ pub fn render_error(err: &anyhow::Error, debug: bool) -> String {
         }
         return out;
     }
-    match chain.len() {
-        1 => chain[0].clone(),
-        n => format!("{}: {}", chain[0], chain[n - 1]),
-    }
+    // One line naming every step: rkt prints only the innermost cause, which often loses the
+    // path or image the failure is about.
+    chain.join(": ")
 }
 
 /// Rust appends " (os error N)" to system errors; rkt prints the message alone.
@@ -140,7 +138,7 @@ mod tests {
             .unwrap_err();
         assert_eq!(
             render_error(&err, false),
-            "problem retrieving pod: no matches found for \"abc\""
+            "problem retrieving pod: unable to resolve UUID: no matches found for \"abc\""
         );
         assert_eq!(
             render_error(&err, true),
