@@ -292,6 +292,33 @@ fn opt_ptr(c: &Option<CString>) -> *const libc::c_char {
     c.as_ref().map_or(std::ptr::null(), |c| c.as_ptr())
 }
 
+/// Resolves `target` (see [`open_target`]) and calls `f` with a path naming it; a missing
+/// optional target is skipped. Returns `f`'s result, or -1 with errno set.
+///
+/// # Safety
+/// Async-signal-safe as long as `f` is.
+unsafe fn at_target(
+    target: &Target,
+    optional: bool,
+    f: impl FnOnce(*const libc::c_char) -> libc::c_int,
+) -> libc::c_int {
+    let mut path = ProcFdPath::new();
+    match open_target(target, &mut path) {
+        Ok(fd) => {
+            let rc = f(path.as_ptr());
+            let err = errno();
+            close_target(fd);
+            set_errno(err);
+            rc
+        }
+        Err(libc::ENOENT) if optional => 0,
+        Err(e) => {
+            set_errno(e);
+            -1
+        }
+    }
+}
+
 /// Runs one op. Only raw system calls on data prepared before `fork`.
 fn run_op(op: &Op) -> Result<(), i32> {
     // SAFETY (whole function): every pointer comes from a CString or Vec owned by `op`, alive
@@ -307,65 +334,41 @@ fn run_op(op: &Op) -> Result<(), i32> {
                 flags,
                 data,
                 optional,
-            } => {
-                let mut path = ProcFdPath::new();
-                match open_target(target, &mut path) {
-                    Ok(fd) => {
-                        let rc = libc::mount(
-                            opt_ptr(source),
-                            path.as_ptr(),
-                            opt_ptr(fstype),
-                            *flags,
-                            opt_ptr(data) as *const libc::c_void,
-                        );
-                        close_target(fd);
-                        rc
-                    }
-                    Err(libc::ENOENT) if *optional => 0,
-                    Err(e) => {
-                        set_errno(e);
-                        -1
-                    }
-                }
-            }
+            } => at_target(target, *optional, |path| {
+                libc::mount(
+                    opt_ptr(source),
+                    path,
+                    opt_ptr(fstype),
+                    *flags,
+                    opt_ptr(data) as *const libc::c_void,
+                )
+            }),
             Op::SetAttr {
                 target,
                 attrs,
                 recursive,
                 optional,
-            } => {
-                let mut path = ProcFdPath::new();
-                match open_target(target, &mut path) {
-                    Ok(fd) => {
-                        let attr = MountAttr {
-                            attr_set: *attrs,
-                            attr_clr: 0,
-                            propagation: 0,
-                            userns_fd: 0,
-                        };
-                        let flags = if *recursive {
-                            libc::AT_RECURSIVE as libc::c_uint
-                        } else {
-                            0
-                        };
-                        let rc = libc::syscall(
-                            libc::SYS_mount_setattr,
-                            libc::AT_FDCWD,
-                            path.as_ptr(),
-                            flags,
-                            &attr as *const MountAttr,
-                            std::mem::size_of::<MountAttr>(),
-                        ) as libc::c_int;
-                        close_target(fd);
-                        rc
-                    }
-                    Err(libc::ENOENT) if *optional => 0,
-                    Err(e) => {
-                        set_errno(e);
-                        -1
-                    }
-                }
-            }
+            } => at_target(target, *optional, |path| {
+                let attr = MountAttr {
+                    attr_set: *attrs,
+                    attr_clr: 0,
+                    propagation: 0,
+                    userns_fd: 0,
+                };
+                let flags = if *recursive {
+                    libc::AT_RECURSIVE as libc::c_uint
+                } else {
+                    0
+                };
+                libc::syscall(
+                    libc::SYS_mount_setattr,
+                    libc::AT_FDCWD,
+                    path,
+                    flags,
+                    &attr as *const MountAttr,
+                    std::mem::size_of::<MountAttr>(),
+                ) as libc::c_int
+            }),
             Op::Mkdir(p, mode) => {
                 let rc = libc::mkdir(p.as_ptr(), *mode);
                 if rc != 0 && errno() == libc::EEXIST {
