@@ -81,7 +81,7 @@ fn seed_empty_volume_mode_uid_gid_and_sharing_between_apps() {
     .mount_point("data", "/var/data", false);
     let reader = ImageSpec::shell(
         "example.com/reader",
-        "i=0; while [ ! -f /shared/msg ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done; cat /shared/msg",
+        "i=0; while [ ! -s /shared/msg ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done; cat /shared/msg",
     )
     .mount_point("data", "/shared", false);
     let uuid_file = env.work().join("uuid");
@@ -125,7 +125,7 @@ fn seed_mount_without_mount_points_per_app_and_pod_wide() {
     );
     let app2 = ImageSpec::shell(
         "example.com/app2",
-        "i=0; while [ ! -f /opt/log/app1.log ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done; cat /opt/log/app1.log",
+        "i=0; while [ ! -s /opt/log/app1.log ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done; cat /opt/log/app1.log",
     );
     env.fetch(&env.image(&app1, "app1.aci"));
     env.fetch(&env.image(&app2, "app2.aci"));
