@@ -280,7 +280,7 @@ fn export_an_exited_pod_and_wait_for_status() {
     let img = env.image(
         &ImageSpec::shell(
             "example.com/exporter",
-            "sleep 1; echo made-in-pod > /result",
+            "sleep 3; echo made-in-pod > /result",
         ),
         "e.aci",
     );
