@@ -153,24 +153,11 @@ fn bind(source: &Path, target: Target, recursive: bool) -> Result<Op> {
 
 /// A bind whose target may not exist on this kernel (hardening of /proc and /sys).
 fn optional_bind(source: &Path, target: Target) -> Result<Op> {
-    match bind(source, target, false)? {
-        Op::Mount {
-            source,
-            target,
-            fstype,
-            flags,
-            data,
-            ..
-        } => Ok(Op::Mount {
-            source,
-            target,
-            fstype,
-            flags,
-            data,
-            optional: true,
-        }),
-        other => Ok(other),
+    let mut op = bind(source, target, false)?;
+    if let Op::Mount { optional, .. } = &mut op {
+        *optional = true;
     }
+    Ok(op)
 }
 
 fn set_attr(target: Target, attrs: u64, recursive: bool) -> Op {

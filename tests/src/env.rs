@@ -159,6 +159,18 @@ impl TestEnv {
             .collect()
     }
 
+    /// Waits (10 s at most) for `--uuid-file-save` to have written a whole UUID, and returns it.
+    #[track_caller]
+    pub fn wait_uuid(path: &Path) -> String {
+        let read = || std::fs::read_to_string(path).ok().filter(|s| s.len() == 36);
+        assert!(
+            TestEnv::wait_for(Duration::from_secs(10), || read().is_some()),
+            "no UUID in {}",
+            path.display()
+        );
+        read().expect("bug: checked just above")
+    }
+
     /// Polls `check` every 50 ms until it holds or `timeout` passes.
     pub fn wait_for(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
         let deadline = Instant::now() + timeout;

@@ -17,12 +17,7 @@ pub(crate) fn spawn_run(env: &TestEnv, name: &str, args: &[&str]) -> (Child, Str
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    assert!(TestEnv::wait_for(Duration::from_secs(10), || {
-        std::fs::read_to_string(&uuid_file)
-            .map(|s| s.len() == 36)
-            .unwrap_or(false)
-    }));
-    let uuid = std::fs::read_to_string(&uuid_file).unwrap();
+    let uuid = TestEnv::wait_uuid(&uuid_file);
     (child, uuid)
 }
 

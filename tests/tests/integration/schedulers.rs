@@ -1,6 +1,5 @@
 //! Nomad's rkt driver command lines, exactly as SCHEDULERS.md records them.
 use std::process::Stdio;
-use std::time::Duration;
 
 use rkt_tests::{require_root, ImageSpec, TestEnv};
 
@@ -170,12 +169,7 @@ fn nomad_05_and_06_run_forms_with_flags_after_the_image() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    assert!(TestEnv::wait_for(Duration::from_secs(10), || {
-        std::fs::read_to_string(&uuid_file)
-            .map(|s| s.len() == 36)
-            .unwrap_or(false)
-    }));
-    let uuid = std::fs::read_to_string(&uuid_file).unwrap();
+    let uuid = TestEnv::wait_uuid(&uuid_file);
     env.rkt(&["status", "--wait-ready=20s", &uuid]).ok();
     let ps = env.rkt(&["enter", &uuid, "ps", "-o", "args"]);
     assert!(
