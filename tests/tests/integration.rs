@@ -1,7 +1,10 @@
 //! Integration tests: the real `rkt` binary (and the stage1 image built by `make`) as root,
 //! each test against its own data directory.
 mod integration {
+    pub mod bombs;
+    pub mod escapes;
     pub mod fetch;
+    pub mod hostside;
     pub mod image;
     pub mod isolation;
     pub mod lifecycle;
