@@ -3,6 +3,7 @@
 //! sources are. Lookups inside the app are confined to its root (symlinks resolved as in a
 //! chroot).
 use std::collections::BTreeMap;
+use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
 
 use aci::schema::{App, AppMount};
@@ -52,7 +53,7 @@ pub fn volumes(app: &str, mounts: Vec<AppMount>) -> Result<Vec<VolumeMount>> {
     mounts
         .into_iter()
         .map(|mount| {
-            let source_is_file = match mount.volume.kind.as_str() {
+            let (source_is_file, source_is_device) = match mount.volume.kind.as_str() {
                 "host" => {
                     let src = mount.volume.source.as_deref().unwrap_or_default();
                     let meta = std::fs::metadata(src).with_context(|| {
@@ -61,13 +62,18 @@ pub fn volumes(app: &str, mounts: Vec<AppMount>) -> Result<Vec<VolumeMount>> {
                             mount.volume.name
                         )
                     })?;
-                    !meta.is_dir()
+                    let kind = meta.file_type();
+                    (
+                        !kind.is_dir(),
+                        kind.is_char_device() || kind.is_block_device(),
+                    )
                 }
-                _ => false,
+                _ => (false, false),
             };
             Ok(VolumeMount {
                 mount,
                 source_is_file,
+                source_is_device,
             })
         })
         .collect()

@@ -2,6 +2,7 @@
 //! entrypoint in its manifest annotations; they are links to this binary, told apart by name.
 mod args;
 mod caps;
+mod console;
 mod contract;
 mod enter;
 mod facts;

@@ -52,8 +52,13 @@ pub enum MountSource {
     Sysfs,
     /// A file or directory of the stage1 root (absolute inside it).
     Stage1Path(String),
-    /// A host volume: a file or directory of the host.
-    Host { path: String, recursive: bool },
+    /// A host volume: a file, directory or device node of the host.
+    Host {
+        path: String,
+        recursive: bool,
+        /// The source is a device node: it stays usable when everything else is `nodev`.
+        device: bool,
+    },
     /// An empty volume: `sharedVolumes/<name>` in the pod directory, shared by every app.
     Shared(String),
 }
@@ -77,6 +82,8 @@ pub struct VolumeMount {
     pub mount: aci::schema::AppMount,
     /// The host source is a file (its target is created as a file).
     pub source_is_file: bool,
+    /// The host source is a character or block device (an operator-given device volume).
+    pub source_is_device: bool,
 }
 
 /// An app with its launch spec and mounts.
@@ -189,6 +196,7 @@ fn volume_mounts(volumes: &[VolumeMount]) -> Vec<AppMount> {
                         MountSource::Host {
                             path: vol.source.clone().unwrap_or_default(),
                             recursive,
+                            device: v.source_is_device,
                         },
                         recursive,
                     )
@@ -328,9 +336,18 @@ pub fn init_plan(
     out
 }
 
-/// The lines of `rkt/env/<app>`: `KEY=VALUE` each.
-pub fn env_file(env: &[(String, String)]) -> String {
-    env.iter().map(|(k, v)| format!("{k}={v}\n")).collect()
+/// The content of `rkt/env/<app>`: `KEY=VALUE` entries, each ended by a NUL byte (as in
+/// `/proc/<pid>/environ`), so a value may hold any byte but NUL, newlines included, and is
+/// read back exactly (docs/stage-contract.md).
+pub fn env_file(env: &[(String, String)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (k, v) in env {
+        out.extend_from_slice(k.as_bytes());
+        out.push(b'=');
+        out.extend_from_slice(v.as_bytes());
+        out.push(0);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -470,6 +487,7 @@ mod tests {
                 implicit: false,
             },
             source_is_file: false,
+            source_is_device: false,
         };
         let facts = AppFacts {
             exec_path: "/bin/sh".into(),
@@ -493,7 +511,8 @@ mod tests {
             plan.mounts[n - 2].source,
             MountSource::Host {
                 path: "/srv".into(),
-                recursive: false
+                recursive: false,
+                device: false,
             }
         );
         assert!(plan.mounts[n - 2].read_only && !plan.mounts[n - 2].recursive);

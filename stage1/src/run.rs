@@ -1,11 +1,12 @@
 //! The `run` entrypoint: read the pod, plan it, create its namespaces and PID 1, then stay as
 //! its parent holding the pod lock until it exits (REFERENCE §1.5).
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use aci::schema::{App, ImageManifest, PodManifest};
 use anyhow::{bail, Context, Result};
 
 use crate::args::RunArgs;
+use crate::console::{Console, ConsoleSlots};
 use crate::contract::{
     LOCK_FD_ENV, PID_FILE, POD_MANIFEST, RKT_HOSTS, RKT_RESOLV_CONF, STAGE1_ROOTFS, STAGE2_DIR,
     STOP_TIMEOUT_SECS,
@@ -75,7 +76,8 @@ pub fn run(args: &RunArgs) -> Result<i32> {
     } else {
         Some(setup::dev_null()?)
     };
-    let console = console_path(args.interactive);
+    let slots = ConsoleSlots::detect(args.interactive);
+    let console = slots.wanted().then_some(slots);
     let ns = Namespaces {
         net: !args.host_network(),
         ipc,
@@ -88,18 +90,26 @@ pub fn run(args: &RunArgs) -> Result<i32> {
         console,
         harden: !args.disable_paths,
     };
-    let ops = setup::pod_ops(&layout, &apps, stdin)?;
-    sys::block_signals()?;
+    let ops = setup::pod_ops(&layout, &apps, stdin, args.interactive)?;
+    let signals = sys::Signals::block()?;
     let child = setup::spawn_pod(&ops)?;
-    if let Err(e) = child.wait_started(&ops) {
-        let _ = sys::wait(child.pid);
-        return Err(e);
-    }
+    let master = match child.wait_started(&ops) {
+        Ok(master) => master,
+        Err(e) => {
+            // The child already failed; its status adds nothing to the report.
+            let _ = sys::wait(child.pid);
+            return Err(e);
+        }
+    };
     drop(ops);
+    let console = match (master, console) {
+        (Some(master), Some(slots)) => Some(Console::new(master, slots)?),
+        _ => None,
+    };
     let pid_file = pod_dir.join(PID_FILE);
     std::fs::write(&pid_file, format!("{}\n", child.pid))
         .with_context(|| format!("cannot write {}", pid_file.display()))?;
-    supervise(child.pid)
+    supervise(child.pid, &signals, console)
 }
 
 fn read_pod_manifest(pod_dir: &Path) -> Result<PodManifest> {
@@ -165,30 +175,43 @@ fn image_app(manifest: &Path, name: &str) -> Result<App> {
     })
 }
 
-/// What the pod's `/dev/console` is: the caller's terminal when interactive, else `/dev/null`.
-fn console_path(interactive: bool) -> PathBuf {
-    if interactive {
-        if let Ok(tty) = std::fs::read_link("/proc/self/fd/0") {
-            if tty.starts_with("/dev/pts") || tty.starts_with("/dev/tty") {
-                return tty;
-            }
-        }
-    }
-    PathBuf::from("/dev/null")
-}
-
-/// Forwards SIGTERM/SIGINT/SIGHUP to the pod's PID 1 and returns its exit status.
-fn supervise(pid: i32) -> Result<i32> {
+/// Forwards signals to the pod's PID 1, proxies its console, and returns its exit status.
+fn supervise(pid: i32, signals: &sys::Signals, mut console: Option<Console>) -> Result<i32> {
     loop {
-        let sig = sys::wait_signal();
-        if sig == libc::SIGCHLD {
-            match sys::try_wait(pid)? {
-                Some(sys::Exit::Code(code)) => return Ok(code),
-                Some(sys::Exit::Signal(s)) => return Ok(128 + s),
-                None => continue,
+        let mut fds = vec![sys::pollfd(signals.as_fd(), libc::POLLIN)];
+        if let Some(c) = &console {
+            fds.extend(c.poll_fds());
+        }
+        sys::poll(&mut fds, -1)?;
+        if let Some(c) = console.as_mut() {
+            c.on_ready(&fds[1..]);
+        }
+        if fds[0].revents == 0 {
+            continue;
+        }
+        for sig in signals.take() {
+            match sig {
+                libc::SIGCHLD => match sys::try_wait(pid)? {
+                    Some(exit) => {
+                        if let Some(c) = console.as_mut() {
+                            c.drain();
+                        }
+                        return Ok(match exit {
+                            sys::Exit::Code(code) => code,
+                            sys::Exit::Signal(s) => 128 + s,
+                        });
+                    }
+                    None => {}
+                },
+                // The pod's pty follows the caller's terminal; the kernel tells its apps.
+                libc::SIGWINCH if console.is_some() => {
+                    console.as_ref().map(Console::resize);
+                }
+                // The pod may be gone already; its exit arrives as SIGCHLD.
+                sig => {
+                    let _ = sys::kill(pid, sig);
+                }
             }
         }
-        // The pod may be gone already; its exit arrives as SIGCHLD.
-        let _ = sys::kill(pid, sig);
     }
 }

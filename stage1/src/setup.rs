@@ -1,23 +1,23 @@
 //! Carries out a pod plan: writes stage1's files (before the fork, in stage0's mount namespace)
 //! and turns the mounts into the op list the pod's PID 1 executes.
 use std::fs;
+use std::io::Write;
 use std::os::fd::OwnedFd;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
+use crate::console::ConsoleSlots;
 use crate::contract::{
     ENV_DIR, HOSTNAME_FILE, HOSTS_FALLBACK, INIT_PLAN, RKT_HOSTS, SHARED_VOLUMES, STAGE2_INIT,
     STATUS_DIR,
 };
 use crate::plan::{self, AppPlan, MountSource, PodSettings};
-use crate::sys::{self, cpath, cstring, Op, PreparedExec, Target};
-use crate::sys::{
-    CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWUTS, MS_BIND, MS_NODEV, MS_NOEXEC,
-};
+use crate::sys::{self, cpath, cstring, ConsoleOp, Op, PreparedExec, Target};
+use crate::sys::{CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWUTS, MS_NOEXEC};
 use crate::sys::{MOUNT_ATTR_NODEV, MOUNT_ATTR_RDONLY};
-use crate::sys::{MS_NOSUID, MS_RDONLY, MS_REC, MS_SLAVE, MS_STRICTATIME};
+use crate::sys::{MS_NODEV, MS_NOSUID, MS_RDONLY, MS_REC, MS_SLAVE, MS_STRICTATIME};
 
 /// Devices bound from the host into the pod's `/dev` (appc's required set).
 const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
@@ -34,9 +34,10 @@ pub struct PodLayout<'a> {
     pub s1root: &'a Path,
     pub hostname: &'a str,
     pub ns: Namespaces,
-    /// What the pod's /dev/console is bound to.
-    pub console: PathBuf,
-    /// Read-only and masked kernel interfaces and `nodev` roots (off with
+    /// The caller's terminals a pod pty replaces; `None`: no terminal, `/dev/console` is
+    /// `/dev/null`.
+    pub console: Option<ConsoleSlots>,
+    /// Read-only and masked kernel interfaces and `nodev` mounts (off with
     /// `--insecure-options=paths`).
     pub harden: bool,
 }
@@ -58,10 +59,12 @@ pub fn write_files(
     write(
         &s1root.join(HOSTNAME_FILE),
         format!("{}\n", pod.hostname).as_bytes(),
+        0o644,
     )?;
     write(
         &s1root.join(HOSTS_FALLBACK),
         plan::hosts_fallback(&pod.hostname).as_bytes(),
+        0o644,
     )?;
     if pod.append_hostname {
         // stage0 wrote the fallback entries and --hosts-entry; the hostname is ours to add.
@@ -69,22 +72,36 @@ pub fn write_files(
         let mut content =
             fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
         content.push_str(&format!("127.0.0.1\t{}\n", pod.hostname));
-        write(&path, content.as_bytes())?;
+        write(&path, content.as_bytes(), 0o644)?;
     }
+    // The environments and the plan hold every app's secrets: root only.
     for app in apps {
         let path = s1root.join(ENV_DIR).join(&app.launch.name);
-        write(&path, plan::env_file(&app.launch.env).as_bytes())?;
+        write(&path, &plan::env_file(&app.launch.env), 0o600)?;
     }
     let launches: Vec<_> = apps.iter().map(|a| a.launch.clone()).collect();
     write(
         &s1root.join(INIT_PLAN),
         &plan::init_plan(&launches, interactive, verbose, stop_timeout),
+        0o600,
     )?;
     Ok(())
 }
 
-fn write(path: &Path, data: &[u8]) -> Result<()> {
-    fs::write(path, data).with_context(|| format!("cannot write {}", path.display()))
+/// Replaces `path` with `data`, never following a symlink there, with `mode`.
+fn write(path: &Path, data: &[u8], mode: u32) -> Result<()> {
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    // An existing file keeps its mode on open: set it.
+    file.set_permissions(fs::Permissions::from_mode(mode))
+        .and_then(|()| file.write_all(data))
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// Resolves `target` inside the app root and creates it (directory or empty file) if missing.
@@ -114,7 +131,8 @@ fn path(p: &Path) -> Result<Target> {
     Ok(Target::Path(cpath(p)?))
 }
 
-/// A target inside an app root, resolved by the kernel at mount time (see [`Target::InRoot`]).
+/// A path inside a root (an app's, or stage1's), resolved by the kernel at mount time (see
+/// [`Target::InRoot`]).
 fn in_root(root: &Path, target: &str) -> Result<Target> {
     Ok(Target::InRoot {
         root: cpath(root)?,
@@ -139,32 +157,32 @@ fn mount(
     })
 }
 
-fn bind(source: &Path, target: Target, recursive: bool) -> Result<Op> {
-    let flags = MS_BIND | if recursive { MS_REC } else { 0 };
-    Ok(Op::Mount {
-        source: Some(cpath(source)?),
+fn bind(source: Target, target: Target, recursive: bool) -> Op {
+    Op::Bind {
+        source,
         target,
-        fstype: None,
-        flags,
-        data: None,
+        recursive,
         optional: false,
-    })
-}
-
-/// A bind whose target may not exist on this kernel (hardening of /proc and /sys).
-fn optional_bind(source: &Path, target: Target) -> Result<Op> {
-    let mut op = bind(source, target, false)?;
-    if let Op::Mount { optional, .. } = &mut op {
-        *optional = true;
     }
-    Ok(op)
 }
 
 fn set_attr(target: Target, attrs: u64, recursive: bool) -> Op {
     Op::SetAttr {
         target,
-        attrs,
+        set: attrs,
+        clear: 0,
         recursive,
+        optional: false,
+    }
+}
+
+/// Lets device nodes on `target` work again after the recursive `nodev` (one node's bind).
+fn allow_devices(target: Target) -> Op {
+    Op::SetAttr {
+        target,
+        set: 0,
+        clear: MOUNT_ATTR_NODEV,
+        recursive: false,
         optional: false,
     }
 }
@@ -189,29 +207,40 @@ const MASKED_PROC: [&str; 7] = [
     "/proc/config.gz",
 ];
 
-/// Read-only and masked parts of /proc and /sys in an app, after its /proc is mounted.
+/// Read-only and masked parts of /proc in an app, after its /proc is mounted. Sources are
+/// resolved inside the app's root like the targets: an image whose /proc is a symlink must
+/// not get host directories bound in.
 fn hardening_ops(root: &Path) -> Result<Vec<Op>> {
     let mut ops = Vec::new();
     for p in READ_ONLY_PROC {
-        ops.push(optional_bind(
-            &root.join(p.trim_start_matches('/')),
-            in_root(root, p)?,
-        )?);
+        ops.push(Op::Bind {
+            source: in_root(root, p)?,
+            target: in_root(root, p)?,
+            recursive: false,
+            optional: true,
+        });
         ops.push(Op::SetAttr {
             target: in_root(root, p)?,
-            attrs: MOUNT_ATTR_RDONLY,
+            set: MOUNT_ATTR_RDONLY,
+            clear: 0,
             recursive: true,
             optional: true,
         });
     }
     for p in MASKED_PROC {
-        ops.push(optional_bind(Path::new("/dev/null"), in_root(root, p)?)?);
+        ops.push(Op::Bind {
+            source: path(Path::new("/dev/null"))?,
+            target: in_root(root, p)?,
+            recursive: false,
+            optional: true,
+        });
     }
     Ok(ops)
 }
 
 /// The pod-wide `/dev`: a tmpfs with the host's basic devices bound in, its own devpts and shm.
-fn dev_ops(s1root: &Path, console: &Path) -> Result<Vec<Op>> {
+/// `/dev/console` is created here and bound by [`console_ops`].
+fn dev_ops(s1root: &Path) -> Result<Vec<Op>> {
     let dev = s1root.join("dev");
     // nodev: nothing created in the pod's /dev works as a device; the binds below keep their
     // own mount flags.
@@ -225,10 +254,13 @@ fn dev_ops(s1root: &Path, console: &Path) -> Result<Vec<Op>> {
     for name in DEVICES {
         let node = dev.join(name);
         ops.push(Op::Touch(cpath(&node)?));
-        ops.push(bind(&Path::new("/dev").join(name), path(&node)?, false)?);
+        ops.push(bind(
+            path(&Path::new("/dev").join(name))?,
+            path(&node)?,
+            false,
+        ));
     }
     ops.push(Op::Touch(cpath(&dev.join("console"))?));
-    ops.push(bind(console, path(&dev.join("console"))?, false)?);
     ops.push(Op::Mkdir(cpath(&dev.join("pts"))?, 0o755));
     ops.push(mount(
         Some("devpts"),
@@ -261,6 +293,32 @@ fn dev_ops(s1root: &Path, console: &Path) -> Result<Vec<Op>> {
         });
     }
     Ok(ops)
+}
+
+/// `/dev/console`: the slave of a new pty of the pod's devpts when the caller has a terminal
+/// (its master goes to stage1, see `console.rs`), else `/dev/null`.
+fn console_ops(
+    s1root: &Path,
+    console: Option<&ConsoleSlots>,
+    interactive: bool,
+) -> Result<Vec<Op>> {
+    let dev = s1root.join("dev");
+    let Some(slots) = console else {
+        return Ok(vec![bind(
+            path(Path::new("/dev/null"))?,
+            path(&dev.join("console"))?,
+            false,
+        )]);
+    };
+    let (rows, cols) = slots.size();
+    Ok(vec![Op::Console(ConsoleOp {
+        ptmx: cpath(&dev.join("pts/ptmx"))?,
+        console: cpath(&dev.join("console"))?,
+        stdio: slots.stdio,
+        controlling_tty: interactive && slots.stdio[0],
+        rows,
+        cols,
+    })])
 }
 
 /// Where empty volumes live: `<pod>/sharedVolumes/<name>`, removed with the pod.
@@ -304,17 +362,18 @@ pub fn create_shared_volumes(
     Ok(())
 }
 
+/// The app's root inside the stage1 root, as a host path.
+fn app_root(s1root: &Path, app: &AppPlan) -> PathBuf {
+    s1root.join(app.launch.root.trim_start_matches('/'))
+}
+
 /// Mount ops for one app. Missing targets are created now, before the fork; the ops resolve
 /// them again inside the app root when they run.
 fn app_ops(layout: &PodLayout<'_>, app: &AppPlan) -> Result<Vec<Op>> {
     let (s1root, pod_dir, harden) = (layout.s1root, layout.pod_dir, layout.harden);
-    let root = s1root.join(app.launch.root.trim_start_matches('/'));
+    let root = app_root(s1root, app);
     // A self-bind makes the app root a mount of its own, so its attributes can be set.
-    let mut ops = vec![bind(&root, path(&root)?, true)?];
-    if harden {
-        // Device nodes shipped in the image do not work (a closed device policy).
-        ops.push(set_attr(path(&root)?, MOUNT_ATTR_NODEV, false));
-    }
+    let mut ops = vec![bind(path(&root)?, path(&root)?, true)];
     let tmp = aci::rootfs::resolve_in_root(&root, "/tmp")?;
     if tmp.symlink_metadata().is_err() {
         fs::create_dir_all(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
@@ -338,7 +397,7 @@ fn app_ops(layout: &PodLayout<'_>, app: &AppPlan) -> Result<Vec<Op>> {
                     ops.extend(hardening_ops(&root)?);
                 }
             }
-            MountSource::PodDev => ops.push(bind(&s1root.join("dev"), target()?, true)?),
+            MountSource::PodDev => ops.push(bind(path(&s1root.join("dev"))?, target()?, true)),
             // In its own network namespace the pod gets a sysfs showing its own interfaces;
             // sharing the host's network, it sees the host's.
             MountSource::Sysfs if layout.ns.net => ops.push(mount(
@@ -348,19 +407,18 @@ fn app_ops(layout: &PodLayout<'_>, app: &AppPlan) -> Result<Vec<Op>> {
                 MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
                 None,
             )?),
-            MountSource::Sysfs => ops.push(bind(Path::new("/sys"), target()?, true)?),
-            MountSource::Stage1Path(p) => ops.push(bind(
-                &s1root.join(p.trim_start_matches('/')),
-                target()?,
-                false,
-            )?),
+            MountSource::Sysfs => ops.push(bind(path(Path::new("/sys"))?, target()?, true)),
+            MountSource::Stage1Path(p) => ops.push(bind(in_root(s1root, p)?, target()?, false)),
             MountSource::Host {
                 path: source,
                 recursive,
-            } => ops.push(bind(Path::new(source), target()?, *recursive)?),
-            MountSource::Shared(name) => {
-                ops.push(bind(&shared_volume_dir(pod_dir, name), target()?, true)?)
-            }
+                ..
+            } => ops.push(bind(path(Path::new(source))?, target()?, *recursive)),
+            MountSource::Shared(name) => ops.push(bind(
+                path(&shared_volume_dir(pod_dir, name))?,
+                target()?,
+                true,
+            )),
         }
         if m.read_only {
             ops.push(set_attr(target()?, MOUNT_ATTR_RDONLY, m.recursive));
@@ -373,11 +431,47 @@ fn app_ops(layout: &PodLayout<'_>, app: &AppPlan) -> Result<Vec<Op>> {
     Ok(ops)
 }
 
+/// `nodev` on every mount of the pod (the stage1 root, every app root, volumes, /dev's
+/// tmpfs), then device nodes allowed again only on the binds of single devices stage1 made:
+/// the pod's basic devices, its console, its devpts and device volumes the operator gave.
+/// A node made with CAP_MKNOD, anywhere, then never works.
+fn nodev_ops(layout: &PodLayout<'_>, apps: &[AppPlan]) -> Result<Vec<Op>> {
+    let dev = layout.s1root.join("dev");
+    let mut ops = vec![set_attr(path(layout.s1root)?, MOUNT_ATTR_NODEV, true)];
+    let nodes: Vec<String> = DEVICES
+        .iter()
+        .chain(&["console", "pts"])
+        .map(|n| n.to_string())
+        .collect();
+    for node in &nodes {
+        ops.push(allow_devices(path(&dev.join(node))?));
+    }
+    for app in apps {
+        let root = app_root(layout.s1root, app);
+        for m in &app.mounts {
+            match &m.source {
+                MountSource::PodDev => {
+                    for node in &nodes {
+                        let target = format!("{}/{node}", m.target.trim_end_matches('/'));
+                        ops.push(allow_devices(in_root(&root, &target)?));
+                    }
+                }
+                MountSource::Host { device: true, .. } => {
+                    ops.push(allow_devices(in_root(&root, &m.target)?))
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(ops)
+}
+
 /// The complete op list for the pod's PID 1.
 pub fn pod_ops(
     layout: &PodLayout<'_>,
     apps: &[AppPlan],
     stdin: Option<OwnedFd>,
+    interactive: bool,
 ) -> Result<Vec<Op>> {
     let PodLayout {
         s1root,
@@ -387,7 +481,8 @@ pub fn pod_ops(
         ..
     } = layout;
     let s1root = *s1root;
-    let mut ops = vec![Op::DieWithParent];
+    // A session of its own: the caller's terminal is never the pod's controlling terminal.
+    let mut ops = vec![Op::DieWithParent, Op::Setsid];
     if let Some(fd) = stdin {
         ops.push(Op::Stdin(fd));
     }
@@ -407,7 +502,7 @@ pub fn pod_ops(
         MS_REC | MS_SLAVE,
         None,
     )?);
-    ops.push(bind(s1root, path(s1root)?, true)?);
+    ops.push(bind(path(s1root)?, path(s1root)?, true));
     ops.push(mount(
         Some("proc"),
         path(&s1root.join("proc"))?,
@@ -415,9 +510,15 @@ pub fn pod_ops(
         MS_NOSUID | MS_NODEV | MS_NOEXEC,
         None,
     )?);
-    ops.extend(dev_ops(s1root, console)?);
+    ops.extend(dev_ops(s1root)?);
+    // Before the apps' /dev binds, so they carry the console too.
+    ops.extend(console_ops(s1root, console.as_ref(), interactive)?);
     for app in apps {
         ops.extend(app_ops(layout, app)?);
+    }
+    // After every mount: the recursive nodev must see them all.
+    if layout.harden {
+        ops.extend(nodev_ops(layout, apps)?);
     }
     ops.push(Op::SetHostname(cstring(hostname)?));
     if ns.net {

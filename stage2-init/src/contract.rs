@@ -20,6 +20,10 @@ pub const STATUS_DIR: &str = "status";
 /// (`rkt status --wait-ready` polls it).
 pub const SUPERVISOR_STATUS: &str = "supervisor-status";
 
+/// `<rkt-dir>/enter.sock`: where stage2-init takes `rkt enter` requests (protocol in
+/// `enter.rs`). The stage1 `enter` entrypoint connects to it from the host.
+pub const ENTER_SOCKET: &str = "enter.sock";
+
 /// Target of the [`SUPERVISOR_STATUS`] symlink.
 pub const SUPERVISOR_READY: &str = "ready";
 

@@ -16,6 +16,7 @@ macro_rules! say {
 }
 
 mod contract;
+mod enter;
 mod plan;
 mod pod;
 mod status;

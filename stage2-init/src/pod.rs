@@ -10,7 +10,8 @@ use std::ffi::OsString;
 use std::path::Path;
 use std::time::Instant;
 
-use crate::contract::EXIT_SETUP_FAILURE;
+use crate::contract::{ENTER_SOCKET, EXIT_SETUP_FAILURE};
+use crate::enter::EnterServer;
 use crate::plan::{AppPlan, Plan};
 use crate::status;
 use crate::supervisor::{Action, AppHooks, Event, Proc, Report, Signal, StopCause, Supervisor};
@@ -28,6 +29,9 @@ struct Pod<'a> {
     specs: Vec<AppSpecs>,
     pid1: bool,
     stop_deadline: Option<Instant>,
+    limits: ExecLimits,
+    /// `rkt enter` requests; `None` if the socket could not be made (the pod runs anyway).
+    enter: Option<EnterServer>,
 }
 
 /// Runs every app of `plan` to the end; returns stage2-init's exit code.
@@ -55,11 +59,21 @@ fn setup(plan: &Plan) -> Result<(SignalWaiter, Pod<'_>), sys::Error> {
         .iter()
         .map(|app| app_specs(app, plan.interactive, limits))
         .collect::<Result<_, _>>()?;
+    // Before any app starts, so it is there once the pod is ready.
+    let enter = match EnterServer::bind(&plan.rkt_dir.join(ENTER_SOCKET), pid1) {
+        Ok(server) => Some(server),
+        Err(err) => {
+            say!("warning: rkt enter will not work in this pod: {err}");
+            None
+        }
+    };
     let pod = Pod {
         plan,
         specs,
         pid1,
         stop_deadline: None,
+        limits,
+        enter,
     };
     Ok((signals, pod))
 }
@@ -120,12 +134,10 @@ impl Pod<'_> {
             let timeout = self
                 .stop_deadline
                 .map(|deadline| deadline.saturating_duration_since(Instant::now()));
-            match signals.wait(timeout) {
-                Ok(Some(Wakeup::Signal(signal))) => {
+            for wakeup in self.wait(signals, timeout) {
+                if let Wakeup::Signal(signal) = wakeup {
                     pending.extend(supervisor.handle(Event::Signal(signal)));
                 }
-                Ok(Some(Wakeup::Child) | None) => {}
-                Err(err) => say!("{err}"),
             }
             if self.stop_deadline.is_some_and(|d| Instant::now() >= d) {
                 self.stop_deadline = None;
@@ -136,7 +148,10 @@ impl Pod<'_> {
             loop {
                 match sys::reap() {
                     Ok(Some((pid, status))) => {
-                        pending.extend(supervisor.handle(Event::Reaped { pid, status }));
+                        let entered = self.enter.as_mut().is_some_and(|e| e.reaped(pid, status));
+                        if !entered {
+                            pending.extend(supervisor.handle(Event::Reaped { pid, status }));
+                        }
                     }
                     Ok(None) => break,
                     Err(err) => {
@@ -146,6 +161,35 @@ impl Pod<'_> {
                 }
             }
         }
+    }
+
+    /// Waits for signals, enter requests or the timeout; serves the enter socket and returns
+    /// the signals that arrived.
+    fn wait(
+        &mut self,
+        signals: &SignalWaiter,
+        timeout: Option<std::time::Duration>,
+    ) -> Vec<Wakeup> {
+        let mut fds = vec![sys::readable(signals.as_fd())];
+        let slots = self.enter.as_ref().map(|enter| {
+            let (enter_fds, slots) = enter.fds();
+            fds.extend(enter_fds.into_iter().map(sys::readable));
+            slots
+        });
+        if let Err(err) = sys::poll(&mut fds, timeout) {
+            say!("{err}");
+        }
+        let ready: Vec<bool> = fds.iter().map(|p| p.revents != 0).collect();
+        if let (Some(enter), Some(slots)) = (self.enter.as_mut(), slots) {
+            enter.serve(&ready[1..], slots, self.plan, self.limits);
+        }
+        if !ready[0] {
+            return Vec::new();
+        }
+        signals.take().unwrap_or_else(|err| {
+            say!("{err}");
+            Vec::new()
+        })
     }
 
     /// Carries out one action; returns what the supervisor must learn from it.
@@ -184,7 +228,7 @@ impl Pod<'_> {
             Proc::Main => &specs.main,
             Proc::PostStop(i) => &specs.post_stop[i],
         };
-        match sys::spawn(spec) {
+        match sys::spawn(spec, None) {
             Ok(pid) => Event::Spawned { app, proc, pid },
             Err(err) => {
                 let name = &self.plan.apps[app].name;

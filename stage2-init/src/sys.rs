@@ -5,15 +5,21 @@
 use std::ffi::{CString, OsStr};
 use std::fmt;
 use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::ptr;
 use std::time::Duration;
 
 use crate::supervisor::{Pid, Signal, WaitStatus};
 
+mod caps;
+mod pty;
+mod socket;
 mod spawn;
 
-pub use spawn::{spawn, Command, ExecLimits, ExecSpec, Session};
+pub use pty::open_pty;
+pub use socket::{Connection, Listener};
+pub use spawn::{spawn, Command, ExecLimits, ExecSpec, Session, Stdio};
 
 /// A failed operation: `<op>: <strerror>`, where `op` names the call and its path.
 #[derive(Debug)]
@@ -106,9 +112,9 @@ pub enum Wakeup {
     Signal(Signal),
 }
 
-/// The signals the main loop waits for, blocked so they queue until `wait` takes them.
+/// The signals the main loop waits for: blocked, so they queue until read from a signalfd.
 pub struct SignalWaiter {
-    set: libc::sigset_t,
+    fd: OwnedFd,
 }
 
 /// Does nothing: installed only so that PID 1 of a pid namespace gets signals sent from the
@@ -117,9 +123,10 @@ pub struct SignalWaiter {
 extern "C" fn ignore_signal(_: libc::c_int) {}
 
 impl SignalWaiter {
-    /// Blocks SIGCHLD and [`Signal::RECEIVED`] with no-op handlers, and ignores SIGTTOU and
-    /// SIGTTIN so an interactive app can take the terminal's foreground and stage2-init can
-    /// still write warnings from the background. Must run before any child is started.
+    /// Blocks SIGCHLD and [`Signal::RECEIVED`] with no-op handlers, opens a signalfd for them,
+    /// and ignores SIGTTOU and SIGTTIN so an interactive app can take the terminal's
+    /// foreground and stage2-init can still write warnings from the background. Must run
+    /// before any child is started.
     pub fn new() -> Result<Self, Error> {
         let received = Signal::RECEIVED.map(signal_number);
         let waited: Vec<libc::c_int> = std::iter::once(libc::SIGCHLD).chain(received).collect();
@@ -146,38 +153,90 @@ impl SignalWaiter {
         for signal in [libc::SIGTTOU, libc::SIGTTIN] {
             set_disposition(signal, libc::SIG_IGN)?;
         }
-        Ok(Self { set })
+        // SAFETY: `set` is initialised; -1 asks for a new descriptor.
+        let fd = unsafe { libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) };
+        if fd == -1 {
+            return Err(Error::last("signalfd"));
+        }
+        // SAFETY: signalfd just returned this descriptor, owned by nobody else.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        Ok(Self { fd })
     }
 
-    /// Waits for one of the signals, at most `timeout` if given. `None`: timed out or
-    /// interrupted; the caller checks its own deadline.
-    pub fn wait(&self, timeout: Option<Duration>) -> Result<Option<Wakeup>, Error> {
-        // SAFETY: `info` is plain data the kernel fills in; `self.set` is initialised.
-        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        let rc = match timeout {
-            Some(timeout) => {
-                let ts = libc::timespec {
-                    tv_sec: libc::time_t::try_from(timeout.as_secs()).unwrap_or(libc::time_t::MAX),
-                    tv_nsec: timeout.subsec_nanos().into(),
-                };
-                // SAFETY: all pointers are to live, initialised locals or fields.
-                unsafe { libc::sigtimedwait(&self.set, &mut info, &ts) }
-            }
-            // SAFETY: as above.
-            None => unsafe { libc::sigwaitinfo(&self.set, &mut info) },
-        };
-        if rc == -1 {
-            let err = io::Error::last_os_error();
-            return match err.raw_os_error() {
-                Some(libc::EAGAIN | libc::EINTR) => Ok(None),
-                _ => Err(Error::new("sigtimedwait", err)),
-            };
-        }
-        let received = Signal::RECEIVED
-            .into_iter()
-            .find(|signal| signal_number(*signal) == rc);
-        Ok(Some(received.map_or(Wakeup::Child, Wakeup::Signal)))
+    pub fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
     }
+
+    /// Every signal queued so far (standard signals coalesce: one SIGCHLD may stand for many
+    /// children).
+    pub fn take(&self) -> Result<Vec<Wakeup>, Error> {
+        let mut out = Vec::new();
+        loop {
+            // SAFETY: a zeroed signalfd_siginfo is valid plain data for read to fill.
+            let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
+            let size = std::mem::size_of::<libc::signalfd_siginfo>();
+            // SAFETY: `info` is writable for `size` bytes.
+            let n =
+                unsafe { libc::read(self.fd.as_raw_fd(), ptr::addr_of_mut!(info).cast(), size) };
+            if n == -1 {
+                let err = io::Error::last_os_error();
+                return match err.raw_os_error() {
+                    Some(libc::EAGAIN) => Ok(out),
+                    Some(libc::EINTR) => continue,
+                    _ => Err(Error::new("read signalfd", err)),
+                };
+            }
+            if n.unsigned_abs() != size {
+                return Ok(out);
+            }
+            let number = info.ssi_signo as libc::c_int;
+            let received = Signal::RECEIVED
+                .into_iter()
+                .find(|signal| signal_number(*signal) == number);
+            out.push(received.map_or(Wakeup::Child, Wakeup::Signal));
+        }
+    }
+}
+
+/// Waits until one of `fds` is ready or `timeout` passes; `revents` is filled in. An
+/// interrupted wait returns as if it timed out: callers re-check their deadlines.
+pub fn poll(fds: &mut [libc::pollfd], timeout: Option<Duration>) -> Result<(), Error> {
+    let millis = timeout.map_or(-1, |t| {
+        // Round up, so a deadline is never polled for just before it is due.
+        let ms = t.as_micros().div_ceil(1000);
+        libc::c_int::try_from(ms).unwrap_or(libc::c_int::MAX)
+    });
+    // SAFETY: `fds` is a live slice of pollfd of the length passed.
+    let rc = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, millis) };
+    if rc == -1 && io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+        return Err(Error::last("poll"));
+    }
+    Ok(())
+}
+
+/// A `pollfd` waiting for input on `fd`.
+pub fn readable(fd: BorrowedFd<'_>) -> libc::pollfd {
+    libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    }
+}
+
+/// Sends `signal` (a raw number from an enter client) to the process group led by `pid`.
+pub fn signal_group(pid: Pid, signal: libc::c_int) -> Result<(), Error> {
+    if pid <= 1 || !(1..=64).contains(&signal) {
+        let err = io::Error::from_raw_os_error(libc::EINVAL);
+        return Err(Error::new(format!("kill -{signal} -{pid}"), err));
+    }
+    // SAFETY: kill takes no pointers.
+    if unsafe { libc::kill(-pid, signal) } == -1 {
+        let err = io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::ESRCH) {
+            return Err(Error::new(format!("kill -{signal} -{pid}"), err));
+        }
+    }
+    Ok(())
 }
 
 fn set_disposition(signal: libc::c_int, handler: libc::sighandler_t) -> Result<(), Error> {

@@ -1,12 +1,18 @@
 //! The only place in stage1 that talks to the kernel directly: thin wrappers whose errors name
 //! the operation and its paths. [`pod`] holds the pod-creation ops run after `fork`.
+pub mod channel;
+mod console;
 mod pod;
+mod report;
+mod resolve;
+pub mod term;
 
-pub use pod::{spawn_pod, Op, Target, MOUNT_ATTR_NODEV, MOUNT_ATTR_RDONLY};
+pub use pod::{spawn_pod, ConsoleOp, Op, Target, MOUNT_ATTR_NODEV, MOUNT_ATTR_RDONLY};
+pub use term::RawMode;
 
 use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -97,29 +103,80 @@ fn signal_set(signals: &[libc::c_int]) -> libc::sigset_t {
     }
 }
 
-/// Blocks the forwarded signals and SIGCHLD so they are taken with [`wait_signal`].
-pub fn block_signals() -> Result<()> {
-    let mut all = forwarded();
-    all.push(libc::SIGCHLD);
-    let set = signal_set(&all);
-    // SAFETY: `set` is initialised; the old mask is not needed.
-    if unsafe { libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) } != 0 {
-        return Err(io::Error::last_os_error()).context("cannot block signals");
+/// Blocked signals, read from a signalfd: forwarded ones and SIGCHLD.
+pub struct Signals {
+    fd: OwnedFd,
+}
+
+impl Signals {
+    /// Blocks the forwarded signals and SIGCHLD and opens a signalfd for them. Must run
+    /// before the pod's PID 1 is forked, so that no signal is missed.
+    pub fn block() -> Result<Signals> {
+        let mut all = forwarded();
+        all.push(libc::SIGCHLD);
+        let set = signal_set(&all);
+        // SAFETY: `set` is initialised; the old mask is not needed.
+        if unsafe { libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) } != 0 {
+            return Err(io::Error::last_os_error()).context("cannot block signals");
+        }
+        // SAFETY: `set` is initialised; -1 asks for a new descriptor.
+        let fd = unsafe { libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error()).context("cannot create a signalfd");
+        }
+        // SAFETY: signalfd just returned this descriptor, owned by nobody else.
+        Ok(Signals {
+            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+        })
+    }
+
+    pub fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    /// The signals received since the last call.
+    pub fn take(&self) -> Vec<libc::c_int> {
+        let mut out = Vec::new();
+        loop {
+            // SAFETY: a zeroed signalfd_siginfo is valid plain data for read to fill.
+            let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
+            let size = std::mem::size_of::<libc::signalfd_siginfo>();
+            // SAFETY: `info` is writable for `size` bytes.
+            let n = unsafe {
+                libc::read(
+                    self.fd.as_raw_fd(),
+                    std::ptr::addr_of_mut!(info).cast(),
+                    size,
+                )
+            };
+            if n < 0 && errno() == libc::EINTR {
+                continue;
+            }
+            if n < 0 || n as usize != size {
+                return out;
+            }
+            out.push(info.ssi_signo as libc::c_int);
+        }
+    }
+}
+
+/// Waits until one of `fds` is ready or `timeout_ms` passes (-1: no timeout); `revents` is
+/// filled in. An interrupted wait returns as if nothing were ready.
+pub fn poll(fds: &mut [libc::pollfd], timeout_ms: libc::c_int) -> Result<()> {
+    // SAFETY: `fds` is a live slice of pollfd of the length passed.
+    let rc = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
+    if rc < 0 && errno() != libc::EINTR {
+        return Err(io::Error::last_os_error()).context("poll failed");
     }
     Ok(())
 }
 
-/// Waits for one of the blocked signals.
-pub fn wait_signal() -> libc::c_int {
-    let mut all = forwarded();
-    all.push(libc::SIGCHLD);
-    let set = signal_set(&all);
-    loop {
-        // SAFETY: `set` is initialised; no siginfo is requested.
-        let sig = unsafe { libc::sigwaitinfo(&set, std::ptr::null_mut()) };
-        if sig > 0 {
-            return sig;
-        }
+/// A `pollfd` for `fd` waiting for `events`.
+pub fn pollfd(fd: BorrowedFd<'_>, events: libc::c_short) -> libc::pollfd {
+    libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events,
+        revents: 0,
     }
 }
 
@@ -204,49 +261,4 @@ pub fn adopt_lock_fd(fd: RawFd) -> Result<OwnedFd> {
     set_cloexec(fd)?;
     // SAFETY: stage0 handed this descriptor to us and nothing else in stage1 owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-/// Joins the namespace behind an open `/proc/<pid>/ns/<kind>` file.
-pub fn setns(ns: &OwnedFd, kind: libc::c_int, what: &str) -> Result<()> {
-    // SAFETY: setns only reads the descriptor.
-    if unsafe { libc::setns(ns.as_raw_fd(), kind) } != 0 {
-        return Err(io::Error::last_os_error())
-            .with_context(|| format!("cannot join the pod's {what} namespace"));
-    }
-    Ok(())
-}
-
-pub fn chroot(path: &Path) -> Result<()> {
-    let c = cpath(path)?;
-    // SAFETY: `c` is a valid C string for the duration of the calls.
-    if unsafe { libc::chroot(c.as_ptr()) } != 0 || unsafe { libc::chdir(c"/".as_ptr()) } != 0 {
-        return Err(io::Error::last_os_error())
-            .with_context(|| format!("cannot chroot into {}", path.display()));
-    }
-    Ok(())
-}
-
-/// Forks; the child execs `exec` (after unblocking signals) or exits 127 on failure.
-pub fn spawn_exec(exec: &PreparedExec) -> Result<i32> {
-    // SAFETY: single-threaded; the child only calls async-signal-safe functions on prepared data.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(io::Error::last_os_error()).context("cannot fork");
-    }
-    if pid == 0 {
-        // SAFETY: an empty signal set, then execve on prepared data; both async-signal-safe.
-        unsafe { pod::unblock_all_signals() };
-        let _ = run_op_exec(exec);
-        // SAFETY: leaving the child without unwinding.
-        unsafe { libc::_exit(127) };
-    }
-    Ok(pid)
-}
-
-fn run_op_exec(e: &PreparedExec) -> Result<(), i32> {
-    // SAFETY: pointers come from `e`, alive for the call.
-    if unsafe { libc::execve(e.path.as_ptr(), e.argv.as_ptr(), e.envp.as_ptr()) } < 0 {
-        return Err(errno());
-    }
-    Ok(())
 }

@@ -6,19 +6,24 @@
 //! ```text
 //!  stage1 (parent)                          child = pod PID 1
 //!  unshare(NEWPID); fork ───────────────────▶ run ops in order:
-//!      │                                       unshare(NEWNS|NEWUTS|NEWIPC|NEWNET), mounts,
-//!      │   report pipe (CLOEXEC)               hostname, lo up, pivot_root, execve(stage2-init)
+//!      │                                       setsid, unshare(NEWNS|NEWUTS|NEWIPC|NEWNET),
+//!      │   report socketpair (SEQPACKET,       mounts, [console pty], nodev, hostname, lo up,
+//!      │   CLOEXEC)                            pivot_root, execve(stage2-init)
+//!      ◀── "c" + SCM_RIGHTS [pty master] ──────  (console op, when a pty is wanted)
 //!      ◀── [op index, errno] on failure ───────  _exit(254)
 //!      ◀── EOF when execve succeeded
-//!  write `pid`, forward signals, wait
+//!  write `pid`, proxy the console, forward signals, wait
 //! ```
 use std::ffi::{CStr, CString};
 use std::fmt;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use anyhow::{bail, Context, Result};
 
+use super::console::open_console;
+use super::report::{self, Report};
+use super::resolve::{at_target, at_targets};
 use super::{
     errno, PreparedExec, CLONE_NEWPID, MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REC,
     MS_REMOUNT, MS_SLAVE, MS_STRICTATIME,
@@ -47,12 +52,30 @@ impl fmt::Display for Target {
 pub const MOUNT_ATTR_RDONLY: u64 = 0x1;
 pub const MOUNT_ATTR_NODEV: u64 = 0x4;
 
+/// The pod's console: a pty of the pod's own devpts instance that replaces some of stage1's
+/// standard descriptors, so that no process in the pod ever holds the caller's terminal.
+pub struct ConsoleOp {
+    /// The pod's `ptmx` (under its new devpts instance).
+    pub ptmx: CString,
+    /// The pod's `/dev/console`, which the pty's slave is bound onto.
+    pub console: CString,
+    /// Which of descriptors 0, 1 and 2 become the slave.
+    pub stdio: [bool; 3],
+    /// Make the slave the controlling terminal of PID 1's session (interactive pods).
+    pub controlling_tty: bool,
+    pub rows: u16,
+    pub cols: u16,
+}
+
 /// One step of pod creation, executed in the child.
 pub enum Op {
     /// SIGKILL this process when stage1 (its parent, holding the pod lock) dies, so a pod never
     /// outlives the lock that says it runs.
     DieWithParent,
+    /// A new session without a controlling terminal: the caller's terminal stays the caller's.
+    Setsid,
     Unshare(libc::c_int),
+    /// Mounts a file system (`source` is its device or name, not a path that is resolved).
     Mount {
         source: Option<CString>,
         target: Target,
@@ -62,15 +85,26 @@ pub enum Op {
         /// A missing target is skipped instead of failing (optional hardening mounts).
         optional: bool,
     },
-    /// Sets mount attributes (`MOUNT_ATTR_*`) with mount_setattr(2); `recursive` covers the
-    /// submounts too.
+    /// Bind-mounts `source` on `target`, both resolved when the op runs.
+    Bind {
+        source: Target,
+        target: Target,
+        recursive: bool,
+        /// A missing source or target is skipped instead of failing.
+        optional: bool,
+    },
+    /// Sets and clears mount attributes (`MOUNT_ATTR_*`) with mount_setattr(2); `recursive`
+    /// covers the submounts too.
     SetAttr {
         target: Target,
-        attrs: u64,
+        set: u64,
+        clear: u64,
         recursive: bool,
         /// A missing target is skipped instead of failing.
         optional: bool,
     },
+    /// Creates the pod's console pty and sends its master to stage1.
+    Console(ConsoleOp),
     Mkdir(CString, libc::mode_t),
     /// Creates an empty file (a bind-mount target) unless it exists.
     Touch(CString),
@@ -120,6 +154,7 @@ impl fmt::Display for Op {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Op::DieWithParent => write!(f, "set the parent-death signal"),
+            Op::Setsid => write!(f, "start a new session"),
             Op::Unshare(flags) => write!(f, "unshare namespaces (flags {flags:#x})"),
             Op::Mount {
                 source,
@@ -143,15 +178,36 @@ impl fmt::Display for Op {
                 flag_names(*flags),
                 data.as_deref().map(lossy).unwrap_or_default()
             ),
-            Op::SetAttr {
+            Op::Bind {
+                source,
                 target,
-                attrs,
                 recursive,
                 ..
             } => write!(
                 f,
-                "set attributes {attrs:#x} on {target} (mount_setattr{})",
+                "bind-mount {source} on {target} ({})",
+                if *recursive {
+                    "MS_BIND|MS_REC"
+                } else {
+                    "MS_BIND"
+                }
+            ),
+            Op::SetAttr {
+                target,
+                set,
+                clear,
+                recursive,
+                ..
+            } => write!(
+                f,
+                "set attributes {set:#x} and clear {clear:#x} on {target} (mount_setattr{})",
                 if *recursive { ", AT_RECURSIVE" } else { "" }
+            ),
+            Op::Console(c) => write!(
+                f,
+                "create the pod's console from {} and bind it on {}",
+                lossy(&c.ptmx),
+                lossy(&c.console)
             ),
             Op::Mkdir(p, _) => write!(f, "create directory {}", lossy(p)),
             Op::Touch(p) => write!(f, "create file {}", lossy(p)),
@@ -168,117 +224,6 @@ impl fmt::Display for Op {
     }
 }
 
-/// `/proc/self/fd/<n>` built without allocating (the child may not allocate).
-struct ProcFdPath {
-    buf: [u8; 32],
-}
-
-impl ProcFdPath {
-    fn new() -> ProcFdPath {
-        ProcFdPath { buf: [0; 32] }
-    }
-
-    fn set(&mut self, fd: libc::c_int) {
-        const PREFIX: &[u8] = b"/proc/self/fd/";
-        self.buf[..PREFIX.len()].copy_from_slice(PREFIX);
-        let mut digits = [0u8; 12];
-        let mut n = fd.max(0) as u32;
-        let mut len = 0;
-        loop {
-            digits[len] = b'0' + (n % 10) as u8;
-            len += 1;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        for i in 0..len {
-            self.buf[PREFIX.len() + i] = digits[len - 1 - i];
-        }
-        self.buf[PREFIX.len() + len] = 0;
-    }
-
-    fn as_ptr(&self) -> *const libc::c_char {
-        self.buf.as_ptr() as *const libc::c_char
-    }
-}
-
-/// `struct open_how` of openat2(2).
-#[repr(C)]
-struct OpenHow {
-    flags: u64,
-    mode: u64,
-    resolve: u64,
-}
-
-const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
-const RESOLVE_IN_ROOT: u64 = 0x10;
-
-/// Opens a mount target as an O_PATH descriptor (for in-root targets) and points `path` at
-/// it; plain paths are used as they are. Returns the descriptor to close, or -1.
-///
-/// # Safety
-/// Async-signal-safe: only raw system calls on data owned by the caller.
-unsafe fn open_target(target: &Target, path: &mut ProcFdPath) -> Result<libc::c_int, i32> {
-    match target {
-        Target::Path(p) => {
-            let bytes = p.as_bytes_with_nul();
-            if bytes.len() > path.buf.len() {
-                // Long plain paths are passed through a descriptor as well.
-                let fd = libc::open(p.as_ptr(), libc::O_PATH | libc::O_CLOEXEC);
-                if fd < 0 {
-                    return Err(errno());
-                }
-                path.set(fd);
-                return Ok(fd);
-            }
-            path.buf[..bytes.len()].copy_from_slice(bytes);
-            Ok(-1)
-        }
-        Target::InRoot { root, path: rel } => {
-            let rootfd = libc::open(
-                root.as_ptr(),
-                libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
-            );
-            if rootfd < 0 {
-                return Err(errno());
-            }
-            let how = OpenHow {
-                flags: (libc::O_PATH | libc::O_CLOEXEC) as u64,
-                mode: 0,
-                resolve: RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
-            };
-            let fd = libc::syscall(
-                libc::SYS_openat2,
-                rootfd,
-                rel.as_ptr(),
-                &how as *const OpenHow,
-                std::mem::size_of::<OpenHow>(),
-            ) as libc::c_int;
-            let err = errno();
-            libc::close(rootfd);
-            if fd < 0 {
-                return Err(err);
-            }
-            path.set(fd);
-            Ok(fd)
-        }
-    }
-}
-
-/// # Safety
-/// Closes a descriptor returned by `open_target`.
-unsafe fn close_target(fd: libc::c_int) {
-    if fd >= 0 {
-        libc::close(fd);
-    }
-}
-
-fn set_errno(e: i32) {
-    // SAFETY: __errno_location returns this thread's errno slot.
-    unsafe { *libc::__errno_location() = e };
-}
-
 /// `struct mount_attr` of mount_setattr(2).
 #[repr(C)]
 struct MountAttr {
@@ -292,40 +237,15 @@ fn opt_ptr(c: &Option<CString>) -> *const libc::c_char {
     c.as_ref().map_or(std::ptr::null(), |c| c.as_ptr())
 }
 
-/// Resolves `target` (see [`open_target`]) and calls `f` with a path naming it; a missing
-/// optional target is skipped. Returns `f`'s result, or -1 with errno set.
-///
-/// # Safety
-/// Async-signal-safe as long as `f` is.
-unsafe fn at_target(
-    target: &Target,
-    optional: bool,
-    f: impl FnOnce(*const libc::c_char) -> libc::c_int,
-) -> libc::c_int {
-    let mut path = ProcFdPath::new();
-    match open_target(target, &mut path) {
-        Ok(fd) => {
-            let rc = f(path.as_ptr());
-            let err = errno();
-            close_target(fd);
-            set_errno(err);
-            rc
-        }
-        Err(libc::ENOENT) if optional => 0,
-        Err(e) => {
-            set_errno(e);
-            -1
-        }
-    }
-}
-
-/// Runs one op. Only raw system calls on data prepared before `fork`.
-fn run_op(op: &Op) -> Result<(), i32> {
+/// Runs one op. Only raw system calls on data prepared before `fork`; `report` is the socket
+/// to stage1, for the console's master.
+fn run_op(op: &Op, report: RawFd) -> Result<(), i32> {
     // SAFETY (whole function): every pointer comes from a CString or Vec owned by `op`, alive
     // for the duration of each call; no allocation happens here.
     let rc = unsafe {
         match op {
             Op::DieWithParent => libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL),
+            Op::Setsid => libc::setsid(),
             Op::Unshare(flags) => libc::unshare(*flags),
             Op::Mount {
                 source,
@@ -343,15 +263,25 @@ fn run_op(op: &Op) -> Result<(), i32> {
                     opt_ptr(data) as *const libc::c_void,
                 )
             }),
+            Op::Bind {
+                source,
+                target,
+                recursive,
+                optional,
+            } => at_targets(source, target, *optional, |src, dst| {
+                let flags = MS_BIND | if *recursive { MS_REC } else { 0 };
+                libc::mount(src, dst, std::ptr::null(), flags, std::ptr::null())
+            }),
             Op::SetAttr {
                 target,
-                attrs,
+                set,
+                clear,
                 recursive,
                 optional,
             } => at_target(target, *optional, |path| {
                 let attr = MountAttr {
-                    attr_set: *attrs,
-                    attr_clr: 0,
+                    attr_set: *set,
+                    attr_clr: *clear,
                     propagation: 0,
                     userns_fd: 0,
                 };
@@ -419,6 +349,7 @@ fn run_op(op: &Op) -> Result<(), i32> {
                     0
                 }
             }
+            Op::Console(console) => open_console(console, report),
             Op::UnblockSignals => unblock_all_signals(),
             Op::Exec(e) => libc::execve(e.path.as_ptr(), e.argv.as_ptr(), e.envp.as_ptr()),
         }
@@ -461,9 +392,10 @@ pub struct PodChild {
 /// Creates the PID namespace and forks the pod's PID 1, which runs `ops`.
 pub fn spawn_pod(ops: &[Op]) -> Result<PodChild> {
     let mut fds = [0 as RawFd; 2];
-    // SAFETY: `fds` is a valid array of two ints for pipe2 to fill.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(io::Error::last_os_error()).context("cannot create the setup report pipe");
+    let kind = libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC;
+    // SAFETY: `fds` is a valid array of two ints for socketpair to fill.
+    if unsafe { libc::socketpair(libc::AF_UNIX, kind, 0, fds.as_mut_ptr()) } != 0 {
+        return Err(io::Error::last_os_error()).context("cannot create the setup report socket");
     }
     // SAFETY: pipe2 just returned these two descriptors, owned by nobody else.
     let (read_end, write_end) =
@@ -482,14 +414,11 @@ pub fn spawn_pod(ops: &[Op]) -> Result<PodChild> {
     if pid == 0 {
         let wfd = write_end.as_raw_fd();
         for (index, op) in ops.iter().enumerate() {
-            if let Err(err) = run_op(op) {
-                let mut msg = [0u8; 8];
-                msg[..4].copy_from_slice(&(index as u32).to_ne_bytes());
-                msg[4..].copy_from_slice(&err.to_ne_bytes());
-                // SAFETY: writing a stack buffer to our pipe end, then leaving without
-                // running any destructors.
+            if let Err(err) = run_op(op, wfd) {
+                // SAFETY: a raw send on our socket end, then leaving without running any
+                // destructors.
                 unsafe {
-                    libc::write(wfd, msg.as_ptr() as *const libc::c_void, msg.len());
+                    report::send_failure(wfd, index, err);
                     libc::_exit(254);
                 }
             }
@@ -506,40 +435,23 @@ pub fn spawn_pod(ops: &[Op]) -> Result<PodChild> {
 }
 
 impl PodChild {
-    /// Waits until the child exec'd (Ok) or reports which op failed.
-    pub fn wait_started(&self, ops: &[Op]) -> Result<()> {
-        let mut msg = [0u8; 8];
-        let mut got = 0;
-        while got < msg.len() {
-            // SAFETY: reading into the unfilled part of a stack buffer.
-            let n = unsafe {
-                libc::read(
-                    self.report.as_raw_fd(),
-                    msg[got..].as_mut_ptr() as *mut libc::c_void,
-                    msg.len() - got,
-                )
-            };
-            if n < 0 {
-                if errno() == libc::EINTR {
-                    continue;
+    /// Waits until the child exec'd (Ok) or reports which op failed. Returns the console's
+    /// pty master when the plan made one.
+    pub fn wait_started(&self, ops: &[Op]) -> Result<Option<OwnedFd>> {
+        let mut console = None;
+        loop {
+            match report::receive(self.report.as_fd())? {
+                Report::Started => return Ok(console),
+                Report::Console(master) => console = Some(master),
+                Report::Failed { index, errno } => {
+                    let what = ops
+                        .get(index)
+                        .map(|o| o.to_string())
+                        .unwrap_or_else(|| "set up the pod".into());
+                    bail!("cannot {what}: {}", io::Error::from_raw_os_error(errno))
                 }
-                return Err(io::Error::last_os_error()).context("cannot read the setup report");
             }
-            if n == 0 {
-                break;
-            }
-            got += n as usize;
         }
-        if got == 0 {
-            return Ok(());
-        }
-        let index = u32::from_ne_bytes(msg[..4].try_into().expect("bug: 4 bytes")) as usize;
-        let errno = i32::from_ne_bytes(msg[4..].try_into().expect("bug: 4 bytes"));
-        let what = ops
-            .get(index)
-            .map(|o| o.to_string())
-            .unwrap_or_else(|| "set up the pod".into());
-        bail!("cannot {what}: {}", io::Error::from_raw_os_error(errno))
     }
 }
 

@@ -1,19 +1,26 @@
-//! Starting an app process: one function, [`spawn`], reports failures before `execve` through
-//! a CLOEXEC pipe.
+//! Starting an app process: one function, [`spawn`], used for every process that runs inside
+//! an app (its main process, its event handlers and `rkt enter` commands), so each gets the
+//! same confinement. Failures before `execve` are reported through a CLOEXEC pipe.
 //!
 //! ```text
 //!  parent (stage2-init)                       child
 //!  ExecSpec: C strings, pointer arrays,
 //!  ExecLimits (cap_last_cap, fd limit)
 //!  pipe2(O_CLOEXEC) ── fork ─────────────────> setsid | setpgid (+ take the terminal)
+//!                                              [stdio] dup2 onto 0-2, TIOCSCTTY
 //!                                              reset signal dispositions and mask
 //!                                              unshare(CLONE_NEWNS), mount / MS_REC|MS_SLAVE
-//!                                              chroot, chdir, setgroups, setgid
+//!                                              bind the root onto itself, pivot_root into it,
+//!                                              detach the old root (stage1's): nothing above
+//!                                              the app's root is left to climb to
+//!                                              setgroups, setgid
 //!                                              [caps] PR_CAPBSET_DROP all but the kept ones
 //!                                              setuid
 //!                                              [caps] capset, PR_CAP_AMBIENT_CLEAR_ALL
+//!                                              cwd: openat2 RESOLVE_IN_ROOT|NO_MAGICLINKS as
+//!                                              the app's user, fchdir
 //!                                              close_range(3, ~0, CLOSE_RANGE_CLOEXEC)
-//!  read(pipe) blocks                           execve ─ ok: the kernel closes the pipe
+//!  read(pipe) blocks                           execve (each PATH candidate) ─ ok: pipe closes
 //!    0 bytes (EOF)     -> started                 └─ failed: write [step u32, errno i32], _exit
 //!    8 bytes           -> waitpid, SpawnError
 //! ```
@@ -21,12 +28,14 @@
 //! stage2-init never starts a thread, so after `fork` the child is an exact copy with one thread;
 //! it still runs only async-signal-safe calls (raw syscalls) on memory prepared before `fork`.
 
-use std::ffi::{CString, OsString};
+use std::ffi::{CString, OsStr, OsString};
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::ptr;
 
+use super::caps::{drop_bounding_set, restrict_caps};
 use super::{cstring, Error};
 use crate::plan::CapSet;
 use crate::supervisor::Pid;
@@ -38,24 +47,8 @@ const LAST_CAP_PATH: &str = "/proc/sys/kernel/cap_last_cap";
 /// one-by-one close-on-exec fallback when RLIMIT_NOFILE is unlimited.
 const FD_LIMIT_MAX: libc::rlim_t = 1 << 20;
 
-/// `_LINUX_CAPABILITY_VERSION_3` of `<linux/capability.h>`: 64-bit sets as two 32-bit words.
-const CAPABILITY_VERSION_3: u32 = 0x2008_0522;
-
-/// `struct __user_cap_header_struct`.
-#[repr(C)]
-struct CapHeader {
-    version: u32,
-    pid: libc::c_int,
-}
-
-/// `struct __user_cap_data_struct`; version 3 takes two: bits 0–31, then bits 32–63.
-#[repr(C)]
-#[derive(Clone, Copy, Default)]
-struct CapData {
-    effective: u32,
-    permitted: u32,
-    inheritable: u32,
-}
+/// Where a bare command name is looked up when the environment has no `PATH` (appc's default).
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Whether the child leads a new session or only a new process group that becomes the
 /// terminal's foreground group (interactive apps keep the controlling terminal).
@@ -65,11 +58,18 @@ pub enum Session {
     Foreground,
 }
 
+/// Descriptors that become the child's 0, 1 and 2 instead of stage2-init's own.
+pub struct Stdio<'a> {
+    pub fds: [BorrowedFd<'a>; 3],
+    /// Make descriptor 0 (a terminal) the controlling terminal of the child's new session.
+    pub controlling_tty: bool,
+}
+
 /// What the child learns from the kernel before `fork`, since it may not open files after.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ExecLimits {
     /// Capabilities 0 to this one are dropped from the bounding set unless kept.
-    last_cap: u32,
+    pub(super) last_cap: u32,
     /// Without close_range, descriptors 3 up to (not including) this one are marked
     /// close-on-exec one by one.
     fd_limit: libc::c_int,
@@ -106,13 +106,16 @@ pub struct ExecSpec {
     root: CString,
     cwd: CString,
     argv: Vec<CString>,
+    /// The files tried in turn for `argv[0]`: itself when it holds a `/`, else each `PATH`
+    /// directory joined with it (as execvp does, but inside the app's root).
+    candidates: Vec<CString>,
     env: Vec<CString>,
     uid: libc::uid_t,
     gid: libc::gid_t,
     groups: Vec<libc::gid_t>,
     session: Session,
     /// The capabilities to keep, as a 64-bit mask; `None` leaves them alone.
-    caps: Option<u64>,
+    pub(super) caps: Option<u64>,
     limits: ExecLimits,
 }
 
@@ -138,14 +141,19 @@ impl ExecSpec {
                 .collect::<Result<Vec<_>, _>>()
         };
         let argv = strings("argument", command.argv)?;
-        if argv.is_empty() {
+        let Some(arg0) = command.argv.first() else {
             let err = io::Error::new(io::ErrorKind::InvalidInput, "empty command");
             return Err(Error::new("execve", err));
-        }
+        };
+        let candidates = exec_candidates(arg0, command.env)
+            .iter()
+            .map(|c| cstring("command", c))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
             root: cstring("root", command.root.as_os_str())?,
             cwd: cstring("cwd", command.cwd.as_os_str())?,
             argv,
+            candidates,
             env: strings("env", command.env)?,
             uid: command.uid,
             gid: command.gid,
@@ -157,16 +165,40 @@ impl ExecSpec {
     }
 }
 
+/// `arg0` itself when it names a path, else `<dir>/<arg0>` for each directory of the `PATH`
+/// in `env` (or appc's default), skipping empty entries.
+fn exec_candidates(arg0: &OsStr, env: &[OsString]) -> Vec<OsString> {
+    if arg0.as_bytes().contains(&b'/') {
+        return vec![arg0.to_owned()];
+    }
+    let path = env
+        .iter()
+        .rev()
+        .find_map(|e| e.as_bytes().strip_prefix(b"PATH="))
+        .unwrap_or(DEFAULT_PATH.as_bytes());
+    path.split(|b| *b == b':')
+        .filter(|dir| !dir.is_empty())
+        .map(|dir| {
+            let mut candidate = dir.to_vec();
+            candidate.push(b'/');
+            candidate.extend_from_slice(arg0.as_bytes());
+            OsStr::from_bytes(&candidate).to_owned()
+        })
+        .collect()
+}
+
 /// The child's steps that can fail, in order; sent as a number through the pipe.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u32)]
-enum Step {
+pub(super) enum Step {
     Setsid = 1,
     Setpgid,
+    Stdio,
+    ControllingTty,
     Unshare,
     MakeSlave,
-    Chroot,
-    Chdir,
+    BindRoot,
+    PivotRoot,
     Setgroups,
     Setgid,
     DropBounding,
@@ -174,18 +206,21 @@ enum Step {
     Capget,
     Capset,
     ClearAmbient,
+    Chdir,
     CloexecFds,
     Execve,
 }
 
 impl Step {
-    const ALL: [Step; 15] = [
+    const ALL: [Step; 18] = [
         Step::Setsid,
         Step::Setpgid,
+        Step::Stdio,
+        Step::ControllingTty,
         Step::Unshare,
         Step::MakeSlave,
-        Step::Chroot,
-        Step::Chdir,
+        Step::BindRoot,
+        Step::PivotRoot,
         Step::Setgroups,
         Step::Setgid,
         Step::DropBounding,
@@ -193,6 +228,7 @@ impl Step {
         Step::Capget,
         Step::Capset,
         Step::ClearAmbient,
+        Step::Chdir,
         Step::CloexecFds,
         Step::Execve,
     ];
@@ -201,17 +237,19 @@ impl Step {
         Self::ALL.into_iter().find(|step| *step as u32 == code)
     }
 
-    /// `<step> <path or value>`, as in `stage2-init: app <name>: chroot /opt/…: <strerror>`.
+    /// `<step> <path or value>`, as in `stage2-init: app <name>: chdir /srv: <strerror>`.
     fn describe(self, spec: &ExecSpec) -> String {
         let lossy = |s: &CString| String::from_utf8_lossy(s.as_bytes()).into_owned();
         let caps = spec.caps.unwrap_or_default();
         match self {
             Step::Setsid => "setsid".to_owned(),
             Step::Setpgid => "setpgid".to_owned(),
+            Step::Stdio => "dup2 onto descriptors 0-2".to_owned(),
+            Step::ControllingTty => "ioctl TIOCSCTTY".to_owned(),
             Step::Unshare => "unshare CLONE_NEWNS".to_owned(),
             Step::MakeSlave => "mount / MS_REC|MS_SLAVE".to_owned(),
-            Step::Chroot => format!("chroot {}", lossy(&spec.root)),
-            Step::Chdir => format!("chdir {}", lossy(&spec.cwd)),
+            Step::BindRoot => format!("mount {} on itself (MS_BIND|MS_REC)", lossy(&spec.root)),
+            Step::PivotRoot => format!("pivot_root into {}", lossy(&spec.root)),
             Step::Setgroups => format!("setgroups {:?}", spec.groups),
             Step::Setgid => format!("setgid {}", spec.gid),
             Step::DropBounding => format!("prctl PR_CAPBSET_DROP (keeping {caps:#x})"),
@@ -219,7 +257,11 @@ impl Step {
             Step::Capget => "capget".to_owned(),
             Step::Capset => format!("capset (keeping {caps:#x})"),
             Step::ClearAmbient => "prctl PR_CAP_AMBIENT_CLEAR_ALL".to_owned(),
+            Step::Chdir => format!("chdir {} (inside the app's root)", lossy(&spec.cwd)),
             Step::CloexecFds => "mark descriptors 3 and up close-on-exec".to_owned(),
+            Step::Execve if spec.candidates.len() > 1 => {
+                format!("execve {} (looked up in PATH)", lossy(&spec.argv[0]))
+            }
             Step::Execve => format!("execve {}", lossy(&spec.argv[0])),
         }
     }
@@ -228,8 +270,9 @@ impl Step {
 const REPORT_LEN: usize = 8;
 
 /// Starts `spec` and waits until it has exec'd (or failed to): on success the process runs
-/// the app and its pid is returned; it leads its own process group either way.
-pub fn spawn(spec: &ExecSpec) -> Result<Pid, Error> {
+/// the command and its pid is returned; it leads its own process group either way. With
+/// `stdio`, those descriptors become its 0, 1 and 2.
+pub fn spawn(spec: &ExecSpec, stdio: Option<&Stdio<'_>>) -> Result<Pid, Error> {
     let argv = null_terminated(&spec.argv);
     let envp = null_terminated(&spec.env);
     let (reader, writer) = cloexec_pipe()?;
@@ -240,7 +283,7 @@ pub fn spawn(spec: &ExecSpec) -> Result<Pid, Error> {
         return Err(Error::last("fork"));
     }
     if pid == 0 {
-        child(spec, &argv, &envp, writer.as_fd());
+        child(spec, stdio, &argv, &envp, writer.as_fd());
     }
     drop(writer);
     let mut report = [0u8; REPORT_LEN];
@@ -315,13 +358,13 @@ fn wait_for(pid: Pid) -> Result<(), Error> {
 }
 
 /// This thread's `errno`; async-signal-safe.
-fn errno() -> libc::c_int {
+pub(super) fn errno() -> libc::c_int {
     // SAFETY: __errno_location returns this thread's errno slot, valid for the thread's life.
     unsafe { *libc::__errno_location() }
 }
 
 /// `Err(step)` for a raw call's `-1`, leaving `errno` as the call set it.
-fn check(rc: libc::c_long, step: Step) -> Result<(), Step> {
+pub(super) fn check(rc: libc::c_long, step: Step) -> Result<(), Step> {
     if rc == -1 {
         Err(step)
     } else {
@@ -333,12 +376,12 @@ fn check(rc: libc::c_long, step: Step) -> Result<(), Step> {
 /// panics: every failure goes to `fail`.
 fn child(
     spec: &ExecSpec,
+    stdio: Option<&Stdio<'_>>,
     argv: &[*const libc::c_char],
     envp: &[*const libc::c_char],
     report: BorrowedFd<'_>,
 ) -> ! {
-    let fail = |step: Step| -> ! {
-        let code = errno();
+    let fail = |step: Step, code: libc::c_int| -> ! {
         let mut msg = [0u8; REPORT_LEN];
         msg[..4].copy_from_slice(&(step as u32).to_ne_bytes());
         msg[4..].copy_from_slice(&code.to_ne_bytes());
@@ -351,19 +394,31 @@ fn child(
             libc::_exit(127)
         }
     };
-    if let Err(step) = prepare(spec) {
-        fail(step);
+    if let Err(step) = prepare(spec, stdio) {
+        fail(step, errno());
     }
-    // SAFETY: argv and envp are NULL-terminated arrays of C strings built before fork that
-    // outlive this call; execve returns only on failure.
-    unsafe { libc::execve(argv[0], argv.as_ptr(), envp.as_ptr()) };
-    fail(Step::Execve)
+    // The first error that is not "no such file here" wins, as in execvp.
+    let mut first_error = libc::ENOENT;
+    for candidate in &spec.candidates {
+        // SAFETY: argv and envp are NULL-terminated arrays of C strings built before fork that
+        // outlive this call; execve returns only on failure.
+        unsafe { libc::execve(candidate.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
+        match errno() {
+            libc::ENOENT | libc::ENOTDIR => {}
+            other if first_error == libc::ENOENT => first_error = other,
+            _ => {}
+        }
+    }
+    fail(Step::Execve, first_error)
 }
 
 /// Everything the child does before `execve`, in order; `Err` names the step that failed,
 /// with `errno` still as that step's call set it.
-fn prepare(spec: &ExecSpec) -> Result<(), Step> {
+fn prepare(spec: &ExecSpec, stdio: Option<&Stdio<'_>>) -> Result<(), Step> {
     enter_session(spec.session)?;
+    if let Some(stdio) = stdio {
+        replace_stdio(stdio)?;
+    }
     reset_signals();
     enter_root(spec)?;
     // Groups and gid while still root; uid last, since it drops the right to change them.
@@ -383,6 +438,9 @@ fn prepare(spec: &ExecSpec) -> Result<(), Step> {
     if let Some(keep) = spec.caps {
         restrict_caps(keep, spec.uid)?;
     }
+    // Only now, with the app's own credentials: a working directory the app could not reach
+    // itself (a symlink to /proc/1/root, say) stays out of reach.
+    change_directory(spec)?;
     // Last, so nothing after it can open a descriptor the app would inherit.
     mark_fds_cloexec(spec.limits.fd_limit)
 }
@@ -409,6 +467,27 @@ fn enter_session(session: Session) -> Result<(), Step> {
     }
 }
 
+/// Makes `stdio.fds` descriptors 0, 1 and 2. Each is first duplicated above 2, so that a
+/// source that happens to be 0, 1 or 2 is not overwritten before it is used.
+fn replace_stdio(stdio: &Stdio<'_>) -> Result<(), Step> {
+    let mut high = [-1; 3];
+    for (slot, fd) in high.iter_mut().zip(&stdio.fds) {
+        // SAFETY: F_DUPFD_CLOEXEC on a descriptor the caller keeps open; plain integers.
+        *slot = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) };
+        check((*slot).into(), Step::Stdio)?;
+    }
+    for (target, fd) in (0..).zip(high) {
+        // SAFETY: plain integers; dup2 clears close-on-exec on the new descriptor.
+        check(unsafe { libc::dup2(fd, target) }.into(), Step::Stdio)?;
+    }
+    if stdio.controlling_tty {
+        // SAFETY: TIOCSCTTY takes an integer argument (0: do not steal from another session).
+        let rc = unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) };
+        check(rc.into(), Step::ControllingTty)?;
+    }
+    Ok(())
+}
+
 /// Default dispositions and an empty mask, as an app expects to start.
 fn reset_signals() {
     // Dispositions before the mask, so nothing pending runs our no-op handler; execve would
@@ -432,7 +511,9 @@ fn reset_signals() {
     }
 }
 
-/// A private mount namespace, then chroot and chdir into the app's root.
+/// A private mount namespace whose root is the app's root. chroot would leave stage1's root
+/// reachable to a process holding CAP_SYS_CHROOT (the classic chroot escape); after
+/// pivot_root and detaching the old root, this namespace has nothing outside the app's root.
 fn enter_root(spec: &ExecSpec) -> Result<(), Step> {
     // Each app gets its own mount namespace; slave so mounts stage1 makes later still
     // propagate in, and nothing the app mounts leaks out.
@@ -446,98 +527,91 @@ fn enter_root(spec: &ExecSpec) -> Result<(), Step> {
     // propagation change.
     let rc = unsafe { libc::mount(ptr::null(), c"/".as_ptr(), ptr::null(), flags, ptr::null()) };
     check(rc.into(), Step::MakeSlave)?;
-    // SAFETY: `spec.root` and `spec.cwd` are C strings built before fork.
-    check(
-        unsafe { libc::chroot(spec.root.as_ptr()) }.into(),
-        Step::Chroot,
-    )?;
-    // Absolute, so it resolves inside the new root and leaves no way out of it.
-    // SAFETY: as above.
-    check(
-        unsafe { libc::chdir(spec.cwd.as_ptr()) }.into(),
-        Step::Chdir,
-    )
-}
-
-/// Drops every capability from 0 to `last_cap` that `keep` lacks from the bounding set, so
-/// neither the app nor anything it executes (set-uid root binaries, file capabilities) can
-/// regain it. EINVAL means the kernel lacks that capability: nothing to drop.
-fn drop_bounding_set(keep: u64, last_cap: u32) -> Result<(), Step> {
-    for cap in 0..=last_cap.min(CapSet::MAX) {
-        if keep & (1 << cap) != 0 {
-            continue;
-        }
-        // SAFETY: PR_CAPBSET_DROP takes a capability number and no pointers; the unused
-        // arguments are passed as zero longs, as the kernel reads them.
-        let rc = unsafe {
-            libc::prctl(
-                libc::PR_CAPBSET_DROP,
-                libc::c_ulong::from(cap),
-                0 as libc::c_ulong,
-                0 as libc::c_ulong,
-                0 as libc::c_ulong,
-            )
-        };
-        if rc == -1 && errno() != libc::EINVAL {
-            return Err(Step::DropBounding);
-        }
+    if spec.root.as_bytes() == b"/" {
+        // Already the root (only in tests outside a pod): nothing to pivot into.
+        // SAFETY: a NUL-terminated literal.
+        return check(
+            unsafe { libc::chdir(c"/".as_ptr()) }.into(),
+            Step::PivotRoot,
+        );
     }
-    Ok(())
+    // pivot_root needs the new root to be a mount point; binding it onto itself makes it one
+    // and keeps its flags (read-only, nodev) and, recursively, its submounts.
+    // SAFETY: `spec.root` is a C string built before fork; NULL type and data for a bind.
+    let rc = unsafe {
+        libc::mount(
+            spec.root.as_ptr(),
+            spec.root.as_ptr(),
+            ptr::null(),
+            libc::MS_BIND | libc::MS_REC,
+            ptr::null(),
+        )
+    };
+    check(rc.into(), Step::BindRoot)?;
+    let dot = c".".as_ptr();
+    // SAFETY: C strings built before fork or literals; pivot_root(".", ".") stacks the old
+    // root on the new one, and the lazy unmount of "." then removes the old root.
+    unsafe {
+        check(libc::chdir(spec.root.as_ptr()).into(), Step::PivotRoot)?;
+        check(
+            libc::syscall(libc::SYS_pivot_root, dot, dot),
+            Step::PivotRoot,
+        )?;
+        check(libc::umount2(dot, libc::MNT_DETACH).into(), Step::PivotRoot)?;
+        check(libc::chdir(c"/".as_ptr()).into(), Step::PivotRoot)
+    }
 }
 
-/// After setuid: permitted and effective become `keep` (as far as we hold it). A root app's
-/// inheritable set becomes the same; another uid keeps only the part of its inheritable set
-/// within `keep` (empty unless stage2-init was started with inheritable capabilities), since
-/// inheritable capabilities are not limited by the bounding set at execve. Ambient
-/// capabilities are cleared (the capset already removed any outside `keep`).
-fn restrict_caps(keep: u64, uid: libc::uid_t) -> Result<(), Step> {
-    let mut header = CapHeader {
-        version: CAPABILITY_VERSION_3,
-        pid: 0,
+/// `struct open_how` of openat2(2).
+#[repr(C)]
+struct OpenHow {
+    flags: u64,
+    mode: u64,
+    resolve: u64,
+}
+
+const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+const RESOLVE_IN_ROOT: u64 = 0x10;
+
+/// Changes to the working directory, resolved by the kernel inside the root (symlinks
+/// followed as in a chroot, `/proc/<pid>/...` magic links refused). Kernels before 5.6 have
+/// no openat2; there a plain chdir, still inside the pivoted root, has to do.
+fn change_directory(spec: &ExecSpec) -> Result<(), Step> {
+    let how = OpenHow {
+        flags: (libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) as u64,
+        mode: 0,
+        resolve: RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
     };
-    let mut data = [CapData::default(); 2];
-    // SAFETY: version 3 makes capget write two data structs, the size of `data`; both are
-    // live locals.
-    let rc = unsafe {
+    // SAFETY: `spec.cwd` is a C string built before fork and `how` a live local of the size
+    // passed; the cwd is "/", the root the path is resolved in.
+    let fd = unsafe {
         libc::syscall(
-            libc::SYS_capget,
-            ptr::addr_of_mut!(header),
-            data.as_mut_ptr(),
+            libc::SYS_openat2,
+            libc::AT_FDCWD,
+            spec.cwd.as_ptr(),
+            ptr::addr_of!(how),
+            std::mem::size_of::<OpenHow>(),
         )
     };
-    check(rc, Step::Capget)?;
-    let join = |low: u32, high: u32| u64::from(high) << 32 | u64::from(low);
-    let permitted = join(data[0].permitted, data[1].permitted) & keep;
-    let inheritable = if uid == 0 {
-        permitted
-    } else {
-        join(data[0].inheritable, data[1].inheritable) & keep
-    };
-    for (word, shift) in data.iter_mut().zip([0, 32]) {
-        // Truncation picks the 32-bit half.
-        let half = |set: u64| (set >> shift) as u32;
-        *word = CapData {
-            effective: half(permitted),
-            permitted: half(permitted),
-            inheritable: half(inheritable),
-        };
+    if fd == -1 && errno() == libc::ENOSYS {
+        // SAFETY: as above.
+        return check(
+            unsafe { libc::chdir(spec.cwd.as_ptr()) }.into(),
+            Step::Chdir,
+        );
     }
-    // SAFETY: as for capget; capset only reads.
-    let rc = unsafe { libc::syscall(libc::SYS_capset, ptr::addr_of!(header), data.as_ptr()) };
-    check(rc, Step::Capset)?;
-    // SAFETY: PR_CAP_AMBIENT_CLEAR_ALL takes no pointers and needs the other arguments zero.
-    let rc = unsafe {
-        libc::prctl(
-            libc::PR_CAP_AMBIENT,
-            libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
-            0 as libc::c_ulong,
-            0 as libc::c_ulong,
-            0 as libc::c_ulong,
-        )
-    };
-    // EINVAL: a kernel before 4.3, without ambient capabilities.
-    if rc == -1 && errno() != libc::EINVAL {
-        return Err(Step::ClearAmbient);
+    check(fd, Step::Chdir)?;
+    // openat2 returned a descriptor, which fits an int.
+    let fd = fd as libc::c_int;
+    // SAFETY: `fd` was just opened and is closed right after; plain integers.
+    let rc = unsafe { libc::fchdir(fd) };
+    let err = errno();
+    // SAFETY: as above.
+    unsafe { libc::close(fd) };
+    if rc == -1 {
+        // SAFETY: restores fchdir's errno for the report.
+        unsafe { *libc::__errno_location() = err };
+        return Err(Step::Chdir);
     }
     Ok(())
 }

@@ -1,0 +1,168 @@
+//! Resolving a mount op's source or target in the child after `fork`: without allocating, a
+//! path inside an app's root is opened with openat2 and named through `/proc/self/fd/<n>`.
+use super::errno;
+use super::pod::Target;
+
+/// `/proc/self/fd/<n>` built without allocating (the child may not allocate).
+pub(super) struct ProcFdPath {
+    buf: [u8; 32],
+}
+
+impl ProcFdPath {
+    pub(super) fn new() -> ProcFdPath {
+        ProcFdPath { buf: [0; 32] }
+    }
+
+    pub(super) fn set(&mut self, fd: libc::c_int) {
+        const PREFIX: &[u8] = b"/proc/self/fd/";
+        self.buf[..PREFIX.len()].copy_from_slice(PREFIX);
+        let mut digits = [0u8; 12];
+        let mut n = fd.max(0) as u32;
+        let mut len = 0;
+        loop {
+            digits[len] = b'0' + (n % 10) as u8;
+            len += 1;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        for i in 0..len {
+            self.buf[PREFIX.len() + i] = digits[len - 1 - i];
+        }
+        self.buf[PREFIX.len() + len] = 0;
+    }
+
+    pub(super) fn as_ptr(&self) -> *const libc::c_char {
+        self.buf.as_ptr() as *const libc::c_char
+    }
+}
+
+/// `struct open_how` of openat2(2).
+#[repr(C)]
+struct OpenHow {
+    flags: u64,
+    mode: u64,
+    resolve: u64,
+}
+
+const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+const RESOLVE_IN_ROOT: u64 = 0x10;
+
+/// Opens a mount target as an O_PATH descriptor (for in-root targets) and points `path` at
+/// it; plain paths are used as they are. Returns the descriptor to close, or -1.
+///
+/// # Safety
+/// Async-signal-safe: only raw system calls on data owned by the caller.
+unsafe fn open_target(target: &Target, path: &mut ProcFdPath) -> Result<libc::c_int, i32> {
+    match target {
+        Target::Path(p) => {
+            let bytes = p.as_bytes_with_nul();
+            if bytes.len() > path.buf.len() {
+                // Long plain paths are passed through a descriptor as well.
+                let fd = libc::open(p.as_ptr(), libc::O_PATH | libc::O_CLOEXEC);
+                if fd < 0 {
+                    return Err(errno());
+                }
+                path.set(fd);
+                return Ok(fd);
+            }
+            path.buf[..bytes.len()].copy_from_slice(bytes);
+            Ok(-1)
+        }
+        Target::InRoot { root, path: rel } => {
+            let rootfd = libc::open(
+                root.as_ptr(),
+                libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            );
+            if rootfd < 0 {
+                return Err(errno());
+            }
+            let how = OpenHow {
+                flags: (libc::O_PATH | libc::O_CLOEXEC) as u64,
+                mode: 0,
+                resolve: RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+            };
+            let fd = libc::syscall(
+                libc::SYS_openat2,
+                rootfd,
+                rel.as_ptr(),
+                &how as *const OpenHow,
+                std::mem::size_of::<OpenHow>(),
+            ) as libc::c_int;
+            let err = errno();
+            libc::close(rootfd);
+            if fd < 0 {
+                return Err(err);
+            }
+            path.set(fd);
+            Ok(fd)
+        }
+    }
+}
+
+/// # Safety
+/// Closes a descriptor returned by `open_target`.
+unsafe fn close_target(fd: libc::c_int) {
+    if fd >= 0 {
+        libc::close(fd);
+    }
+}
+
+pub(super) fn set_errno(e: i32) {
+    // SAFETY: __errno_location returns this thread's errno slot.
+    unsafe { *libc::__errno_location() = e };
+}
+
+/// Resolves `target` (see [`open_target`]) and calls `f` with a path naming it; a missing
+/// optional target is skipped. Returns `f`'s result, or -1 with errno set.
+///
+/// # Safety
+/// Async-signal-safe as long as `f` is.
+pub(super) unsafe fn at_target(
+    target: &Target,
+    optional: bool,
+    f: impl FnOnce(*const libc::c_char) -> libc::c_int,
+) -> libc::c_int {
+    let mut path = ProcFdPath::new();
+    match open_target(target, &mut path) {
+        Ok(fd) => {
+            let rc = f(path.as_ptr());
+            let err = errno();
+            close_target(fd);
+            set_errno(err);
+            rc
+        }
+        Err(libc::ENOENT) if optional => 0,
+        Err(e) => {
+            set_errno(e);
+            -1
+        }
+    }
+}
+
+/// [`at_target`] for two targets (a bind's source and target).
+///
+/// # Safety
+/// Async-signal-safe as long as `f` is.
+pub(super) unsafe fn at_targets(
+    source: &Target,
+    target: &Target,
+    optional: bool,
+    f: impl FnOnce(*const libc::c_char, *const libc::c_char) -> libc::c_int,
+) -> libc::c_int {
+    let mut source_path = ProcFdPath::new();
+    let source_fd = match open_target(source, &mut source_path) {
+        Ok(fd) => fd,
+        Err(libc::ENOENT) if optional => return 0,
+        Err(e) => {
+            set_errno(e);
+            return -1;
+        }
+    };
+    let rc = at_target(target, optional, |path| f(source_path.as_ptr(), path));
+    let err = errno();
+    close_target(source_fd);
+    set_errno(err);
+    rc
+}
