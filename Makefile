@@ -23,7 +23,7 @@ VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
 DEB_PACKAGES := busybox-static
 TEST_DEB_PACKAGES := busybox-static crun zstd xz-utils bzip2 gzip
 
-.PHONY: all build deps test-deps run test bench install clean stage1 check
+.PHONY: all build deps test-deps run test bench install clean stage1 check attack
 
 all: build
 
@@ -62,6 +62,11 @@ $(RELEASE)/stage1.aci: $(STATIC_RELEASE)/stage1 $(STATIC_INIT)/stage2-init $(RKT
 
 stage1: $(RELEASE)/stage1.aci
 
+# What hostile test images run inside pods (tests/attack): static, like everything in a pod.
+ATTACK := $(STATIC_RELEASE)/pod-attack
+attack: FORCE
+	RUSTFLAGS="$(STATIC_RUSTFLAGS)" $(CARGO) build --release --target $(TARGET) -p pod-attack
+
 # A demo image built locally from Debian's busybox-static.
 $(DEMO_ACI): $(RKT) Makefile
 	rm -rf $(DEMO_DIR)
@@ -82,7 +87,7 @@ run: deps build $(DEMO_ACI)
 	$(RKT) list
 	$(RKT) gc --grace-period=0s
 
-test: test-deps build
+test: test-deps build attack
 	$(CARGO) test --workspace --release -- --test-threads=2
 
 bench: test-deps build

@@ -86,13 +86,29 @@ fn cstr(p: &OsStr) -> Result<CString> {
     CString::new(p.as_bytes()).with_context(|| format!("path {p:?} contains a NUL byte"))
 }
 
-/// Mounts an overlay of `lower` (read-only) with `upper`/`work` onto `target`.
+/// Mounts an overlay of `lower` (read-only) with `upper`/`work` onto `target`. The layers are
+/// named by `/proc/self/fd/<n>` of descriptors opened here: overlayfs shows its options in
+/// every mountinfo, the pod's included, and those paths reveal nothing of the host's data
+/// directory or the store.
 pub fn mount_overlay(lower: &Path, upper: &Path, work: &Path, target: &Path) -> Result<()> {
+    let open = |dir: &Path| -> Result<OwnedFd> {
+        let fd = nix::fcntl::open(
+            dir,
+            nix::fcntl::OFlag::O_PATH
+                | nix::fcntl::OFlag::O_DIRECTORY
+                | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .with_context(|| format!("cannot open overlay layer {}", dir.display()))?;
+        Ok(fd)
+    };
+    let (l, u, w) = (open(lower)?, open(upper)?, open(work)?);
+    let fd_path = |fd: &OwnedFd| format!("/proc/self/fd/{}", fd.as_raw_fd());
     let data = format!(
         "lowerdir={},upperdir={},workdir={}",
-        overlay_escape(lower),
-        overlay_escape(upper),
-        overlay_escape(work)
+        fd_path(&l),
+        fd_path(&u),
+        fd_path(&w)
     );
     retry(|| {
         nix::mount::mount(
@@ -103,20 +119,15 @@ pub fn mount_overlay(lower: &Path, upper: &Path, work: &Path, target: &Path) -> 
             Some(data.as_str()),
         )
     })
-    .with_context(|| format!("cannot mount overlay ({data}) on {}", target.display()))
-}
-
-/// Overlay option values cannot contain `,` or `:` unescaped.
-fn overlay_escape(p: &Path) -> String {
-    let s = p.to_string_lossy();
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if matches!(c, ',' | ':' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
+    .with_context(|| {
+        format!(
+            "cannot mount overlay (lowerdir={},upperdir={},workdir={}) on {}",
+            lower.display(),
+            upper.display(),
+            work.display(),
+            target.display()
+        )
+    })
 }
 
 /// Bind-mounts `source` onto `target`, optionally making it read-only.

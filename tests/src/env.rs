@@ -21,6 +21,15 @@ pub fn stage1_aci() -> PathBuf {
     release_dir().join("stage1.aci")
 }
 
+/// The static `pod-attack` binary that hostile test images carry (`make attack`).
+pub fn attack_bin() -> PathBuf {
+    if let Ok(path) = std::env::var("RKT_POD_ATTACK") {
+        return PathBuf::from(path);
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/x86_64-unknown-linux-gnu/release/pod-attack")
+}
+
 /// Privileged tests need root. Without it they print SKIP, except under CI=true where a
 /// skipped test is a failure.
 pub fn require_root(test: &str) -> bool {

@@ -159,6 +159,14 @@ impl ImageSpec {
         self
     }
 
+    /// Adds the static `pod-attack` binary at `/bin/pod-attack` (see tests/attack).
+    pub fn with_attack(self) -> Self {
+        let path = crate::env::attack_bin();
+        let binary = std::fs::read(&path)
+            .unwrap_or_else(|e| panic!("{}: {e} (build it with `make attack`)", path.display()));
+        self.file("bin/pod-attack", 0o755, &binary)
+    }
+
     pub fn compression(mut self, c: Compression) -> Self {
         self.compression = c;
         self

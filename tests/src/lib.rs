@@ -4,6 +4,7 @@
 pub mod env;
 pub mod hostile;
 pub mod images;
+pub mod pty;
 
 pub use env::{require_root, TestEnv};
 pub use images::ImageSpec;

