@@ -43,6 +43,102 @@ pub const DEFAULT_CAPABILITIES: &[&str] = &[
     "CAP_SYS_CHROOT",
 ];
 
+/// Capability names in kernel order: the index is the capability number
+/// (`linux/capability.h`). stage0 checks names against it and stage1 turns them into numbers.
+pub const CAPABILITY_NAMES: [&str; 41] = [
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
+];
+
+/// The number of a capability name, case-insensitive and with or without the `CAP_` prefix
+/// (rkt passed names to systemd, which ignores case: `--caps-retain=cap_net_raw` works).
+pub fn capability_number(name: &str) -> Option<u32> {
+    let upper = name.to_ascii_uppercase();
+    let bare = upper.strip_prefix("CAP_").unwrap_or(&upper);
+    CAPABILITY_NAMES
+        .iter()
+        .position(|n| n.strip_prefix("CAP_") == Some(bare))
+        .map(|i| i as u32)
+}
+
+/// The canonical spelling (`CAP_NET_RAW`) of a name [`capability_number`] accepts.
+pub fn capability_name(name: &str) -> Option<&'static str> {
+    capability_number(name).map(|n| CAPABILITY_NAMES[n as usize])
+}
+
+/// Every capability the app's `capabilities-retain-set` isolators name, in order and without
+/// repeats, canonical where known and as written otherwise (a non-string entry as its JSON).
+/// `None` when there is no retain set. This is the union over all retain-set isolators, which
+/// is at least what any runtime grants, whichever of them it reads.
+pub fn retained_capabilities(isolators: &[Isolator]) -> Option<Vec<String>> {
+    let mut out: Option<Vec<String>> = None;
+    for iso in isolators
+        .iter()
+        .filter(|i| i.name == LINUX_CAPABILITIES_RETAIN_SET)
+    {
+        let names = out.get_or_insert_with(Vec::new);
+        let set = iso
+            .value
+            .as_object()
+            .and_then(|o| get_field(o, "set"))
+            .and_then(Value::as_array);
+        for item in set.into_iter().flatten() {
+            let name = match item.as_str() {
+                Some(s) => capability_name(s).map_or_else(|| s.to_string(), str::to_string),
+                None => item.to_string(),
+            };
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+    }
+    out
+}
+
+/// Whether a capability name is in [`DEFAULT_CAPABILITIES`] (unknown names are not).
+pub fn is_default_capability(name: &str) -> bool {
+    capability_name(name).is_some_and(|c| DEFAULT_CAPABILITIES.contains(&c))
+}
+
 /// `{default, request, limit}` of the `resource/*` isolators.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Resource {

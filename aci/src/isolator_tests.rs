@@ -193,3 +193,51 @@ fn resource_builder() {
         .contains("cpu limit \"x\""));
     assert!(resource("resource/block-iops", None, "1").is_err());
 }
+
+#[test]
+fn capability_names_and_numbers() {
+    assert_eq!(CAPABILITY_NAMES[21], "CAP_SYS_ADMIN");
+    assert_eq!(capability_number("CAP_CHOWN"), Some(0));
+    assert_eq!(capability_number("cap_net_raw"), Some(13));
+    assert_eq!(capability_number("Sys_Admin"), Some(21));
+    assert_eq!(capability_number("CAP_CHECKPOINT_RESTORE"), Some(40));
+    assert_eq!(capability_number("CAP_NOPE"), None);
+    assert_eq!(capability_number(""), None);
+    assert_eq!(capability_number("CAP_"), None);
+    assert_eq!(
+        capability_name("dac_read_search"),
+        Some("CAP_DAC_READ_SEARCH")
+    );
+    for name in DEFAULT_CAPABILITIES {
+        assert!(capability_number(name).is_some(), "{name}");
+        assert!(is_default_capability(name));
+    }
+    assert!(is_default_capability("kill"));
+    assert!(!is_default_capability("CAP_DAC_READ_SEARCH"));
+    assert!(!is_default_capability("CAP_NOPE"));
+}
+
+#[test]
+fn retained_capabilities_is_the_union_of_all_retain_sets() {
+    assert_eq!(retained_capabilities(&[]), None);
+    let remove = iso(LINUX_CAPABILITIES_REMOVE_SET, json!({"set": ["CAP_KILL"]}));
+    assert_eq!(retained_capabilities(&[remove]), None);
+    let a = iso(
+        LINUX_CAPABILITIES_RETAIN_SET,
+        json!({"set": ["CAP_CHOWN", "cap_kill"]}),
+    );
+    let b = iso(
+        LINUX_CAPABILITIES_RETAIN_SET,
+        json!({"Set": ["CAP_KILL", "CAP_DAC_READ_SEARCH", "CAP_WHATEVER", 7]}),
+    );
+    assert_eq!(
+        retained_capabilities(&[a, b]).unwrap(),
+        [
+            "CAP_CHOWN",
+            "CAP_KILL",
+            "CAP_DAC_READ_SEARCH",
+            "CAP_WHATEVER",
+            "7"
+        ]
+    );
+}

@@ -1,65 +1,15 @@
 //! Linux capabilities of an app: rkt's default set, adjusted by the appc capability isolators
 //! (REFERENCE §3.5, §8). stage2-init applies the numbers.
+use aci::isolator::{
+    capability_number, LINUX_CAPABILITIES_REMOVE_SET as REMOVE,
+    LINUX_CAPABILITIES_RETAIN_SET as RETAIN,
+};
 use aci::schema::App;
 use anyhow::{bail, Result};
 
-/// Capability names in kernel order (the index is the capability number).
-const NAMES: [&str; 41] = [
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_DAC_READ_SEARCH",
-    "CAP_FOWNER",
-    "CAP_FSETID",
-    "CAP_KILL",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETPCAP",
-    "CAP_LINUX_IMMUTABLE",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_NET_BROADCAST",
-    "CAP_NET_ADMIN",
-    "CAP_NET_RAW",
-    "CAP_IPC_LOCK",
-    "CAP_IPC_OWNER",
-    "CAP_SYS_MODULE",
-    "CAP_SYS_RAWIO",
-    "CAP_SYS_CHROOT",
-    "CAP_SYS_PTRACE",
-    "CAP_SYS_PACCT",
-    "CAP_SYS_ADMIN",
-    "CAP_SYS_BOOT",
-    "CAP_SYS_NICE",
-    "CAP_SYS_RESOURCE",
-    "CAP_SYS_TIME",
-    "CAP_SYS_TTY_CONFIG",
-    "CAP_MKNOD",
-    "CAP_LEASE",
-    "CAP_AUDIT_WRITE",
-    "CAP_AUDIT_CONTROL",
-    "CAP_SETFCAP",
-    "CAP_MAC_OVERRIDE",
-    "CAP_MAC_ADMIN",
-    "CAP_SYSLOG",
-    "CAP_WAKE_ALARM",
-    "CAP_BLOCK_SUSPEND",
-    "CAP_AUDIT_READ",
-    "CAP_PERFMON",
-    "CAP_BPF",
-    "CAP_CHECKPOINT_RESTORE",
-];
-
-const RETAIN: &str = "os/linux/capabilities-retain-set";
-const REMOVE: &str = "os/linux/capabilities-remove-set";
-
 fn number(name: &str) -> Result<u32> {
-    let upper = name.to_ascii_uppercase();
-    let full = if upper.starts_with("CAP_") {
-        upper
-    } else {
-        format!("CAP_{upper}")
-    };
-    match NAMES.iter().position(|n| *n == full) {
-        Some(i) => Ok(i as u32),
+    match capability_number(name) {
+        Some(n) => Ok(n),
         None => bail!("unknown capability {name:?}"),
     }
 }

@@ -1,6 +1,5 @@
 //! `rkt run` and `rkt prepare`: resolve images, create and prepare the pod, then (run) mount
 //! its filesystems and exec stage1 (REFERENCE §1.1).
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use aci::schema::{ExposedPort, PodManifest, Volume};
@@ -11,8 +10,8 @@ use crate::cli::apps::{self, AppsCommand, ParsedApps};
 use crate::globals::Globals;
 use crate::image::{Fetcher, PullPolicy};
 use crate::output::{ExitStatus, Log};
-use crate::pod::dns::DnsConfig;
-use crate::pod::manifest::{self, EnvLayers, PodInputs, ResolvedApp};
+use crate::pod::dns::{self, DnsConfig};
+use crate::pod::manifest::{self, CapsGrant, EnvLayers, PodInputs, ResolvedApp};
 use crate::pod::prepare::{prepare, PrepareOptions};
 use crate::pod::{setup, Pod, Pods, StateDir};
 use crate::stage1::{self, RunFlags};
@@ -47,6 +46,7 @@ pub fn run(globals: &mut Globals, args: &[String], log: &Log, prepare_only: bool
     }
     let policy = super::fetch::pull_policy(&parsed, PullPolicy::New)?;
     validate(&parsed, prepare_only)?;
+    warn_deprecated(&parsed, log);
     let net = net_list(parsed.get("net"))?;
     let dns = DnsConfig::parse(
         &parsed.all("dns"),
@@ -56,6 +56,7 @@ pub fn run(globals: &mut Globals, args: &[String], log: &Log, prepare_only: bool
         &parsed.all("hosts-entry"),
     )
     .context("error with dns flags")?;
+    let hostname = dns::hostname_flag(parsed.get("hostname"))?;
 
     let store = Store::open(&globals.dir).context("cannot open store")?;
     let fetcher = Fetcher {
@@ -65,7 +66,7 @@ pub fn run(globals: &mut Globals, args: &[String], log: &Log, prepare_only: bool
     };
     let stage1_key = stage1::resolve(&fetcher, &stage1::source(&parsed)?)?;
     let pod_manifest = match parsed.get("pod-manifest") {
-        Some(path) => load_pod_manifest(&store, Path::new(path))?,
+        Some(path) => load_pod_manifest(&store, Path::new(path), fetcher.globals)?,
         None => generate_manifest(&parsed, &fetcher)?,
     };
 
@@ -75,10 +76,17 @@ pub fn run(globals: &mut Globals, args: &[String], log: &Log, prepare_only: bool
         check_volumes(&store, &pod_manifest)?;
     }
 
+    // Opened (and refused if not a regular file) before the pod exists; written right after,
+    // before the pod runs, so that a failed run can still be removed by UUID, as in rkt.
+    let uuid_file = parsed
+        .get("uuid-file-save")
+        .map(|path| UuidFile::open(Path::new(path)).context("error saving pod UUID to file"))
+        .transpose()?;
     let pods = Pods::new(&globals.dir);
     let mut pod = pods.create().context("error creating new pod")?;
-    if let Some(path) = parsed.get("uuid-file-save") {
-        save_uuid(Path::new(path), &pod).context("error saving pod UUID to file")?;
+    if let Some(file) = uuid_file {
+        file.write(&pod.uuid.to_string())
+            .context("error saving pod UUID to file")?;
     }
     let overlay = !parsed.bool("no-overlay") && overlay_supported(&globals.dir, log);
     let opts = PrepareOptions {
@@ -107,7 +115,7 @@ pub fn run(globals: &mut Globals, args: &[String], log: &Log, prepare_only: bool
         net: net.join(","),
         interactive: parsed.bool("interactive"),
         local_config: globals.local_config.clone(),
-        hostname: parsed.get("hostname").map(str::to_string),
+        hostname,
         dns_conf_mode: Some(dns.conf_mode()),
         disable_capabilities: globals.insecure.skip_capabilities(),
         disable_paths: globals.insecure.skip_paths(),
@@ -335,6 +343,7 @@ fn generate_manifest(parsed: &ParsedApps, fetcher: &Fetcher<'_>) -> Result<PodMa
         volumes,
         mounts: parsed.mounts.clone(),
         env: env_layers(parsed)?,
+        allow_image_caps: fetcher.globals.insecure.skip_capabilities(),
     };
     let caller = (
         nix::unistd::getuid().as_raw(),
@@ -396,8 +405,10 @@ fn env_layers(parsed: &ParsedApps) -> Result<EnvLayers> {
     })
 }
 
-/// `--pod-manifest`: every app's image must already be in the store (nothing is fetched).
-fn load_pod_manifest(store: &Store, path: &Path) -> Result<PodManifest> {
+/// `--pod-manifest`: every app's image must already be in the store (nothing is fetched). An
+/// app with its own `app` section was written by the operator and is trusted; one without
+/// runs the image's app, whose capabilities are checked as for `rkt run IMAGE`.
+fn load_pod_manifest(store: &Store, path: &Path, globals: &Globals) -> Result<PodManifest> {
     let bytes = std::fs::read(path)
         .with_context(|| format!("cannot read pod manifest {}", path.display()))?;
     let mut pm = PodManifest::from_slice(&bytes)
@@ -421,11 +432,21 @@ fn load_pod_manifest(store: &Store, path: &Path) -> Result<PodManifest> {
             )
         })?;
         app.image.id = key.to_string();
-        if app.app.is_none() && store.manifest(&key)?.app.is_none() {
-            bail!(
-                "no app section in the pod manifest or the image manifest (app {:?})",
-                app.name
-            );
+        if app.app.is_none() {
+            let image = store.manifest(&key)?;
+            let Some(image_app) = &image.app else {
+                bail!(
+                    "no app section in the pod manifest or the image manifest (app {:?})",
+                    app.name
+                );
+            };
+            if !globals.insecure.skip_capabilities() {
+                manifest::check_image_caps(
+                    &image.name,
+                    &image_app.isolators,
+                    CapsGrant::PodManifest,
+                )?;
+            }
         }
     }
     Ok(pm)
@@ -463,19 +484,109 @@ pub fn check_volumes(store: &Store, pm: &PodManifest) -> Result<()> {
     Ok(())
 }
 
-/// Writes the UUID (no newline) in place, keeping the inode (callers may hold it open).
-fn save_uuid(path: &Path, pod: &Pod) -> Result<()> {
+/// `--cap-retain`/`--cap-remove` still work, with pflag's deprecation notice.
+fn warn_deprecated(parsed: &ParsedApps, log: &Log) {
+    for (old, new) in [("cap-retain", "caps-retain"), ("cap-remove", "caps-remove")] {
+        if parsed.apps.iter().any(|a| a.get(old).is_some()) {
+            log.print(format!(
+                "Flag --{old} has been deprecated, use --{new} instead"
+            ));
+        }
+    }
+}
+
+/// The `--uuid-file-save` file. Schedulers (Nomad) create it and keep reading it through an
+/// fd, so an existing file is written in place, keeping its inode. The path is the caller's
+/// but may be in a directory others can write: never follow a symlink planted there, and
+/// never write into a fifo or device.
+enum UuidFile {
+    Existing { path: PathBuf, file: std::fs::File },
+    Missing(PathBuf),
+}
+
+impl UuidFile {
+    fn open(path: &Path) -> Result<UuidFile> {
+        match open_regular(path, false) {
+            Ok(file) => Ok(UuidFile::Existing {
+                path: path.to_path_buf(),
+                file,
+            }),
+            Err(e)
+                if e.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::NotFound) =>
+            {
+                Ok(UuidFile::Missing(path.to_path_buf()))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Writes the UUID without a newline, as rkt does.
+    fn write(self, uuid: &str) -> Result<()> {
+        use std::os::unix::fs::FileExt;
+        let (path, file) = match self {
+            UuidFile::Existing { path, file } => (path, file),
+            // O_EXCL: whatever appeared at the path since `open` is refused, not followed.
+            UuidFile::Missing(path) => {
+                let file = open_regular(&path, true)?;
+                (path, file)
+            }
+        };
+        // Content first, then the length: a reader never sees an empty file, and a UUID
+        // replacing a UUID is never mixed with the old one.
+        file.write_all_at(uuid.as_bytes(), 0)
+            .and_then(|()| file.set_len(uuid.len() as u64))
+            .with_context(|| format!("cannot write {}", path.display()))
+    }
+}
+
+/// Opens `path` for writing without following a final symlink and without blocking on a fifo,
+/// and checks that it is a regular file.
+fn open_regular(path: &Path, create: bool) -> Result<std::fs::File> {
+    use nix::fcntl::OFlag;
     use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
+    let refuse = || {
+        anyhow!(
+            "{} is not a regular file (a symlink, fifo, device or directory): refusing to write the pod UUID there",
+            path.display()
+        )
+    };
+    let flags = OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_NOCTTY;
+    let file = std::fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(create)
         .mode(0o644)
-        .open(path)
-        .with_context(|| format!("cannot open {}", path.display()))?;
-    f.write_all(pod.uuid.to_string().as_bytes())
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+        .custom_flags(flags.bits())
+        .open(path);
+    let file = match file {
+        Ok(f) => f,
+        // ELOOP: a symlink (O_NOFOLLOW); ENXIO: a fifo without a reader or a socket;
+        // EISDIR: a directory.
+        Err(e)
+            if matches!(
+                e.raw_os_error(),
+                Some(libc::ELOOP | libc::ENXIO | libc::EISDIR)
+            ) =>
+        {
+            return Err(refuse())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            bail!(
+                "{} appeared while rkt was creating it: refusing to write the pod UUID there",
+                path.display()
+            )
+        }
+        Err(e) => {
+            return Err(anyhow::Error::new(e).context(format!("cannot open {}", path.display())))
+        }
+    };
+    let meta = file
+        .metadata()
+        .with_context(|| format!("cannot stat {}", path.display()))?;
+    if !meta.file_type().is_file() {
+        return Err(refuse());
+    }
+    Ok(file)
 }
 
 /// Whether overlay mounts can be used for pods under the data directory (REFERENCE §1.1 step 6).

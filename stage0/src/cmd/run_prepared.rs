@@ -5,7 +5,7 @@ use store::Store;
 use crate::cli::RunPreparedArgs;
 use crate::globals::Globals;
 use crate::output::Log;
-use crate::pod::dns::DnsConfig;
+use crate::pod::dns::{self, DnsConfig};
 use crate::pod::{setup, PodState, Pods, StateDir};
 use crate::stage1::RunFlags;
 use crate::sys;
@@ -44,6 +44,7 @@ pub fn run(globals: &Globals, args: &RunPreparedArgs, log: &Log) -> Result<i32> 
         &dns_refs(&args.hosts_entry),
     )
     .context("error with dns flags")?;
+    let hostname = dns::hostname_flag(args.hostname.as_deref())?;
     let net = super::run::net_list(args.net.as_deref())?;
     // `status`/`list` probe the lock for an instant: retry briefly. A concurrent run-prepared
     // of the same pod keeps it and wins.
@@ -68,7 +69,7 @@ pub fn run(globals: &Globals, args: &RunPreparedArgs, log: &Log) -> Result<i32> 
         net: net.join(","),
         interactive: args.interactive.unwrap_or(false),
         local_config: globals.local_config.clone(),
-        hostname: args.hostname.clone(),
+        hostname,
         dns_conf_mode: Some(dns.conf_mode()),
         disable_capabilities: globals.insecure.skip_capabilities(),
         disable_paths: globals.insecure.skip_paths(),

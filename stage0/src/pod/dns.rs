@@ -56,6 +56,19 @@ impl DnsConfig {
         domain: Option<&str>,
         hosts: &[&str],
     ) -> Result<DnsConfig> {
+        // Each value becomes part of a line in /etc/resolv.conf or /etc/hosts: a newline would
+        // add lines of its own (another nameserver, a hosts entry), a space another field.
+        for (flag, values) in [
+            ("dns", dns),
+            ("dns-search", search),
+            ("dns-opt", opts),
+            ("dns-domain", domain.as_slice()),
+            ("hosts-entry", hosts),
+        ] {
+            for v in values {
+                check_token(flag, v)?;
+            }
+        }
         let servers: Vec<String> = dns
             .iter()
             .flat_map(|d| d.split(','))
@@ -176,12 +189,62 @@ fn parse_hosts(values: &[&str]) -> Result<HostsMode> {
         if ip.parse::<IpAddr>().is_err() {
             bail!("Invalid IP passed to --hosts-entry: {ip}");
         }
+        if !is_host_name(host, MAX_DNS_NAME) {
+            bail!("invalid host name {host:?} in --hosts-entry {item:?}: {HOST_NAME_RULE}, {MAX_DNS_NAME} characters at most");
+        }
         match entries.iter_mut().find(|(i, _)| i == ip) {
             Some((_, names)) => names.push(host.to_string()),
             None => entries.push((ip.to_string(), vec![host.to_string()])),
         }
     }
     Ok(HostsMode::Stage0(entries))
+}
+
+/// Refuses a value that would break out of its place in a generated file: control characters
+/// anywhere (a newline starts a new line), whitespace in these one-token values.
+fn check_token(flag: &str, value: &str) -> Result<()> {
+    if value.chars().any(char::is_control) {
+        bail!("--{flag} value {value:?} contains a control character: pass each value on its own --{flag}");
+    }
+    if value.chars().any(char::is_whitespace) {
+        bail!("--{flag} value {value:?} contains whitespace: pass each value on its own --{flag}");
+    }
+    Ok(())
+}
+
+/// What systemd's `hostname_is_valid` (and so nspawn and rkt's stage1) accepts.
+const HOST_NAME_RULE: &str =
+    "use letters, digits, '-', '_' and '.' in dot-separated labels of 1 to 63 characters";
+/// The kernel's limit for `sethostname` (`__NEW_UTS_LEN`, systemd's `HOST_NAME_MAX`).
+const MAX_HOSTNAME: usize = 64;
+/// A DNS name's limit in text form, for names in `/etc/hosts`.
+const MAX_DNS_NAME: usize = 253;
+
+/// Letters, digits, `-`, `_` and `.`; no empty label (so no leading, trailing or double dot);
+/// labels of at most 63 characters.
+fn is_host_name(name: &str, max: usize) -> bool {
+    !name.is_empty()
+        && name.len() <= max
+        && name.split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
+/// `--hostname` of `run` and `run-prepared`: `None` (rkt's `rkt-<uuid>` default) when absent
+/// or empty, as in rkt. Checked before anything is created: stage1 writes it to the pod's
+/// `/etc/hostname` and its `/etc/hosts`.
+pub fn hostname_flag(value: Option<&str>) -> Result<Option<String>> {
+    let Some(name) = value.filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    check_token("hostname", name)?;
+    if !is_host_name(name, MAX_HOSTNAME) {
+        bail!("invalid --hostname {name:?}: {HOST_NAME_RULE}, {MAX_HOSTNAME} characters at most");
+    }
+    Ok(Some(name.to_string()))
 }
 
 /// rkt's resolv.conf layout.
@@ -283,5 +346,71 @@ mod tests {
         assert!(parse_hosts(&["nonsense"]).is_err());
         assert!(parse_hosts(&["x=y"]).is_err());
         assert_eq!(parse_hosts(&["host"]).unwrap(), HostsMode::Host);
+    }
+
+    #[test]
+    fn injected_lines_and_fields_are_refused() {
+        let err = |dns: &[&str], search: &[&str], opts: &[&str], domain, hosts: &[&str]| {
+            format!(
+                "{:#}",
+                DnsConfig::parse(dns, search, opts, domain, hosts).unwrap_err()
+            )
+        };
+        assert_eq!(
+            err(&[], &["x\nnameserver 6.6.6.6"], &[], None, &[]),
+            "--dns-search value \"x\\nnameserver 6.6.6.6\" contains a control character: pass each value on its own --dns-search"
+        );
+        assert!(
+            err(&["1.2.3.4\nnameserver 6.6.6.6"], &[], &[], None, &[]).starts_with("--dns value ")
+        );
+        assert!(err(&[], &[], &["ndots:1\n"], None, &[]).starts_with("--dns-opt value "));
+        assert!(err(&[], &[], &["ndots:1 rotate"], None, &[]).contains("whitespace"));
+        assert!(err(&[], &[], &[], Some("corp\rx"), &[]).starts_with("--dns-domain value "));
+        assert!(err(&[], &["a b"], &[], None, &[]).contains("whitespace"));
+        assert!(err(&[], &[], &[], None, &["1.2.3.4=a\n6.6.6.6 evil"])
+            .starts_with("--hosts-entry value \"1.2.3.4=a\\n6.6.6.6 evil\""));
+        assert!(err(&[], &[], &[], None, &["1.2.3.4=a\u{85}b"]).contains("control character"));
+        assert!(err(&[], &[], &[], None, &["1.2.3.4=a=b"]).contains("invalid host name \"a=b\""));
+        assert!(err(&[], &[], &[], None, &["1.2.3.4="]).contains("invalid host name"));
+        assert!(err(&[], &[], &[], None, &["1.2.3.4=a..b"]).contains("invalid host name"));
+        assert!(err(&[], &[], &[], None, &["1.2.3.4=#x"]).contains("invalid host name"));
+        assert!(DnsConfig::parse(
+            &[],
+            &[],
+            &[],
+            None,
+            &["::1=db.example.com,10.0.0.1=my_host"]
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn hostnames_follow_systemd() {
+        assert_eq!(hostname_flag(None).unwrap(), None);
+        assert_eq!(hostname_flag(Some("")).unwrap(), None);
+        assert_eq!(
+            hostname_flag(Some("web-1.example_lan")).unwrap().as_deref(),
+            Some("web-1.example_lan")
+        );
+        assert_eq!(
+            format!("{:#}", hostname_flag(Some("a\nb")).unwrap_err()),
+            "--hostname value \"a\\nb\" contains a control character: pass each value on its own --hostname"
+        );
+        for bad in [".a", "a.", "a..b", "a b", "a/b", "a:b", "\u{e9}"] {
+            assert!(hostname_flag(Some(bad)).is_err(), "{bad:?}");
+        }
+        assert!(hostname_flag(Some(&"a".repeat(63))).is_ok());
+        assert!(
+            hostname_flag(Some(&"a".repeat(64))).is_err(),
+            "label too long"
+        );
+        let long = ["a".repeat(31), "b".repeat(32)].join(".");
+        assert_eq!(long.len(), 64);
+        assert!(hostname_flag(Some(&long)).is_ok());
+        assert!(hostname_flag(Some(&format!("{long}c"))).is_err());
+        assert_eq!(
+            format!("{:#}", hostname_flag(Some("a..b")).unwrap_err()),
+            "invalid --hostname \"a..b\": use letters, digits, '-', '_' and '.' in dot-separated labels of 1 to 63 characters, 64 characters at most"
+        );
     }
 }

@@ -2,8 +2,10 @@
 //! app section with the command-line overrides applied.
 use std::collections::HashSet;
 
+use aci::isolator::{LINUX_CAPABILITIES_REMOVE_SET, LINUX_CAPABILITIES_RETAIN_SET};
 use aci::schema::{
-    Annotation, App, EnvVar, ImageManifest, Mount, PodManifest, RuntimeApp, RuntimeImage, Volume,
+    Annotation, App, EnvVar, ImageManifest, Isolator, Mount, PodManifest, RuntimeApp, RuntimeImage,
+    Volume,
 };
 use anyhow::{anyhow, bail, Context, Result};
 use store::ImageKey;
@@ -25,6 +27,9 @@ pub struct PodInputs {
     pub mounts: Vec<MountArg>,
     /// Environment for every app, already in precedence order (inherited, file, --set-env).
     pub env: EnvLayers,
+    /// `--insecure-options=capabilities`: stage1 restricts no capabilities, so an image's own
+    /// capability isolators need no operator consent.
+    pub allow_image_caps: bool,
 }
 
 /// `--inherit-env` values (never override the image), then `--set-env-file`, then `--set-env`.
@@ -202,12 +207,101 @@ fn app_section(ra: &ResolvedApp<'_>, pod: &PodInputs, caller: (u32, u32)) -> Res
     for (k, v) in key_values(&ra.args.all("user-label"), "user-label")? {
         app.user_labels.insert(k, v);
     }
-    apply_isolators(&mut app, ra.args).with_context(|| format!("image {}", ra.manifest.name))?;
+    let caps = caps_override(ra.args).with_context(|| format!("image {}", ra.manifest.name))?;
+    if caps.is_none() && !pod.allow_image_caps {
+        check_image_caps(&ra.manifest.name, &app.isolators, CapsGrant::Flag)?;
+    }
+    apply_isolators(&mut app, ra.args, caps)
+        .with_context(|| format!("image {}", ra.manifest.name))?;
     Ok(app)
 }
 
-/// `--memory`/`--cpu` are appended (the last one wins in stage1), as rkt does.
-fn apply_isolators(app: &mut App, args: &AppArgs) -> Result<()> {
+/// Where the operator grants capabilities beyond the default, for the error message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CapsGrant {
+    /// `--caps-retain` after the image.
+    Flag,
+    /// The app's own `app` section in a `--pod-manifest`.
+    PodManifest,
+}
+
+/// An image may only narrow rkt's default capabilities: a retain set within the default, or
+/// any remove set. Anything more (e.g. `CAP_DAC_READ_SEARCH`, which reads host files through
+/// `open_by_handle_at`) needs the operator's consent, as in Docker and runc, where images
+/// never choose their capabilities. Must run before the pod directory is created.
+pub fn check_image_caps(image: &str, isolators: &[Isolator], grant: CapsGrant) -> Result<()> {
+    let Some(retained) = aci::isolator::retained_capabilities(isolators) else {
+        return Ok(());
+    };
+    let beyond: Vec<&str> = retained
+        .iter()
+        .map(String::as_str)
+        .filter(|c| !aci::isolator::is_default_capability(c))
+        .collect();
+    if beyond.is_empty() {
+        return Ok(());
+    }
+    let how = match grant {
+        CapsGrant::Flag => format!(
+            "to grant them, add --caps-retain={} after the image",
+            retained.join(",")
+        ),
+        CapsGrant::PodManifest => {
+            "to grant them, give the app its own \"app\" section with a capabilities-retain-set isolator in the pod manifest".to_string()
+        }
+    };
+    bail!(
+        "image {image:?} asks for capabilities beyond rkt's default set: {}; {how} (or run with --insecure-options=capabilities)",
+        beyond.join(",")
+    )
+}
+
+/// The last value of a per-app flag or of its deprecated alias (rkt registers both with one
+/// setter, so the later one wins).
+fn last_of<'a>(args: &'a AppArgs, names: &[&str]) -> Option<&'a str> {
+    args.flags
+        .iter()
+        .rev()
+        .find(|(n, _)| names.contains(&n.as_str()))
+        .map(|(_, v)| v.as_str())
+}
+
+/// `--caps-retain`/`--caps-remove` (and rkt's deprecated `--cap-retain`/`--cap-remove`): the
+/// one capability isolator that replaces the image's.
+fn caps_override(args: &AppArgs) -> Result<Option<Isolator>> {
+    let retain = last_of(args, &["caps-retain", "cap-retain"]);
+    let remove = last_of(args, &["caps-remove", "cap-remove"]);
+    let (flag, value, name) = match (retain, remove) {
+        (Some(_), Some(_)) => {
+            bail!("cannot use both --caps-retain and --caps-remove on the same image")
+        }
+        (Some(v), None) => ("caps-retain", v, LINUX_CAPABILITIES_RETAIN_SET),
+        (None, Some(v)) => ("caps-remove", v, LINUX_CAPABILITIES_REMOVE_SET),
+        (None, None) => return Ok(None),
+    };
+    Ok(Some(Isolator {
+        name: name.to_string(),
+        value: serde_json::json!({ "set": capability_list(flag, value)? }),
+    }))
+}
+
+/// A comma list of capability names, any case, with or without `CAP_`, in canonical spelling.
+pub fn capability_list(flag: &str, value: &str) -> Result<Vec<&'static str>> {
+    let mut out = Vec::new();
+    for item in value.split(',') {
+        let Some(name) = aci::isolator::capability_name(item) else {
+            bail!("unknown capability {item:?} in --{flag}={value:?}: use names such as CAP_NET_ADMIN (see capabilities(7))");
+        };
+        if !out.contains(&name) {
+            out.push(name);
+        }
+    }
+    Ok(out)
+}
+
+/// `--memory`/`--cpu` are appended (the last one wins in stage1), then a capability override
+/// replaces every capability isolator of the image, in rkt's order.
+fn apply_isolators(app: &mut App, args: &AppArgs, caps: Option<Isolator>) -> Result<()> {
     if let Some(mem) = args.get("memory") {
         let iso = aci::isolator::resource(aci::isolator::RESOURCE_MEMORY, None, mem)?;
         if let Ok(Some(bytes)) = aci::isolator::memory_limit_bytes(&iso) {
@@ -223,6 +317,12 @@ fn apply_isolators(app: &mut App, args: &AppArgs) -> Result<()> {
             None,
             cpu,
         )?);
+    }
+    if let Some(caps) = caps {
+        app.isolators.retain(|i| {
+            i.name != LINUX_CAPABILITIES_RETAIN_SET && i.name != LINUX_CAPABILITIES_REMOVE_SET
+        });
+        app.isolators.push(caps);
     }
     Ok(())
 }
@@ -310,5 +410,146 @@ mod tests {
         assert_eq!(get("PER_APP").as_deref(), Some("1"));
         assert_eq!(pm.apps[0].name, "env");
         assert_eq!(pm.annotations[0].name, "coreos.com/rkt/stage1/mutable");
+    }
+
+    fn caps_image(isolators: &[(&str, &[&str])]) -> ImageManifest {
+        ImageManifest {
+            name: "example.com/caps".into(),
+            app: Some(App {
+                exec: vec!["/caps".into()],
+                user: "0".into(),
+                group: "0".into(),
+                isolators: isolators
+                    .iter()
+                    .map(|(name, set)| Isolator {
+                        name: name.to_string(),
+                        value: serde_json::json!({ "set": set }),
+                    })
+                    .collect(),
+                ..App::default()
+            }),
+            ..ImageManifest::default()
+        }
+    }
+
+    fn generate_caps(
+        isolators: &[(&str, &[&str])],
+        flags: &[(&str, &str)],
+        allow_image_caps: bool,
+    ) -> Result<Vec<Isolator>> {
+        let args = AppArgs {
+            image: "example.com/caps".into(),
+            flags: flags
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            ..AppArgs::default()
+        };
+        let ra = ResolvedApp {
+            args: &args,
+            key: ImageKey::parse(&format!("sha512-{}", "b".repeat(64))).unwrap(),
+            manifest: caps_image(isolators),
+        };
+        let pod = PodInputs {
+            allow_image_caps,
+            ..PodInputs::default()
+        };
+        let pm = generate(&[ra], &pod, (0, 0))?;
+        Ok(pm.apps[0].app.as_ref().unwrap().isolators.clone())
+    }
+
+    const RETAIN: &str = LINUX_CAPABILITIES_RETAIN_SET;
+    const REMOVE: &str = LINUX_CAPABILITIES_REMOVE_SET;
+
+    #[test]
+    fn an_image_may_only_narrow_the_default_capabilities() {
+        let e = generate_caps(
+            &[(RETAIN, &["CAP_CHOWN", "CAP_DAC_READ_SEARCH"])],
+            &[],
+            false,
+        )
+        .unwrap_err();
+        assert_eq!(
+            format!("{e:#}"),
+            "image \"example.com/caps\" asks for capabilities beyond rkt's default set: \
+             CAP_DAC_READ_SEARCH; to grant them, add --caps-retain=CAP_CHOWN,CAP_DAC_READ_SEARCH \
+             after the image (or run with --insecure-options=capabilities)"
+        );
+        // Narrowing is fine, and kept as the image wrote it.
+        let narrowed = generate_caps(&[(RETAIN, &["CAP_CHOWN", "CAP_KILL"])], &[], false).unwrap();
+        assert_eq!(
+            narrowed[0].value["set"],
+            serde_json::json!(["CAP_CHOWN", "CAP_KILL"])
+        );
+        assert!(generate_caps(&[(REMOVE, &["CAP_SYS_ADMIN"])], &[], false).is_ok());
+        // Unknown names are not in the default set either.
+        assert!(generate_caps(&[(RETAIN, &["CAP_MADE_UP"])], &[], false).is_err());
+        // Every retain set counts, not just the one a runtime happens to read.
+        assert!(generate_caps(
+            &[(RETAIN, &["CAP_SYS_ADMIN"]), (RETAIN, &["CAP_CHOWN"])],
+            &[],
+            false
+        )
+        .is_err());
+        // The operator's consent: --caps-retain, or no capability restriction at all.
+        assert!(generate_caps(&[(RETAIN, &["CAP_DAC_READ_SEARCH"])], &[], true).is_ok());
+        let granted = generate_caps(
+            &[(RETAIN, &["CAP_DAC_READ_SEARCH"])],
+            &[("caps-retain", "dac_read_search")],
+            false,
+        )
+        .unwrap();
+        assert_eq!(granted.len(), 1);
+        assert_eq!(granted[0].name, RETAIN);
+        assert_eq!(
+            granted[0].value,
+            serde_json::json!({"set": ["CAP_DAC_READ_SEARCH"]})
+        );
+    }
+
+    #[test]
+    fn caps_flags_replace_the_image_capability_isolators() {
+        let iso = generate_caps(
+            &[(RETAIN, &["CAP_CHOWN"]), (REMOVE, &["CAP_KILL"])],
+            &[
+                ("memory", "64M"),
+                ("caps-remove", "CAP_MKNOD,cap_kill,MKNOD"),
+            ],
+            false,
+        )
+        .unwrap();
+        let names: Vec<&str> = iso.iter().map(|i| i.name.as_str()).collect();
+        assert_eq!(names, ["resource/memory", REMOVE]);
+        assert_eq!(
+            iso[1].value,
+            serde_json::json!({"set": ["CAP_MKNOD", "CAP_KILL"]})
+        );
+        // The deprecated spelling is an alias; the last of the two wins, as in rkt.
+        let iso = generate_caps(
+            &[],
+            &[
+                ("caps-retain", "CAP_CHOWN"),
+                ("cap-retain", "CAP_NET_ADMIN"),
+            ],
+            false,
+        )
+        .unwrap();
+        assert_eq!(iso[0].value, serde_json::json!({"set": ["CAP_NET_ADMIN"]}));
+        let e = generate_caps(
+            &[],
+            &[("caps-retain", "CAP_CHOWN"), ("cap-remove", "CAP_KILL")],
+            false,
+        )
+        .unwrap_err();
+        assert_eq!(
+            format!("{e:#}"),
+            "image example.com/caps: cannot use both --caps-retain and --caps-remove on the same image"
+        );
+        let e = generate_caps(&[], &[("caps-retain", "CAP_CHOWN,CAP_NOPE")], false).unwrap_err();
+        assert!(
+            format!("{e:#}").contains("unknown capability \"CAP_NOPE\""),
+            "{e:#}"
+        );
+        assert!(capability_list("caps-retain", "CAP_CHOWN,").is_err());
     }
 }
