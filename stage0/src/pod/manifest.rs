@@ -208,8 +208,17 @@ fn app_section(ra: &ResolvedApp<'_>, pod: &PodInputs, caller: (u32, u32)) -> Res
         app.user_labels.insert(k, v);
     }
     let caps = caps_override(ra.args).with_context(|| format!("image {}", ra.manifest.name))?;
-    if caps.is_none() && !pod.allow_image_caps {
-        check_image_caps(&ra.manifest.name, &app.isolators, CapsGrant::Flag)?;
+    if caps.is_none() {
+        if let Err(refused) = check_image_caps(&ra.manifest.name, &app.isolators, CapsGrant::Flag) {
+            if !pod.allow_image_caps {
+                return Err(refused);
+            }
+            // --insecure-options=capabilities lifts the restriction for this run only: the
+            // image's wish is not recorded in the pod manifest, where a later run-prepared
+            // without that option would grant it.
+            app.isolators
+                .retain(|i| !i.name.starts_with("os/linux/capabilities-"));
+        }
     }
     apply_isolators(&mut app, ra.args, caps)
         .with_context(|| format!("image {}", ra.manifest.name))?;

@@ -143,13 +143,12 @@ fn fds() -> String {
         .unwrap_or_default();
     fds.sort_unstable();
     for fd in fds {
-        let target = fs::read_link(format!("/proc/self/fd/{fd}"))
-            .map(|t| String::from_utf8_lossy(t.as_os_str().as_bytes()).into_owned())
-            .unwrap_or_default();
-        // The directory listing itself has a descriptor open while it runs.
-        if !target.starts_with("/proc/") {
-            out.push_str(&format!("fd {fd}: {target}\n"));
-        }
+        // The directory listing's own descriptor was open while it ran and is closed now.
+        let Ok(target) = fs::read_link(format!("/proc/self/fd/{fd}")) else {
+            continue;
+        };
+        let target = String::from_utf8_lossy(target.as_os_str().as_bytes()).into_owned();
+        out.push_str(&format!("fd {fd}: {target}\n"));
     }
     out
 }
