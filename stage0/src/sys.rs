@@ -3,7 +3,7 @@
 use std::ffi::{CString, OsStr};
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -209,6 +209,84 @@ pub fn exec(program: &Path, argv: &[String], env: &[(String, String)]) -> anyhow
         },
         Err(e) => e,
     }
+}
+
+/// A new anonymous in-memory file (memfd), close-on-exec and sealable, for an executable
+/// copy.
+pub fn memfd(name: &str) -> Result<File> {
+    let c = CString::new(name).context("memfd name contains a NUL byte")?;
+    let flags = libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING;
+    // MFD_EXEC (Linux 6.3) keeps the copy executable where vm.memfd_noexec asks for
+    // non-executable memfds by default; older kernels do not know the flag.
+    const MFD_EXEC: libc::c_uint = 0x10;
+    // SAFETY: `c` is a valid C string; memfd_create takes it and plain flags.
+    let mut fd = unsafe { libc::memfd_create(c.as_ptr(), flags | MFD_EXEC) };
+    if fd < 0 && Errno::last() == Errno::EINVAL {
+        // SAFETY: as above.
+        fd = unsafe { libc::memfd_create(c.as_ptr(), flags) };
+    }
+    if fd < 0 {
+        return Err(io::Error::last_os_error()).context("cannot create an in-memory file");
+    }
+    // SAFETY: memfd_create just returned this descriptor, owned by nobody else.
+    Ok(File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
+}
+
+/// Seals a memfd against any change of its content or size, and of the seals. With
+/// `inheritable`, it is no longer close-on-exec (a script's interpreter opens it by path).
+pub fn seal(file: &File, inheritable: bool) -> Result<()> {
+    let seals = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+    // SAFETY: fcntl on a descriptor we own, with integer arguments.
+    if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_ADD_SEALS, seals) } != 0 {
+        return Err(io::Error::last_os_error()).context("cannot seal the in-memory copy");
+    }
+    if inheritable {
+        fcntl(file, FcntlArg::F_SETFD(FdFlag::empty()))
+            .context("cannot clear close-on-exec on the in-memory copy")?;
+    }
+    Ok(())
+}
+
+/// Replaces this process with the program in `file` (execveat with AT_EMPTY_PATH: the file
+/// itself, no path that could change). Only returns on failure.
+pub fn exec_fd(file: &File, argv: &[String], env: &[(String, String)]) -> anyhow::Error {
+    let build = || -> Result<(Vec<CString>, Vec<CString>)> {
+        let args = argv
+            .iter()
+            .map(|a| CString::new(a.as_bytes()).context("argument contains a NUL byte"))
+            .collect::<Result<Vec<_>>>()?;
+        let envs = env
+            .iter()
+            .map(|(k, v)| {
+                CString::new(format!("{k}={v}")).context("environment contains a NUL byte")
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok((args, envs))
+    };
+    let (args, envs) = match build() {
+        Ok(built) => built,
+        Err(e) => return e,
+    };
+    // execveat's prototype takes `char *const[]`; the kernel never writes through them.
+    let mut argp: Vec<*mut libc::c_char> = args.iter().map(|a| a.as_ptr().cast_mut()).collect();
+    argp.push(std::ptr::null_mut());
+    let mut envp: Vec<*mut libc::c_char> = envs.iter().map(|e| e.as_ptr().cast_mut()).collect();
+    envp.push(std::ptr::null_mut());
+    // SAFETY: both arrays are NULL-terminated and point into `args`/`envs`, alive for the
+    // call; execveat only returns on failure.
+    unsafe {
+        libc::execveat(
+            file.as_raw_fd(),
+            c"".as_ptr(),
+            argp.as_ptr(),
+            envp.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        )
+    };
+    anyhow::Error::new(io::Error::last_os_error()).context(format!(
+        "cannot execute the stage1 entrypoint {}",
+        argv.first().map(String::as_str).unwrap_or("?")
+    ))
 }
 
 /// Broken-down local time: (year, month, day, hour, minute, second, utc offset seconds, zone).

@@ -25,8 +25,10 @@ pub const LOCK_FD_ENV: &str = "RKT_LOCK_FD";
 /// Our PID 1 inside the stage1 root, and the plan stage1 writes for it
 /// (format: stage2-init/src/plan.rs).
 pub const STAGE2_INIT: &str = "/stage2-init";
-/// stage2-init's socket for `rkt enter` requests, inside the stage1 root.
+/// stage2-init's socket for `rkt enter` requests, inside the stage1 root, and the first field
+/// of every request (docs/stage-contract.md, "rkt enter").
 pub const ENTER_SOCKET: &str = "rkt/enter.sock";
+pub const ENTER_MAGIC: &str = "rkt-enter-v1";
 pub const INIT_PLAN: &str = "rkt/init-plan";
 pub const PLAN_MAGIC: &str = "rkt-stage2-plan-v1";
 

@@ -14,11 +14,9 @@ use anyhow::{anyhow, bail, Context, Result};
 
 use crate::args::EnterArgs;
 use crate::console::{Console, ConsoleSlots};
-use crate::contract::{ENTER_SOCKET, STAGE1_ROOTFS};
+use crate::contract::{ENTER_MAGIC as MAGIC, ENTER_SOCKET, STAGE1_ROOTFS};
 use crate::sys::{self, channel};
 
-/// First field of every request.
-const MAGIC: &str = "rkt-enter-v1";
 /// How long to wait for stage2-init's socket after the pod started.
 const SOCKET_WAIT: Duration = Duration::from_secs(10);
 /// `TERM` for the entered command when the caller has none (rkt's default).
@@ -207,12 +205,18 @@ mod tests {
             "-c",
             "a\nb",
         ];
-        let mut golden = Vec::new();
+        let mut encoded = Vec::new();
         for f in expected {
-            golden.extend_from_slice(f.as_bytes());
-            golden.push(0);
+            encoded.extend_from_slice(f.as_bytes());
+            encoded.push(0);
         }
-        assert_eq!(req, golden);
+        assert_eq!(req, encoded);
+        // The same request stage2-init's reader is tested against.
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/golden/enter-request");
+        if std::env::var_os("BLESS").is_some() {
+            std::fs::write(path, &req).unwrap();
+        }
+        assert_eq!(std::fs::read(path).expect("docs/golden/enter-request"), req);
         assert_eq!(fields(b"exit\x003\x00"), ["exit", "3"]);
         assert!(fields(b"").is_empty());
     }

@@ -522,6 +522,58 @@ mod tests {
         );
     }
 
+    /// The plan both sides are tested against (docs/stage-contract.md, "The plan").
+    fn golden_launches() -> Vec<AppLaunch> {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        vec![
+            AppLaunch {
+                name: "web".into(),
+                root: "/opt/stage2/web/rootfs".into(),
+                uid: 1000,
+                gid: 100,
+                groups: vec![100, 2048],
+                cwd: "/srv".into(),
+                env: vec![
+                    ("PATH".into(), "/bin".into()),
+                    ("GREETING".into(), "hello\nLD_PRELOAD=/evil.so".into()),
+                    ("AC_APP_NAME".into(), "web".into()),
+                ],
+                exec: s(&["/bin/httpd", "-f", "two words"]),
+                pre_start: vec![s(&["/bin/prepare", "x"])],
+                post_stop: vec![s(&["/bin/cleanup"])],
+                caps: Some(vec![0, 10, 27]),
+            },
+            AppLaunch {
+                name: "db".into(),
+                root: "/opt/stage2/db/rootfs".into(),
+                uid: 0,
+                gid: 0,
+                groups: vec![],
+                cwd: "/".into(),
+                env: vec![],
+                exec: s(&["/bin/db"]),
+                pre_start: vec![],
+                post_stop: vec![],
+                caps: None,
+            },
+        ]
+    }
+
+    const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/golden/init-plan");
+
+    #[test]
+    fn the_plan_writer_matches_the_golden_plan() {
+        let written = init_plan(&golden_launches(), false, true, 10);
+        if std::env::var_os("BLESS").is_some() {
+            std::fs::write(GOLDEN, &written).unwrap();
+        }
+        let golden = std::fs::read(GOLDEN).expect("docs/golden/init-plan (BLESS=1 writes it)");
+        assert_eq!(
+            written, golden,
+            "the plan format changed: update the contract and the reader"
+        );
+    }
+
     #[test]
     fn init_plan_is_nul_separated() {
         let launch = AppLaunch {

@@ -545,3 +545,6 @@ pub fn dev_null() -> Result<OwnedFd> {
 }
 
 pub use sys::spawn_pod;
+
+#[cfg(test)]
+mod tests;

@@ -24,6 +24,9 @@ pub const SUPERVISOR_STATUS: &str = "supervisor-status";
 /// `enter.rs`). The stage1 `enter` entrypoint connects to it from the host.
 pub const ENTER_SOCKET: &str = "enter.sock";
 
+/// The first field of every enter request.
+pub const ENTER_MAGIC: &str = "rkt-enter-v1";
+
 /// Target of the [`SUPERVISOR_STATUS`] symlink.
 pub const SUPERVISOR_READY: &str = "ready";
 

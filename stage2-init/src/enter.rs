@@ -27,12 +27,11 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::Path;
 
+use crate::contract::ENTER_MAGIC as MAGIC;
 use crate::plan::{AppPlan, Plan};
 use crate::supervisor::{Pid, WaitStatus};
 use crate::sys::{self, Command, Connection, ExecLimits, ExecSpec, Listener, Session, Stdio};
 
-/// First field of every request.
-pub const MAGIC: &str = "rkt-enter-v1";
 /// Largest request accepted (arguments and environment included).
 const MAX_REQUEST: usize = 128 * 1024;
 /// Connections served at once; more are closed right away.

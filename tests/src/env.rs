@@ -30,6 +30,72 @@ pub fn attack_bin() -> PathBuf {
         .join("../target/x86_64-unknown-linux-gnu/release/pod-attack")
 }
 
+/// The newest modification time among the sources the tested binaries are built from.
+fn newest_source() -> (std::time::SystemTime, PathBuf) {
+    fn walk(dir: &Path, newest: &mut (std::time::SystemTime, PathBuf)) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Ok(meta) = entry.metadata() else { continue };
+            if meta.is_dir() {
+                walk(&path, newest);
+            } else if path
+                .extension()
+                .is_some_and(|e| e == "rs" || e == "toml" || e == "in")
+            {
+                if let Ok(modified) = meta.modified() {
+                    if modified > newest.0 {
+                        *newest = (modified, path);
+                    }
+                }
+            }
+        }
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut newest = (std::time::SystemTime::UNIX_EPOCH, PathBuf::new());
+    for krate in [
+        "aci",
+        "store",
+        "stage0",
+        "stage1",
+        "stage2-init",
+        "tests/attack",
+    ] {
+        walk(&root.join(krate), &mut newest);
+    }
+    newest
+}
+
+/// Tests must never pass or fail because of a previous build: every binary they run must be
+/// newer than every source it is built from (`cargo test` alone does not rebuild them).
+fn check_binaries_are_fresh() {
+    static CHECKED: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    let verdict = CHECKED.get_or_init(|| {
+        if std::env::var_os("RKT_RELEASE_DIR").is_some() {
+            return Ok(()); // deliberately testing other binaries
+        }
+        let (newest, source) = newest_source();
+        for binary in [rkt_bin(), stage1_aci(), attack_bin()] {
+            let built = std::fs::metadata(&binary)
+                .and_then(|m| m.modified())
+                .map_err(|e| format!("{}: {e}: run `make build attack` first", binary.display()))?;
+            if built < newest {
+                return Err(format!(
+                    "{} is older than {}: run `make build attack` (or `make test`) so the tests run what the sources say",
+                    binary.display(),
+                    source.display()
+                ));
+            }
+        }
+        Ok(())
+    });
+    if let Err(why) = verdict {
+        panic!("{why}");
+    }
+}
+
 /// Privileged tests need root. Without it they print SKIP, except under CI=true where a
 /// skipped test is a failure.
 pub fn require_root(test: &str) -> bool {
@@ -52,6 +118,7 @@ pub fn require_root(test: &str) -> bool {
         "{} missing: run `make` first",
         stage1_aci().display()
     );
+    check_binaries_are_fresh();
     true
 }
 

@@ -4,11 +4,12 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 
 use crate::cli::EnterArgs;
-use crate::contract::ANN_ENTER;
 use crate::globals::Globals;
 use crate::output::Log;
 use crate::pod::{PodState, Pods};
-use crate::{stage1, sys};
+use crate::stage1::Stage1;
+use crate::sys;
+use store::Store;
 
 pub fn run(globals: &Globals, args: &EnterArgs, log: &Log) -> Result<i32> {
     if sys::euid() != 0 {
@@ -58,18 +59,9 @@ pub fn run(globals: &Globals, args: &EnterArgs, log: &Log) -> Result<i32> {
         command = vec!["/bin/bash".into()];
     }
     let dir = pod.path();
-    let s1manifest = stage1::pod_stage1_manifest(&dir)?;
-    let entry = stage1::entrypoint(&s1manifest, ANN_ENTER)?;
-    // As rkt, the enter binary comes from the stage1 tree in the store.
-    let program = stage1::store_entrypoint(&globals.dir, &dir, &entry)?;
-    let mut argv = vec![
-        entry.clone(),
-        format!("--pid={pid}"),
-        format!("--appname={app}"),
-        "--".into(),
-    ];
-    argv.extend(command);
-    std::env::set_current_dir(&dir).with_context(|| format!("cannot enter {}", dir.display()))?;
-    let env: Vec<(String, String)> = std::env::vars().collect();
-    Err(sys::exec(&program, &argv, &env).context("enter failed"))
+    let store = Store::open(&globals.dir).context("cannot open store")?;
+    let stage1 = Stage1::of_pod(&store, &dir)?;
+    Err(stage1
+        .exec_enter(&store, &dir, pid, &app, &command)
+        .context("enter failed"))
 }

@@ -14,7 +14,7 @@ use crate::pod::dns::{self, DnsConfig};
 use crate::pod::manifest::{self, CapsGrant, EnvLayers, PodInputs, ResolvedApp};
 use crate::pod::prepare::{prepare, PrepareOptions};
 use crate::pod::{setup, Pod, Pods, StateDir};
-use crate::stage1::{self, RunFlags};
+use crate::stage1::{self, Entrypoint, RunFlags, Stage1};
 use crate::{contract, sys};
 
 const RUN_USAGE: &str = "Usage: rkt run [--volume=name,kind=host,...] [--mount volume=VOL,target=PATH] IMAGE [-- image-args...[---]]...";
@@ -139,18 +139,18 @@ pub fn launch(
     let guard = setup::mount_overlays(&dir, store, manifest).context("error setting up stage1")?;
     dns.write(&dir.join(contract::STAGE1_ROOTFS))
         .context("error writing name resolution files")?;
-    let s1manifest = stage1::pod_stage1_manifest(&dir)?;
-    let entry = stage1::entrypoint(&s1manifest, contract::ANN_RUN)?;
-    let version = stage1::interface_version(&s1manifest)?;
+    let stage1 = Stage1::of_pod(store, &dir)?;
+    let argv = stage1.run_argv(flags, &pod.uuid.to_string(), &|w| {
+        log.print(format!("warning: {w}"))
+    })?;
+    // Loaded and checked before the pod counts as running.
+    let program = stage1.program(store, Entrypoint::Run)?;
     pod.move_to(StateDir::Run)
         .context("unable to transition to run")?;
     guard.disarm();
     let dir = pod.path();
-    let argv = stage1::run_argv(&entry, version, flags, &pod.uuid.to_string(), &|w| {
-        log.print(format!("warning: {w}"))
-    });
     log.debug(format!("Execing {argv:?}"));
-    let err = stage1::exec(&dir, &entry, &argv, pod.lock_fd());
+    let err = Stage1::exec_run(&program, &dir, &argv, pod.lock_fd());
     Err(err.context("stage0: execution of stage1 failed"))
 }
 

@@ -1,14 +1,12 @@
 //! `rkt stop [--force] UUID...|--uuid-file`: run the stage1 stop entrypoint for each pod.
-use std::process::Command;
-
 use anyhow::{Context, Result};
 
 use crate::cli::StopArgs;
-use crate::contract::ANN_STOP;
 use crate::globals::Globals;
 use crate::output::{Log, EXIT_FAILURE};
 use crate::pod::{Pod, PodState, Pods};
-use crate::stage1;
+use crate::stage1::Stage1;
+use store::Store;
 
 pub fn run(globals: &Globals, args: &StopArgs, log: &Log) -> Result<i32> {
     let pods = Pods::new(&globals.dir);
@@ -62,23 +60,9 @@ pub fn run(globals: &Globals, args: &StopArgs, log: &Log) -> Result<i32> {
     Ok(0)
 }
 
-/// Runs `<stop entrypoint> [--force] UUID` with the pod directory as cwd.
+/// Runs the stage1 stop entrypoint of the pod.
 fn stop_pod(globals: &Globals, pod: &Pod, force: bool) -> Result<()> {
     let dir = pod.path();
-    let manifest = stage1::pod_stage1_manifest(&dir)?;
-    let entry = stage1::entrypoint(&manifest, ANN_STOP)?;
-    let program = stage1::store_entrypoint(&globals.dir, &dir, &entry)?;
-    let mut cmd = Command::new(&program);
-    cmd.current_dir(&dir);
-    if force {
-        cmd.arg("--force");
-    }
-    cmd.arg(pod.uuid.to_string());
-    let status = cmd
-        .status()
-        .with_context(|| format!("cannot run {}", program.display()))?;
-    if !status.success() {
-        anyhow::bail!("stage1 stop exited with {status}");
-    }
-    Ok(())
+    let store = Store::open(&globals.dir).context("cannot open store")?;
+    Stage1::of_pod(&store, &dir)?.stop(&store, &dir, force, &pod.uuid.to_string())
 }

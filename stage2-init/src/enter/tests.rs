@@ -128,3 +128,20 @@ fn the_request_environment_wins_over_the_apps() {
         [OsString::from("PATH=/bin"), OsString::from("TERM=xterm")]
     );
 }
+
+/// The request stage1's enter entrypoint is tested to write (docs/stage-contract.md).
+#[test]
+fn the_golden_request_reads_as_stage1_meant_it() {
+    let r = parse_request(include_bytes!("../../../docs/golden/enter-request")).unwrap();
+    assert_eq!(r.app, "web");
+    assert_eq!(r.stdio, [Slot::Passed; 3]);
+    assert_eq!(r.env, [OsString::from("TERM=xterm")]);
+    assert_eq!(
+        r.argv,
+        [
+            OsString::from("/bin/sh"),
+            OsString::from("-c"),
+            OsString::from("a\nb")
+        ]
+    );
+}

