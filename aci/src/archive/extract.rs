@@ -99,35 +99,6 @@ const BENEATH: ResolveFlags = ResolveFlags::BENEATH
     .union(ResolveFlags::NO_SYMLINKS)
     .union(ResolveFlags::NO_MAGICLINKS);
 
-/// Removes `name` in `parent` and, for a directory, everything below it. Never follows symlinks.
-pub(crate) fn remove_tree(parent: BorrowedFd<'_>, name: &OsStr) -> io::Result<()> {
-    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-    let fd = match rfs::openat(parent, name, flags, Mode::empty()) {
-        Ok(fd) => fd,
-        Err(Errno::NOTDIR | Errno::LOOP) => {
-            return Ok(rfs::unlinkat(parent, name, AtFlags::empty())?)
-        }
-        Err(Errno::NOENT) => return Ok(()),
-        Err(e) => return Err(e.into()),
-    };
-    let mut children = Vec::new();
-    for child in rfs::Dir::read_from(&fd)? {
-        let child = child?;
-        let n = child.file_name().to_bytes();
-        if n != b"." && n != b".." {
-            children.push((n.to_vec(), child.file_type()));
-        }
-    }
-    for (n, ft) in children {
-        let n = OsStr::from_bytes(&n);
-        match ft {
-            FileType::Directory | FileType::Unknown => remove_tree(fd.as_fd(), n)?,
-            _ => rfs::unlinkat(&fd, n, AtFlags::empty())?,
-        }
-    }
-    Ok(rfs::unlinkat(parent, name, AtFlags::REMOVEDIR)?)
-}
-
 impl Extractor {
     pub(crate) fn new(target: &Path, overwrite: bool) -> Result<Extractor, AciError> {
         let root = rfs::open(
@@ -211,7 +182,7 @@ impl Extractor {
         }
         // A removed directory may be (an ancestor of) the cached parent.
         self.cache = None;
-        remove_tree(dir, name).map_err(|e| err(entry, "remove existing entry", e))
+        crate::rootfs::remove_at(dir, name).map_err(|e| err(entry, "remove existing entry", e))
     }
 
     /// A regular file: `data` is streamed in; `size` (when known) must be met exactly.
