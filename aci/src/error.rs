@@ -149,6 +149,14 @@ pub enum AciError {
         #[source]
         source: io::Error,
     },
+    #[error("entry {entry:?}: invalid sparse file: {problem}")]
+    BadSparse {
+        entry: String,
+        problem: &'static str,
+    },
+    #[cfg(feature = "archive")]
+    #[error(transparent)]
+    Limit(#[from] crate::archive::LimitExceeded),
     #[error("path whitelist: cannot {op} {path}")]
     Whitelist {
         op: &'static str,

@@ -13,6 +13,7 @@ use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, ResolveFlags};
 
 mod remove;
 
+#[cfg(feature = "archive")]
 pub(crate) use remove::remove_at;
 pub use remove::remove_tree;
 

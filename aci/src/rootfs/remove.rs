@@ -20,8 +20,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use rustix::fs::{
-    self as rfs, AtFlags, FileType, Mode, OFlags, RawDir, RenameFlags, SeekFrom, Statx,
-    StatxFlags,
+    self as rfs, AtFlags, FileType, Mode, OFlags, RawDir, RenameFlags, SeekFrom, Statx, StatxFlags,
 };
 use rustix::io::Errno;
 
@@ -160,7 +159,10 @@ impl Remover {
 
     fn run(&mut self) -> io::Result<()> {
         loop {
-            let level = self.stack.last_mut().expect("bug: the top stays on the stack");
+            let level = self
+                .stack
+                .last_mut()
+                .expect("bug: the top stays on the stack");
             if let Some((name, kind)) = level.pending.pop() {
                 self.remove_entry(&name, kind)?;
                 continue;

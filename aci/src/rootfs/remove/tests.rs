@@ -37,7 +37,10 @@ fn removes_files_links_and_special_files_without_following_links() {
 
     remove_tree(&tree).unwrap();
     assert!(!tree.exists());
-    assert_eq!(std::fs::read_to_string(out.join("precious")).unwrap(), "keep");
+    assert_eq!(
+        std::fs::read_to_string(out.join("precious")).unwrap(),
+        "keep"
+    );
 
     // A symlink at the path itself is removed, its target kept.
     let link = t.path().join("link");
