@@ -23,7 +23,7 @@ mod tests;
 #[cfg(test)]
 mod testutil;
 
-pub use build::AciBuilder;
+pub use build::{AciBuilder, MAX_TREE_DEPTH};
 pub use limits::{
     LimitExceeded, LimitedDecompressor, Limits, DEFAULT_EXPANSION_FLOOR,
     DEFAULT_MAX_EXPANSION_RATIO, DEFAULT_MAX_RENDERED_SIZE,
