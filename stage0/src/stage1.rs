@@ -12,6 +12,7 @@ use crate::cli::apps::ParsedApps;
 use crate::contract::{
     ANN_INTERFACE_VERSION, DEFAULT_STAGE1_FILE, LOCK_FD_ENV, STAGE1_MANIFEST, STAGE1_ROOTFS,
 };
+use crate::globals::Globals;
 use crate::image::{Fetcher, ImageArg};
 use crate::sys;
 
@@ -188,12 +189,12 @@ pub fn pod_stage1_manifest(pod_dir: &Path) -> Result<ImageManifest> {
 
 /// An entrypoint binary in the stage1 tree of the store (read-only to pods), for the
 /// commands that run it after the pod started: the pod's own stage1 root is writable by it.
-pub fn store_entrypoint(data_dir: &Path, pod_dir: &Path, entry: &str) -> Result<PathBuf> {
+pub fn store_entrypoint(globals: &Globals, pod_dir: &Path, entry: &str) -> Result<PathBuf> {
     let recorded = std::fs::read_to_string(pod_dir.join(crate::contract::STAGE1_TREE_ID))
         .context("error getting stage1 treeStoreID")?;
     let tree = store::TreeId::parse(recorded.trim())
         .with_context(|| format!("invalid stage1 tree id {:?}", recorded.trim()))?;
-    let store = Store::open(data_dir).context("cannot open store")?;
+    let store = globals.open_store()?;
     let program = store
         .tree_dir(&tree)
         .join("rootfs")

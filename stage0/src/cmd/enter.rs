@@ -61,7 +61,7 @@ pub fn run(globals: &Globals, args: &EnterArgs, log: &Log) -> Result<i32> {
     let s1manifest = stage1::pod_stage1_manifest(&dir)?;
     let entry = stage1::entrypoint(&s1manifest, ANN_ENTER)?;
     // As rkt, the enter binary comes from the stage1 tree in the store.
-    let program = stage1::store_entrypoint(&globals.dir, &dir, &entry)?;
+    let program = stage1::store_entrypoint(globals, &dir, &entry)?;
     let mut argv = vec![
         entry.clone(),
         format!("--pid={pid}"),

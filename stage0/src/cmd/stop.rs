@@ -67,7 +67,7 @@ fn stop_pod(globals: &Globals, pod: &Pod, force: bool) -> Result<()> {
     let dir = pod.path();
     let manifest = stage1::pod_stage1_manifest(&dir)?;
     let entry = stage1::entrypoint(&manifest, ANN_STOP)?;
-    let program = stage1::store_entrypoint(&globals.dir, &dir, &entry)?;
+    let program = stage1::store_entrypoint(globals, &dir, &entry)?;
     let mut cmd = Command::new(&program);
     cmd.current_dir(&dir);
     if force {

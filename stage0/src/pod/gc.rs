@@ -27,7 +27,8 @@ pub fn delete(pod: &Pod, globals: &Globals, log: &Log) -> Result<()> {
             pod.uuid.to_string()
         )
     })?;
-    std::fs::remove_dir_all(&dir)
+    // A pod's tree is its apps' to shape: any depth, symlinks anywhere (never followed).
+    aci::rootfs::remove_tree(&dir)
         .with_context(|| format!("unable to remove pod {:?}", pod.uuid.to_string()))?;
     Ok(())
 }
@@ -42,7 +43,7 @@ fn stage1_gc(dir: &Path, globals: &Globals, uuid: &str) -> Result<()> {
         return Ok(());
     };
     // Never from the pod's own (writable) stage1 root: apps could have replaced it.
-    let Ok(program) = crate::stage1::store_entrypoint(&globals.dir, dir, &entry) else {
+    let Ok(program) = crate::stage1::store_entrypoint(globals, dir, &entry) else {
         return Ok(());
     };
     let version = crate::stage1::interface_version(&manifest)?;
