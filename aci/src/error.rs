@@ -149,6 +149,16 @@ pub enum AciError {
         #[source]
         source: io::Error,
     },
+    #[error("entry {entry:?}: {size} bytes, more than the {max} bytes allowed")]
+    MemberTooLarge { entry: String, size: u64, max: u64 },
+    #[error("entry {entry:?}: invalid sparse file: {problem}")]
+    BadSparse {
+        entry: String,
+        problem: &'static str,
+    },
+    #[cfg(feature = "archive")]
+    #[error(transparent)]
+    Limit(#[from] crate::archive::LimitExceeded),
     #[error("path whitelist: cannot {op} {path}")]
     Whitelist {
         op: &'static str,

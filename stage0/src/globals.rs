@@ -1,10 +1,12 @@
 //! Global options, merged from flags given before the subcommand and those given after it.
 use std::path::{Path, PathBuf};
 
+use aci::archive::Limits;
 use anyhow::{Context, Result};
+use store::Store;
 
 use crate::cli::apps::ParsedApps;
-use crate::cli::flags::parse_bool;
+use crate::cli::flags::{parse_bool, parse_ratio, parse_size};
 use crate::cli::{GlobalArgs, Insecure, DEFAULT_DIR, DEFAULT_LOCAL_CONFIG, DEFAULT_SYSTEM_CONFIG};
 
 #[derive(Debug, Clone)]
@@ -16,6 +18,8 @@ pub struct Globals {
     pub local_config: PathBuf,
     pub user_config: Option<PathBuf>,
     pub trust_keys_from_https: bool,
+    /// `--image-size-limit` and `--image-expansion-limit` over the store's defaults.
+    pub limits: Limits,
 }
 
 impl Globals {
@@ -36,7 +40,23 @@ impl Globals {
             )?,
             user_config: g.user_config.as_deref().map(absolute).transpose()?,
             trust_keys_from_https: g.trust_keys_from_https.unwrap_or(false),
+            limits: Limits {
+                max_rendered_size: g
+                    .image_size_limit
+                    .unwrap_or(Limits::default().max_rendered_size),
+                max_expansion_ratio: g
+                    .image_expansion_limit
+                    .unwrap_or(Limits::default().max_expansion_ratio),
+                ..Limits::default()
+            },
         })
+    }
+
+    /// Opens the image store under `--dir` with the image limits of the command line.
+    pub fn open_store(&self) -> Result<Store> {
+        let mut store = Store::open(&self.dir).context("cannot open store")?;
+        store.set_limits(self.limits);
+        Ok(store)
     }
 
     /// Applies global flags found among a `run`/`prepare`/`fetch` image list (the last wins).
@@ -50,6 +70,8 @@ impl Globals {
                 "local-config" => self.local_config = absolute(Path::new(value))?,
                 "user-config" => self.user_config = Some(absolute(Path::new(value))?),
                 "trust-keys-from-https" => self.trust_keys_from_https = parse_bool(value)?,
+                "image-size-limit" => self.limits.max_rendered_size = parse_size(value)?,
+                "image-expansion-limit" => self.limits.max_expansion_ratio = parse_ratio(value)?,
                 _ => {}
             }
         }

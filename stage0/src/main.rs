@@ -7,6 +7,7 @@ mod globals;
 mod humanize;
 mod image;
 mod json;
+mod outfile;
 mod output;
 mod pod;
 mod stage1;
@@ -48,12 +49,14 @@ fn main() {
 }
 
 /// Global flags whose value may follow as the next argument.
-const GLOBAL_VALUE_FLAGS: [&str; 5] = [
+const GLOBAL_VALUE_FLAGS: [&str; 7] = [
     "--dir",
     "--insecure-options",
     "--system-config",
     "--local-config",
     "--user-config",
+    "--image-size-limit",
+    "--image-expansion-limit",
 ];
 
 /// rkt (cobra) parses flags written before the subcommand with the subcommand's own flag
@@ -185,6 +188,28 @@ mod tests {
         assert_eq!(
             moved(&["rkt", "--debug", "image", "list", "--full"]),
             ["rkt", "image", "list", "--debug", "--full"]
+        );
+        assert_eq!(
+            moved(&["rkt", "--image-size-limit", "1G", "fetch", "img"]),
+            ["rkt", "fetch", "--image-size-limit", "1G", "img"]
+        );
+        assert_eq!(
+            moved(&[
+                "rkt",
+                "--image-expansion-limit",
+                "9",
+                "image",
+                "render",
+                "x"
+            ]),
+            [
+                "rkt",
+                "image",
+                "render",
+                "--image-expansion-limit",
+                "9",
+                "x"
+            ]
         );
         assert_eq!(moved(&["rkt", "run", "img"]), ["rkt", "run", "img"]);
         assert_eq!(moved(&["rkt", "--help"]), ["rkt", "--help"]);

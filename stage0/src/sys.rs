@@ -185,32 +185,6 @@ pub fn mknod(path: &Path, mode: u32, rdev: u64) -> Result<()> {
     Ok(())
 }
 
-/// Replaces this process with `program`. Only returns on failure.
-pub fn exec(program: &Path, argv: &[String], env: &[(String, String)]) -> anyhow::Error {
-    let build = || -> Result<(CString, Vec<CString>, Vec<CString>)> {
-        let prog = cstr(program.as_os_str())?;
-        let args = argv
-            .iter()
-            .map(|a| CString::new(a.as_bytes()).context("argument contains a NUL byte"))
-            .collect::<Result<Vec<_>>>()?;
-        let envs = env
-            .iter()
-            .map(|(k, v)| {
-                CString::new(format!("{k}={v}")).context("environment contains a NUL byte")
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok((prog, args, envs))
-    };
-    match build() {
-        Ok((prog, args, envs)) => match nix::unistd::execve(&prog, &args, &envs) {
-            Err(e) => {
-                anyhow::Error::new(e).context(format!("cannot execute {}", program.display()))
-            }
-        },
-        Err(e) => e,
-    }
-}
-
 /// A new anonymous in-memory file (memfd), close-on-exec and sealable, for an executable
 /// copy.
 pub fn memfd(name: &str) -> Result<File> {
@@ -338,4 +312,105 @@ pub fn local_time(secs: i64) -> LocalTime {
         offset: tm.tm_gmtoff,
         zone,
     }
+}
+
+/// `openat2(2)` of `path` below the directory `dir` with `RESOLVE_BENEATH |
+/// RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS` (`O_PATH | O_DIRECTORY`): no component may be a
+/// symlink or lead out of `dir`; mount points may be crossed. For paths inside a pod, which its
+/// apps (or a compromised stage1) may have replaced with symlinks.
+pub fn open_dir_beneath(dir: BorrowedFd<'_>, path: &Path) -> nix::Result<OwnedFd> {
+    use nix::fcntl::{OFlag, OpenHow, ResolveFlag};
+    let how = OpenHow::new()
+        .flags(OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC)
+        .resolve(
+            ResolveFlag::RESOLVE_BENEATH
+                | ResolveFlag::RESOLVE_NO_SYMLINKS
+                | ResolveFlag::RESOLVE_NO_MAGICLINKS,
+        );
+    retry(|| nix::fcntl::openat2(dir, path, how))
+}
+
+/// Whether the directory open at `dir` has no entries besides `.` and `..`.
+pub fn dir_is_empty(dir: BorrowedFd<'_>) -> io::Result<bool> {
+    // The descriptor's own directory (the magic link is not a path lookup).
+    let mut entries = std::fs::read_dir(format!("/proc/self/fd/{}", dir.as_raw_fd()))?;
+    Ok(entries.next().is_none())
+}
+
+/// Opens the directory `name` in `parent` (whose path is `parent_path`), creating it with
+/// `mode` if missing, without following a symlink: a symlink or a non-directory at `name` is
+/// an error naming the path. With `exact`, a different mode is set through the descriptor.
+pub fn real_dir(
+    parent: BorrowedFd<'_>,
+    parent_path: &Path,
+    name: &str,
+    mode: u32,
+    exact: bool,
+) -> Result<OwnedFd> {
+    use nix::fcntl::{AtFlags, OFlag};
+    use nix::sys::stat::{fchmod, fstat, fstatat, mkdirat, Mode, SFlag};
+    let path = parent_path.join(name);
+    match retry(|| mkdirat(parent, name, Mode::from_bits_truncate(mode))) {
+        Ok(()) | Err(Errno::EEXIST) => {}
+        Err(e) => return Err(e).with_context(|| format!("cannot create {}", path.display())),
+    }
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let not_real = |what: &str| {
+        anyhow::anyhow!(
+            "{} is {what}; rkt's data directory must contain real directories",
+            path.display()
+        )
+    };
+    let fd = match retry(|| nix::fcntl::openat(parent, name, flags, Mode::empty())) {
+        Ok(fd) => fd,
+        Err(Errno::ELOOP | Errno::ENOTDIR) => {
+            let st = fstatat(parent, name, AtFlags::AT_SYMLINK_NOFOLLOW)
+                .with_context(|| format!("cannot stat {}", path.display()))?;
+            if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFLNK {
+                return Err(not_real("a symlink"));
+            }
+            return Err(not_real("not a directory"));
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot open {}", path.display())),
+    };
+    if exact {
+        let st = fstat(&fd).with_context(|| format!("cannot stat {}", path.display()))?;
+        if st.st_mode & 0o7777 != mode {
+            fchmod(&fd, Mode::from_bits_truncate(mode))
+                .with_context(|| format!("cannot chmod {} to {mode:o}", path.display()))?;
+        }
+    }
+    Ok(fd)
+}
+
+/// Creates the new file `name` in `dir` (`O_CREAT | O_EXCL | O_NOFOLLOW`, mode 0644 less the
+/// umask): an existing file or symlink there is `EEXIST`, never opened or followed.
+pub fn create_new_at(dir: BorrowedFd<'_>, name: &OsStr) -> nix::Result<File> {
+    use nix::fcntl::OFlag;
+    use nix::sys::stat::Mode;
+    let flags =
+        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let mode = Mode::from_bits_truncate(0o644);
+    retry(|| nix::fcntl::openat(dir, name, flags, mode)).map(File::from)
+}
+
+/// `renameat2(2)` within `dir`; with `no_replace`, an existing `to` is `EEXIST`.
+pub fn rename_in(
+    dir: BorrowedFd<'_>,
+    from: &OsStr,
+    to: &OsStr,
+    no_replace: bool,
+) -> nix::Result<()> {
+    use nix::fcntl::RenameFlags;
+    let flags = if no_replace {
+        RenameFlags::RENAME_NOREPLACE
+    } else {
+        RenameFlags::empty()
+    };
+    retry(|| nix::fcntl::renameat2(dir, from, dir, to, flags))
+}
+
+/// `unlinkat(2)` of a file in `dir`.
+pub fn unlink_in(dir: BorrowedFd<'_>, name: &OsStr) -> nix::Result<()> {
+    retry(|| nix::unistd::unlinkat(dir, name, nix::unistd::UnlinkatFlags::NoRemoveDir))
 }

@@ -42,11 +42,8 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
         .map_err(|e| StoreError::io("sync directory", dir, e))
 }
 
-/// Removes a directory tree if it exists.
+/// Removes a directory tree if it exists, however deep (a bounded number of descriptors), never
+/// following symlinks.
 pub(crate) fn remove_tree(path: &Path) -> Result<()> {
-    match fs::remove_dir_all(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(StoreError::io("remove", path, e)),
-    }
+    aci::rootfs::remove_tree(path).map_err(|e| StoreError::io("remove", path, e))
 }

@@ -1,7 +1,10 @@
 //! Reading stored blobs back as uncompressed ACIs, verified against their key.
 use std::fs::File;
 use std::io::{self, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
 
+use aci::archive::{copy_rootfs_file, LimitedDecompressor, RootfsFile};
+use aci::AciError;
 use sha2::{Digest, Sha512};
 
 use crate::key::to_hex;
@@ -11,10 +14,11 @@ pub(crate) const BLOB_FILE: &str = "blob";
 const BUF_SIZE: usize = 256 * 1024;
 
 /// The uncompressed tar of a stored image. Call [`BlobReader::finish`] after reading to EOF to
-/// learn whether the content matched its key.
+/// learn whether the content matched its key. Reads fail once the stream expands more than the
+/// store's [`crate::Limits`] allow (see [`aci::archive::LimitExceeded::from_io`]).
 pub struct BlobReader {
     key: ImageKey,
-    inner: Box<dyn Read>,
+    inner: LimitedDecompressor<'static>,
     hasher: Sha512,
 }
 
@@ -29,13 +33,8 @@ impl Read for BlobReader {
 impl BlobReader {
     /// Drains what is left and checks the SHA-512 of everything read against the key.
     pub fn finish(mut self) -> Result<()> {
-        io::copy(&mut self, &mut io::sink()).map_err(|e| {
-            StoreError::io(
-                "read blob of",
-                &std::path::PathBuf::from(self.key.as_str()),
-                e,
-            )
-        })?;
+        io::copy(&mut self, &mut io::sink())
+            .map_err(|e| StoreError::read("read blob of", Path::new(self.key.as_str()), e))?;
         let actual = format!("sha512-{}", to_hex(&self.hasher.finalize()));
         if actual[..self.key.as_str().len()] != *self.key.as_str() {
             return Err(StoreError::CorruptImage {
@@ -57,10 +56,10 @@ impl Store {
         })
     }
 
-    /// The image's uncompressed tar.
+    /// The image's uncompressed tar, bounded by the store's expansion limit.
     pub fn open_blob(&self, key: &ImageKey) -> Result<BlobReader> {
         let file = self.open_blob_raw(key)?;
-        let (_, inner) = aci::archive::decompressor(BufReader::with_capacity(BUF_SIZE, file))
+        let inner = LimitedDecompressor::new(BufReader::with_capacity(BUF_SIZE, file), self.limits)
             .map_err(|e| StoreError::io("decompress blob of", &self.image_dir(key), e))?;
         Ok(BlobReader {
             key: key.clone(),
@@ -79,7 +78,7 @@ impl Store {
         loop {
             let n = blob
                 .read(&mut buf)
-                .map_err(|e| StoreError::io("read blob of", &self.image_dir(key), e))?;
+                .map_err(|e| StoreError::read("read blob of", &self.image_dir(key), e))?;
             if n == 0 {
                 break;
             }
@@ -96,5 +95,63 @@ impl Store {
     /// Checks a blob against its key by reading it completely.
     pub fn verify_blob(&self, key: &ImageKey) -> Result<()> {
         self.open_blob(key)?.finish()
+    }
+
+    /// Copies the regular file `path` of the image's rootfs (`./` and leading `/` ignored) to
+    /// `out`, from the stored blob, and checks the SHA-512 of the whole blob against the key.
+    /// `Ok(false)` when there is no regular file at `path` (missing, a directory, a symlink); a
+    /// hard link counts as its target. A file larger than `max_size` is
+    /// [`StoreError::FileTooLarge`]; a blob that does not match its key is
+    /// [`StoreError::CorruptImage`], and then (as on any error) the caller must discard what
+    /// was written to `out`.
+    pub fn read_verified_file(
+        &self,
+        key: &ImageKey,
+        path: &str,
+        out: &mut dyn Write,
+        max_size: u64,
+    ) -> Result<bool> {
+        match self.copy_verified(key, path, out, max_size)? {
+            RootfsFile::Copied => Ok(true),
+            RootfsFile::NotRegular => Ok(false),
+            // The target came earlier in the stream: read it again for the target, which
+            // must itself be a regular file.
+            RootfsFile::HardLink(target) => {
+                let target = target.trim_start_matches("rootfs");
+                match self.copy_verified(key, target, out, max_size)? {
+                    RootfsFile::Copied => Ok(true),
+                    _ => Ok(false),
+                }
+            }
+        }
+    }
+
+    /// One pass of [`Store::read_verified_file`]: copy, then read to the end and verify.
+    fn copy_verified(
+        &self,
+        key: &ImageKey,
+        path: &str,
+        out: &mut dyn Write,
+        max_size: u64,
+    ) -> Result<RootfsFile> {
+        let mut blob = self.open_blob(key)?;
+        let found = copy_rootfs_file(&mut blob, path, out, max_size);
+        // The hash decides first: a tampered blob may also fail to parse.
+        let verified = blob.finish();
+        let found = match (found, verified) {
+            (_, Err(e @ StoreError::CorruptImage { .. })) => return Err(e),
+            (Err(AciError::MemberTooLarge { size, max, .. }), _) => {
+                return Err(StoreError::FileTooLarge {
+                    key: key.clone(),
+                    path: PathBuf::from(path),
+                    size,
+                    max,
+                })
+            }
+            (Err(e), _) => return Err(e.into()),
+            (Ok(_), Err(e)) => return Err(e),
+            (Ok(found), Ok(())) => found,
+        };
+        Ok(found)
     }
 }

@@ -13,7 +13,21 @@ pub enum StoreError {
         source: std::io::Error,
     },
     #[error("invalid image ACI")]
-    Aci(#[from] aci::AciError),
+    Aci(#[source] aci::AciError),
+    /// The image is larger than the store's limits allow (see [`crate::Store::set_limits`]).
+    #[error(transparent)]
+    Limit(aci::archive::LimitExceeded),
+    #[error("file {} of image {key} is {size} bytes, more than the {max} bytes allowed", path.display())]
+    FileTooLarge {
+        key: ImageKey,
+        path: PathBuf,
+        size: u64,
+        max: u64,
+    },
+    #[error("{0} is a symlink; rkt's data directory must contain real directories")]
+    Symlink(PathBuf),
+    #[error("{0} is not a directory; rkt's data directory must contain real directories")]
+    NotDirectory(PathBuf),
     #[error("image {0} not found in the store")]
     ImageNotFound(String),
     #[error("ambiguous image ID {prefix}: {count} images match, give more digits")]
@@ -38,12 +52,34 @@ pub enum StoreError {
     CorruptTree(String),
 }
 
+impl From<aci::AciError> for StoreError {
+    fn from(e: aci::AciError) -> StoreError {
+        let limit = match &e {
+            aci::AciError::Limit(limit) => Some(*limit),
+            aci::AciError::Read(io) => aci::archive::LimitExceeded::from_io(io),
+            _ => None,
+        };
+        match limit {
+            Some(limit) => StoreError::Limit(limit),
+            None => StoreError::Aci(e),
+        }
+    }
+}
+
 impl StoreError {
     pub(crate) fn io(op: &'static str, path: &Path, source: std::io::Error) -> StoreError {
         StoreError::Io {
             op,
             path: path.to_path_buf(),
             source,
+        }
+    }
+
+    /// A failed read of an image stream: the limit it went past, or the I/O error.
+    pub(crate) fn read(op: &'static str, path: &Path, source: std::io::Error) -> StoreError {
+        match aci::archive::LimitExceeded::from_io(&source) {
+            Some(limit) => StoreError::Limit(limit),
+            None => StoreError::io(op, path, source),
         }
     }
 }

@@ -62,8 +62,10 @@ impl Store {
             input,
             copy: BufWriter::with_capacity(BUF_SIZE, blob),
         };
+        // Past a limit, read_aci stops and the work directory (blob and tree so far) goes.
         let read_opts = ReadOptions {
             extract_to: opts.render.then_some(tree_tmp.as_path()),
+            limits: self.limits,
             ..ReadOptions::default()
         };
         let summary = read_aci(&mut tee, &read_opts)?;

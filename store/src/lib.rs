@@ -25,12 +25,14 @@ mod error;
 mod import;
 mod index;
 mod key;
+mod layout;
 mod lock;
 mod tree;
 mod workdir;
 
 use std::path::{Path, PathBuf};
 
+pub use aci::archive::{LimitExceeded, Limits};
 pub use blob::BlobReader;
 pub use error::StoreError;
 pub use import::ImportOptions;
@@ -48,34 +50,33 @@ pub const CAS_DIR: &str = "cas";
 #[derive(Debug, Clone)]
 pub struct Store {
     cas: PathBuf,
+    limits: Limits,
 }
 
 impl Store {
-    /// Opens (creating if needed) the store under `data_dir` (rkt's `--dir`).
+    /// Opens (creating if needed) the store under `data_dir` (rkt's `--dir`), with the default
+    /// [`Limits`]. `cas` and its subdirectories must be real directories: a symlink there is
+    /// [`StoreError::Symlink`], never followed.
     pub fn open(data_dir: &Path) -> Result<Store> {
-        let cas = data_dir.join(CAS_DIR);
-        for sub in ["", "tmp", "image", "tree", "locks"] {
-            let dir = cas.join(sub);
-            std::fs::create_dir_all(&dir)
-                .map_err(|e| StoreError::io("create directory", &dir, e))?;
-        }
-        // Images hold device nodes and setuid files: only root may reach into the store.
-        use std::os::unix::fs::PermissionsExt;
-        let meta = std::fs::metadata(&cas).map_err(|e| StoreError::io("stat", &cas, e))?;
-        if meta.permissions().mode() & 0o077 != 0 {
-            std::fs::set_permissions(&cas, std::fs::Permissions::from_mode(0o700))
-                .map_err(|e| StoreError::io("chmod", &cas, e))?;
-        }
-        let store = Store { cas };
+        layout::create(data_dir, CAS_DIR, &["tmp", "image", "tree", "locks"])?;
+        let store = Store {
+            cas: data_dir.join(CAS_DIR),
+            limits: Limits::default(),
+        };
         let lock = store.lock_path();
-        if !lock.exists() {
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&lock)
-                .map_err(|e| StoreError::io("create lock file", &lock, e))?;
-        }
+        lock::open_lock_file(&lock)?;
         Ok(store)
+    }
+
+    /// Sets what reading an image may cost, for every later import, render, extraction and
+    /// read of a stored blob: an image past a limit is [`StoreError::Limit`] and leaves nothing
+    /// in the store.
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.limits = limits;
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.limits
     }
 
     /// The `cas` directory.
@@ -119,5 +120,7 @@ impl Store {
     }
 }
 
+#[cfg(test)]
+mod hostile_tests;
 #[cfg(test)]
 mod tests;

@@ -1,9 +1,10 @@
 //! Advisory `flock(2)` locks. The kernel drops them when the process dies, which is what makes a
 //! killed import or render detectable (its work directory is no longer locked).
 use std::fs::{File, OpenOptions};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-use rustix::fs::{flock, FlockOperation};
+use rustix::fs::{flock, FlockOperation, OFlags};
 
 use crate::{Result, StoreError};
 
@@ -37,12 +38,14 @@ impl StoreLock {
     }
 }
 
-fn open_lock_file(path: &Path) -> Result<File> {
+/// Opens (creating) a lock file, never through a symlink.
+pub(crate) fn open_lock_file(path: &Path) -> Result<File> {
     OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
+        .custom_flags(OFlags::NOFOLLOW.bits() as i32)
         .open(path)
         .map_err(|e| StoreError::io("open lock file", path, e))
 }

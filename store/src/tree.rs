@@ -1,6 +1,7 @@
 //! Rendered trees: an image with its dependencies extracted once, then used read-only as the
 //! lower directory of every pod's overlay.
 use std::collections::HashSet;
+use std::io::BufReader;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -121,17 +122,23 @@ impl Store {
     }
 
     /// Extracts `order` (dependencies first, `key` last) into a new directory `staged`,
-    /// checking every blob against its key on the way.
+    /// checking every blob against its key on the way, within the store's limits (the
+    /// rendered size counts every layer).
     fn render_into(&self, staged: &Path, order: &[ImageKey], key: &ImageKey) -> Result<()> {
         std::fs::create_dir(staged).map_err(|e| StoreError::io("create directory", staged, e))?;
+        let mut rendered = 0u64;
         for image in order {
-            let mut blob = self.open_blob(image)?;
+            // The blob as stored (compressed), so that read_aci sees the expansion ratio.
+            let blob = BufReader::with_capacity(256 * 1024, self.open_blob_raw(image)?);
             let opts = ReadOptions {
                 extract_to: Some(staged),
                 overwrite: true,
+                limits: self.limits,
+                rendered_before: rendered,
                 ..ReadOptions::default()
             };
-            let summary = read_aci(&mut blob, &opts)?;
+            let summary = read_aci(blob, &opts)?;
+            rendered += summary.rendered_size;
             if ImageKey::from_image_id(&summary.id) != *image {
                 return Err(StoreError::CorruptImage {
                     key: image.clone(),

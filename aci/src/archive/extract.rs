@@ -14,7 +14,7 @@
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -26,6 +26,7 @@ use rustix::fs::{
 };
 use rustix::io::Errno;
 
+use super::sparse::{copy_skipping_zeros, CopyError, SparseMap};
 use crate::AciError;
 
 /// Owner, permission bits and modification time of a member, from its tar header.
@@ -35,6 +36,17 @@ pub(crate) struct Meta {
     pub uid: u32,
     pub gid: u32,
     pub mtime: i64,
+}
+
+/// How the content of a regular file arrives.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Content<'a> {
+    /// Exactly this many bytes, written as they come.
+    Plain(u64),
+    /// A GNU sparse file of this apparent size whose holes the tar crate expands to zeros.
+    Expanded(u64),
+    /// The packed data of a PAX sparse file, placed by its map.
+    Packed(&'a SparseMap),
 }
 
 struct DirMeta {
@@ -98,35 +110,6 @@ fn walk_error(entry: &str, e: Errno) -> AciError {
 const BENEATH: ResolveFlags = ResolveFlags::BENEATH
     .union(ResolveFlags::NO_SYMLINKS)
     .union(ResolveFlags::NO_MAGICLINKS);
-
-/// Removes `name` in `parent` and, for a directory, everything below it. Never follows symlinks.
-pub(crate) fn remove_tree(parent: BorrowedFd<'_>, name: &OsStr) -> io::Result<()> {
-    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-    let fd = match rfs::openat(parent, name, flags, Mode::empty()) {
-        Ok(fd) => fd,
-        Err(Errno::NOTDIR | Errno::LOOP) => {
-            return Ok(rfs::unlinkat(parent, name, AtFlags::empty())?)
-        }
-        Err(Errno::NOENT) => return Ok(()),
-        Err(e) => return Err(e.into()),
-    };
-    let mut children = Vec::new();
-    for child in rfs::Dir::read_from(&fd)? {
-        let child = child?;
-        let n = child.file_name().to_bytes();
-        if n != b"." && n != b".." {
-            children.push((n.to_vec(), child.file_type()));
-        }
-    }
-    for (n, ft) in children {
-        let n = OsStr::from_bytes(&n);
-        match ft {
-            FileType::Directory | FileType::Unknown => remove_tree(fd.as_fd(), n)?,
-            _ => rfs::unlinkat(&fd, n, AtFlags::empty())?,
-        }
-    }
-    Ok(rfs::unlinkat(parent, name, AtFlags::REMOVEDIR)?)
-}
 
 impl Extractor {
     pub(crate) fn new(target: &Path, overwrite: bool) -> Result<Extractor, AciError> {
@@ -211,17 +194,17 @@ impl Extractor {
         }
         // A removed directory may be (an ancestor of) the cached parent.
         self.cache = None;
-        remove_tree(dir, name).map_err(|e| err(entry, "remove existing entry", e))
+        crate::rootfs::remove_at(dir, name).map_err(|e| err(entry, "remove existing entry", e))
     }
 
-    /// A regular file: `data` is streamed in; `size` (when known) must be met exactly.
+    /// A regular file: `data` is streamed in as `content` describes it.
     pub(crate) fn file(
         &mut self,
         entry: &str,
         rel: &[u8],
         meta: &Meta,
         data: &mut dyn Read,
-        size: Option<u64>,
+        content: Content<'_>,
         xattrs: &[(Vec<u8>, Vec<u8>)],
     ) -> Result<(), AciError> {
         let (parent, name) = split(rel);
@@ -238,24 +221,16 @@ impl Extractor {
         }
         .map_err(|e| err(entry, "create file", e))?;
         let mut file = File::from(fd);
-        let mut written = 0u64;
-        loop {
-            let n = match data.read(&mut self.buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(AciError::Read(e)),
-            };
-            file.write_all(&self.buf[..n])
-                .map_err(|e| err(entry, "write file", e))?;
-            written += n as u64;
-        }
-        if let Some(expected) = size.filter(|&s| s != written) {
-            return Err(AciError::Truncated {
-                entry: entry.to_string(),
-                expected,
-                got: written,
-            });
+        match content {
+            Content::Plain(size) => self.write_plain(entry, &mut file, data, size)?,
+            Content::Expanded(size) => {
+                let map = SparseMap {
+                    size,
+                    segments: vec![(0, size)],
+                };
+                self.write_sparse(entry, &mut file, data, &map)?
+            }
+            Content::Packed(map) => self.write_sparse(entry, &mut file, data, map)?,
         }
         if self.as_root {
             rfs::fchown(
@@ -275,6 +250,67 @@ impl Extractor {
             }
         }
         rfs::futimens(&file, &times(meta.mtime)).map_err(|e| err(entry, "set file times", e))
+    }
+
+    /// Writes `data` as it comes; it must hold exactly `size` bytes.
+    fn write_plain(
+        &mut self,
+        entry: &str,
+        file: &mut File,
+        data: &mut dyn Read,
+        size: u64,
+    ) -> Result<(), AciError> {
+        let mut written = 0u64;
+        loop {
+            let n = match data.read(&mut self.buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(AciError::Read(e)),
+            };
+            file.write_all(&self.buf[..n])
+                .map_err(|e| err(entry, "write file", e))?;
+            written += n as u64;
+        }
+        if written != size {
+            return Err(AciError::Truncated {
+                entry: entry.to_string(),
+                expected: size,
+                got: written,
+            });
+        }
+        Ok(())
+    }
+
+    /// Writes each segment of `map` at its offset from `data`, seeking over zeros, then sets
+    /// the apparent size: holes are never written out.
+    fn write_sparse(
+        &mut self,
+        entry: &str,
+        file: &mut File,
+        data: &mut dyn Read,
+        map: &SparseMap,
+    ) -> Result<(), AciError> {
+        let expected: u64 = map.segments.iter().map(|&(_, len)| len).sum();
+        let mut got = 0u64;
+        for &(offset, len) in &map.segments {
+            file.seek(SeekFrom::Start(offset))
+                .map_err(|e| err(entry, "seek in file", e))?;
+            let n = copy_skipping_zeros(data, file, len, &mut self.buf).map_err(|e| match e {
+                CopyError::Read(e) => AciError::Read(e),
+                CopyError::Write(e) => err(entry, "write file", e),
+            })?;
+            got += n;
+            if n != len {
+                return Err(AciError::Truncated {
+                    entry: entry.to_string(),
+                    expected,
+                    got,
+                });
+            }
+        }
+        file.set_len(map.size)
+            .map_err(|e| err(entry, "set file size", e))
     }
 
     /// A directory; an existing directory is kept and gets the new metadata. `rel` may be empty

@@ -4,7 +4,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 
 use tar::EntryType;
 
-use super::testutil::{RawTar, Scratch, Spec};
+use super::testutil::{pax_record, RawTar, Scratch, Spec};
 use super::{read_aci, ReadOptions};
 use crate::AciError;
 
@@ -59,16 +59,6 @@ fn absolute_and_dotdot_names() {
         assert!(matches!(err, AciError::UnsafePath { .. }), "{err}");
         assert_names(&err, name);
     }
-}
-
-/// One PAX record: `"<len> <key>=<value>\n"`, the length counting itself.
-fn pax_record(key: &str, value: &str) -> Vec<u8> {
-    let body = format!(" {key}={value}\n");
-    let mut len = body.len() + 1;
-    while format!("{len}{body}").len() != len {
-        len += 1;
-    }
-    format!("{len}{body}").into_bytes()
 }
 
 #[test]

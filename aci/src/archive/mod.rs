@@ -1,7 +1,7 @@
 //! ACI archives: compression detection, image IDs, reading with validation and confined
 //! extraction, path whitelists, and a deterministic builder.
 use std::fmt;
-use std::io::{self, BufReader, Cursor, Read};
+use std::io::{self, Read};
 use std::path::Path;
 
 use crate::schema::ImageManifest;
@@ -9,9 +9,14 @@ use crate::AciError;
 
 mod build;
 mod extract;
+mod limits;
+mod member;
 mod read;
+mod sparse;
 mod whitelist;
 
+#[cfg(test)]
+mod bomb_tests;
 #[cfg(test)]
 mod hostile_tests;
 #[cfg(test)]
@@ -19,7 +24,12 @@ mod tests;
 #[cfg(test)]
 mod testutil;
 
-pub use build::AciBuilder;
+pub use build::{AciBuilder, MAX_TREE_DEPTH};
+pub use limits::{
+    LimitExceeded, LimitedDecompressor, Limits, DEFAULT_EXPANSION_FLOOR,
+    DEFAULT_MAX_EXPANSION_RATIO, DEFAULT_MAX_RENDERED_SIZE,
+};
+pub use member::{copy_rootfs_file, rootfs_member_path, RootfsFile};
 pub use read::read_aci;
 pub use whitelist::apply_path_whitelist;
 
@@ -109,31 +119,6 @@ impl fmt::Display for Compression {
     }
 }
 
-/// Wraps `r` in the decompressor its magic number calls for (multi-member gzip, bzip2 and xz
-/// streams are read to the end, as Go does).
-pub fn decompressor<'a, R: Read + 'a>(mut r: R) -> io::Result<(Compression, Box<dyn Read + 'a>)> {
-    let mut head = [0u8; 6];
-    let mut n = 0;
-    while n < head.len() {
-        match r.read(&mut head[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    let compression = Compression::detect(&head[..n]);
-    let input = BufReader::with_capacity(BUF_SIZE, Cursor::new(head[..n].to_vec()).chain(r));
-    let reader: Box<dyn Read + 'a> = match compression {
-        Compression::None => Box::new(input),
-        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(input)),
-        Compression::Bzip2 => Box::new(bzip2::bufread::MultiBzDecoder::new(input)),
-        Compression::Xz => Box::new(xz2::bufread::XzDecoder::new_multi_decoder(input)),
-        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(input)?),
-    };
-    Ok((compression, reader))
-}
-
 /// An appc image ID: `sha512-` and the 128 hex digits of the SHA-512 of the uncompressed tar.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ImageId(String);
@@ -194,6 +179,11 @@ pub struct ReadOptions<'a> {
     pub overwrite: bool,
     /// Largest accepted manifest, in bytes.
     pub max_manifest_size: usize,
+    /// What reading the image may cost (rendered size, expansion ratio).
+    pub limits: Limits,
+    /// Apparent bytes of regular files already rendered into the target by earlier layers,
+    /// counted against [`Limits::max_rendered_size`] with this archive's.
+    pub rendered_before: u64,
 }
 
 impl Default for ReadOptions<'_> {
@@ -203,6 +193,8 @@ impl Default for ReadOptions<'_> {
             rootfs_only: false,
             overwrite: false,
             max_manifest_size: 1 << 20,
+            limits: Limits::default(),
+            rendered_before: 0,
         }
     }
 }
@@ -218,6 +210,8 @@ pub struct AciSummary {
     /// [`MAX_TRAILING_BYTES`] after the end marker's first block).
     pub tar_size: u64,
     pub compression: Compression,
+    /// Apparent bytes of this archive's regular files (see [`Limits::max_rendered_size`]).
+    pub rendered_size: u64,
 }
 
 #[cfg(test)]
@@ -258,8 +252,8 @@ mod unit_tests {
 
     #[test]
     fn decompressor_on_short_input() {
-        let (c, mut r) = decompressor(&b"ab"[..]).unwrap();
-        assert_eq!(c, Compression::None);
+        let mut r = LimitedDecompressor::new(&b"ab"[..], Limits::default()).unwrap();
+        assert_eq!(r.compression(), Compression::None);
         let mut s = String::new();
         r.read_to_string(&mut s).unwrap();
         assert_eq!(s, "ab");

@@ -7,8 +7,10 @@ use rustix::fs::FileType;
 use sha2::{Digest, Sha512};
 use tar::EntryType;
 
-use super::extract::{Extractor, Meta};
-use super::{decompressor, AciSummary, ImageId, ReadOptions, BUF_SIZE, MAX_TRAILING_BYTES};
+use super::extract::{Content, Extractor, Meta};
+use super::limits::{LimitExceeded, LimitedDecompressor};
+use super::sparse::PaxSparse;
+use super::{AciSummary, ImageId, ReadOptions, BUF_SIZE, MAX_TRAILING_BYTES};
 use crate::schema::ImageManifest;
 use crate::AciError;
 
@@ -77,8 +79,10 @@ const ROOTFS_PREFIX: &[u8] = b"rootfs/";
 struct Reader<'o> {
     opts: &'o ReadOptions<'o>,
     extractor: Option<Extractor>,
-    /// Member paths seen so far (normalised), and whether each is a regular file.
-    seen: HashMap<Vec<u8>, bool>,
+    /// Member paths seen so far (normalised), with the apparent size of regular files.
+    seen: HashMap<Vec<u8>, Option<u64>>,
+    /// Apparent sizes of the regular files so far, earlier layers included.
+    rendered: u64,
     manifest: Option<(Vec<u8>, ImageManifest)>,
     has_rootfs: bool,
 }
@@ -127,12 +131,21 @@ impl Reader<'_> {
     }
 
     fn member<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>) -> Result<(), AciError> {
-        let raw = entry.path_bytes().into_owned();
-        let name = String::from_utf8_lossy(&raw).into_owned();
         let etype = entry.header().entry_type();
         if etype.is_pax_global_extensions() {
             return Ok(());
         }
+        let header_name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        let sparse = match etype {
+            EntryType::Regular | EntryType::Continuous => PaxSparse::of(&header_name, entry)?,
+            _ => None,
+        };
+        // A PAX sparse member's header names a placeholder; its real name is a record.
+        let raw = match sparse.as_ref().and_then(|s| s.name.clone()) {
+            Some(name) => name,
+            None => entry.path_bytes().into_owned(),
+        };
+        let name = String::from_utf8_lossy(&raw).into_owned();
         let norm = normalize(&raw).ok_or_else(|| AciError::UnsafePath {
             entry: name.clone(),
         })?;
@@ -142,9 +155,12 @@ impl Reader<'_> {
         if !self.opts.overwrite && self.seen.contains_key(&norm) {
             return Err(AciError::Duplicate { entry: name });
         }
-        let regular = is_regular(etype) || etype == EntryType::Link;
-        if norm == b"manifest" {
+        let size = if norm == b"manifest" {
+            if sparse.is_some() {
+                return Err(AciError::ManifestNotRegular { entry: name });
+            }
             self.manifest_entry(&name, entry)?;
+            None
         } else if norm == b"rootfs" {
             if etype != EntryType::Directory {
                 return Err(AciError::RootfsNotDir { entry: name });
@@ -159,13 +175,29 @@ impl Reader<'_> {
             if let Some(x) = &mut self.extractor {
                 x.dir(&name, rel, &meta)?;
             }
+            None
         } else if norm.starts_with(ROOTFS_PREFIX) {
             self.has_rootfs = true;
-            self.rootfs_entry(&name, &norm, entry)?;
+            self.rootfs_entry(&name, &norm, entry, sparse.as_ref())?
         } else {
             return Err(AciError::OutsideRootfs { entry: name });
+        };
+        self.seen.insert(norm, size);
+        Ok(())
+    }
+
+    /// Counts a regular file's apparent size against the rendered-size limit, before any of it
+    /// is written.
+    fn count(&mut self, size: u64) -> Result<(), AciError> {
+        self.rendered = self.rendered.saturating_add(size);
+        let limit = self.opts.limits.max_rendered_size;
+        if self.rendered > limit {
+            return Err(LimitExceeded::RenderedSize {
+                limit,
+                seen: self.rendered,
+            }
+            .into());
         }
-        self.seen.insert(norm, regular);
         Ok(())
     }
 
@@ -209,7 +241,7 @@ impl Reader<'_> {
                     b"manifest",
                     &meta,
                     &mut bytes.as_slice(),
-                    Some(size),
+                    Content::Plain(size),
                     &[],
                 )?;
             }
@@ -218,22 +250,37 @@ impl Reader<'_> {
         Ok(())
     }
 
+    /// Returns the apparent size of a regular file (or of a hard link's target).
     fn rootfs_entry<R: Read>(
         &mut self,
         name: &str,
         norm: &[u8],
         entry: &mut tar::Entry<'_, R>,
-    ) -> Result<(), AciError> {
+        sparse: Option<&PaxSparse>,
+    ) -> Result<Option<u64>, AciError> {
         let etype = entry.header().entry_type();
         let meta = meta_of(name, entry.header())?;
         let rel = self.disk_path(norm).to_vec();
         match etype {
             t if is_regular(t) => {
                 let xattrs = xattrs(name, entry)?;
-                let size = (t != EntryType::GNUSparse).then(|| entry.size());
+                // For a GNU sparse member the tar crate reports the apparent size.
+                let size = entry.size();
+                let map = match sparse {
+                    Some(s) => Some(s.map(name, entry, size)?.0),
+                    None => None,
+                };
+                let apparent = map.as_ref().map_or(size, |m| m.size);
+                self.count(apparent)?;
+                let content = match &map {
+                    Some(map) => Content::Packed(map),
+                    None if t == EntryType::GNUSparse => Content::Expanded(size),
+                    None => Content::Plain(size),
+                };
                 if let Some(x) = &mut self.extractor {
-                    x.file(name, &rel, &meta, entry, size, &xattrs)?;
+                    x.file(name, &rel, &meta, entry, content, &xattrs)?;
                 }
+                return Ok(Some(apparent));
             }
             EntryType::Directory => {
                 if let Some(x) = &mut self.extractor {
@@ -260,7 +307,7 @@ impl Reader<'_> {
                     x.symlink(name, &rel, &target, &meta)?;
                 }
             }
-            EntryType::Link => self.hardlink(name, &rel, entry)?,
+            EntryType::Link => return self.hardlink(name, &rel, entry),
             EntryType::Char | EntryType::Block | EntryType::Fifo => {
                 let kind = match etype {
                     EntryType::Char => FileType::CharacterDevice,
@@ -292,17 +339,19 @@ impl Reader<'_> {
                 })
             }
         }
-        Ok(())
+        Ok(None)
     }
 
     /// Hard links must name a regular file under `rootfs/` that this archive (or, when
-    /// rendering over dependencies, an earlier layer) already put in the tree.
+    /// rendering over dependencies, an earlier layer) already put in the tree. A link counts
+    /// like a copy of its target (copy mode and export write it out as one); a target from an
+    /// earlier layer was counted there.
     fn hardlink<R: Read>(
         &mut self,
         name: &str,
         rel: &[u8],
         entry: &tar::Entry<'_, R>,
-    ) -> Result<(), AciError> {
+    ) -> Result<Option<u64>, AciError> {
         let raw = entry
             .link_name_bytes()
             .map(|t| t.into_owned())
@@ -316,21 +365,25 @@ impl Reader<'_> {
             .filter(|t| t.starts_with(ROOTFS_PREFIX))
             .ok_or_else(|| bad("is outside rootfs/"))?;
         let target_disk = self.disk_path(&target).to_vec();
-        let known = match self.seen.get(&target) {
-            Some(true) => true,
-            Some(false) => return Err(bad("is not a regular file")),
-            None => match &mut self.extractor {
-                Some(x) if self.opts.overwrite => x.is_regular(name, &target_disk),
-                _ => false,
-            },
+        let size = match self.seen.get(&target) {
+            Some(Some(size)) => *size,
+            Some(None) => return Err(bad("is not a regular file")),
+            None => {
+                let earlier = match &mut self.extractor {
+                    Some(x) if self.opts.overwrite => x.is_regular(name, &target_disk),
+                    _ => false,
+                };
+                if !earlier {
+                    return Err(bad("does not name an earlier regular file"));
+                }
+                0
+            }
         };
-        if !known {
-            return Err(bad("does not name an earlier regular file"));
+        self.count(size)?;
+        if let Some(x) = &mut self.extractor {
+            x.hardlink(name, rel, &target_disk)?;
         }
-        match &mut self.extractor {
-            Some(x) => x.hardlink(name, rel, &target_disk),
-            None => Ok(()),
-        }
+        Ok(Some(size))
     }
 }
 
@@ -390,10 +443,27 @@ fn check_end_padding<R: Read>(rest: &mut R) -> Result<(), AciError> {
 /// of the decompressed file; at most [`MAX_TRAILING_BYTES`] of zeros may follow the end of the
 /// archive), checks the layout (a regular `manifest` and a `rootfs/` tree, nothing else),
 /// parses and validates the manifest and, with `extract_to`, extracts into that existing
-/// directory (see [`ReadOptions`]). On error, whatever was extracted so far is left for the
-/// caller to remove; nothing is ever written outside the target.
+/// directory (see [`ReadOptions`]). Sparse members are written as holes. Going past
+/// `opts.limits` stops the read with [`AciError::Limit`]: the rendered size is checked from each
+/// member's header before anything of it is written, the expansion ratio as the stream is
+/// decompressed. On error, whatever was extracted so far is left for the caller to remove;
+/// nothing is ever written outside the target.
 pub fn read_aci<R: Read>(input: R, opts: &ReadOptions) -> Result<AciSummary, AciError> {
-    let (compression, reader) = decompressor(input).map_err(AciError::Read)?;
+    let reader = LimitedDecompressor::new(input, opts.limits).map_err(AciError::Read)?;
+    let exceeded = reader.exceeded_handle();
+    // The expansion limit surfaces as an I/O error from wherever the stream was being read
+    // (a header, a member's data, the end padding); report it as what it is.
+    read_stream(reader, opts).map_err(|e| match exceeded.get() {
+        Some(limit) => AciError::Limit(limit),
+        None => e,
+    })
+}
+
+fn read_stream(
+    reader: LimitedDecompressor<'_>,
+    opts: &ReadOptions,
+) -> Result<AciSummary, AciError> {
+    let compression = reader.compression();
     let hashing = HashingReader {
         inner: reader,
         hasher: Sha512::new(),
@@ -407,6 +477,7 @@ pub fn read_aci<R: Read>(input: R, opts: &ReadOptions) -> Result<AciSummary, Aci
             .map(|dir| Extractor::new(dir, opts.overwrite))
             .transpose()?,
         seen: HashMap::new(),
+        rendered: opts.rendered_before,
         manifest: None,
         has_rootfs: false,
     };
@@ -432,6 +503,7 @@ pub fn read_aci<R: Read>(input: R, opts: &ReadOptions) -> Result<AciSummary, Aci
         manifest_bytes,
         tar_size: hashing.count,
         compression,
+        rendered_size: state.rendered - opts.rendered_before,
     })
 }
 

@@ -5,7 +5,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use sha2::{Digest, Sha512};
 
 use super::testutil::{RawTar, Scratch, MANIFEST};
-use super::{decompressor, read_aci, AciBuilder, Compression, ImageId, ReadOptions};
+use super::{read_aci, AciBuilder, Compression, ImageId, LimitedDecompressor, Limits, ReadOptions};
 use crate::schema::{App, ImageManifest};
 use crate::AciError;
 
@@ -35,7 +35,7 @@ fn build(compression: Compression) -> Vec<u8> {
 }
 
 fn sha512_of_decompressed(bytes: &[u8]) -> (ImageId, u64) {
-    let (_, mut r) = decompressor(bytes).unwrap();
+    let mut r = LimitedDecompressor::new(bytes, Limits::default()).unwrap();
     let mut all = Vec::new();
     r.read_to_end(&mut all).unwrap();
     (

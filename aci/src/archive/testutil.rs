@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use tar::{EntryType, Header};
+use tar::{EntryType, GnuExtSparseHeader, Header};
 
 pub(crate) const MANIFEST: &str =
     r#"{"acKind":"ImageManifest","acVersion":"0.8.11","name":"example.com/test"}"#;
@@ -107,11 +107,126 @@ impl RawTar {
         self.raw(name, spec, b"")
     }
 
+    /// A GNU sparse (`S`) member of apparent size `size`: each segment's data is placed at its
+    /// offset. Every segment but the last must be a multiple of 512 bytes long; more than four
+    /// segments go to extension headers.
+    pub fn gnu_sparse(&mut self, name: &[u8], size: u64, segments: &[(u64, &[u8])]) -> &mut Self {
+        let mut h = Header::new_gnu();
+        h.as_old_mut().name[..name.len()].copy_from_slice(name);
+        h.set_entry_type(EntryType::GNUSparse);
+        h.set_mode(0o644);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(1_500_000_000);
+        let packed: usize = segments.iter().map(|(_, d)| d.len()).sum();
+        h.set_size(packed as u64);
+        let gnu = h.as_gnu_mut().unwrap();
+        gnu.set_real_size(size);
+        for (slot, (offset, data)) in gnu.sparse.iter_mut().zip(segments) {
+            slot.set_offset(*offset);
+            slot.set_length(data.len() as u64);
+        }
+        let ext: Vec<&[(u64, &[u8])]> = segments[segments.len().min(4)..].chunks(21).collect();
+        gnu.set_is_extended(!ext.is_empty());
+        h.set_cksum();
+        self.buf.extend_from_slice(h.as_bytes());
+        for (i, chunk) in ext.iter().enumerate() {
+            let mut e = GnuExtSparseHeader::new();
+            for (slot, (offset, data)) in e.sparse_mut().iter_mut().zip(chunk.iter()) {
+                slot.set_offset(*offset);
+                slot.set_length(data.len() as u64);
+            }
+            e.set_is_extended(i + 1 < ext.len());
+            self.buf.extend_from_slice(e.as_bytes());
+        }
+        for (_, data) in segments {
+            self.buf.extend_from_slice(data);
+        }
+        self.buf
+            .extend(std::iter::repeat_n(0u8, (512 - packed % 512) % 512));
+        self
+    }
+
+    /// A PAX sparse member as GNU tar writes it (`--sparse-version` 0.0, 0.1 or 1.0): a
+    /// placeholder name in the header, the real name and map in `GNU.sparse.*` records (for
+    /// 1.0 the map starts the data).
+    pub fn pax_sparse(
+        &mut self,
+        version: &str,
+        name: &str,
+        size: u64,
+        segments: &[(u64, &[u8])],
+    ) -> &mut Self {
+        let mut records = Vec::new();
+        let mut data = Vec::new();
+        match version {
+            "0.0" => {
+                records.push(pax_record("GNU.sparse.size", &size.to_string()));
+                records.push(pax_record(
+                    "GNU.sparse.numblocks",
+                    &segments.len().to_string(),
+                ));
+                for (offset, d) in segments {
+                    records.push(pax_record("GNU.sparse.offset", &offset.to_string()));
+                    records.push(pax_record("GNU.sparse.numbytes", &d.len().to_string()));
+                }
+            }
+            "0.1" => {
+                let map: Vec<String> = segments
+                    .iter()
+                    .flat_map(|(o, d)| [o.to_string(), d.len().to_string()])
+                    .collect();
+                records.push(pax_record("GNU.sparse.size", &size.to_string()));
+                records.push(pax_record(
+                    "GNU.sparse.numblocks",
+                    &segments.len().to_string(),
+                ));
+                records.push(pax_record("GNU.sparse.name", name));
+                records.push(pax_record("GNU.sparse.map", &map.join(",")));
+            }
+            _ => {
+                records.push(pax_record("GNU.sparse.major", "1"));
+                records.push(pax_record("GNU.sparse.minor", "0"));
+                records.push(pax_record("GNU.sparse.name", name));
+                records.push(pax_record("GNU.sparse.realsize", &size.to_string()));
+                let mut map = format!("{}\n", segments.len());
+                for (offset, d) in segments {
+                    map.push_str(&format!("{offset}\n{}\n", d.len()));
+                }
+                data.extend_from_slice(map.as_bytes());
+                data.extend(std::iter::repeat_n(0u8, (512 - data.len() % 512) % 512));
+            }
+        }
+        for (_, d) in segments {
+            data.extend_from_slice(d);
+        }
+        let pax = Spec {
+            kind: EntryType::XHeader,
+            ..Spec::default()
+        };
+        self.raw(b"PaxHeaders/sparse", pax, &records.concat());
+        let placeholder = match version {
+            "0.0" => name.to_string(),
+            _ => format!("GNUSparseFile.1/{}", name.rsplit('/').next().unwrap()),
+        };
+        self.raw(placeholder.as_bytes(), Spec::default(), &data)
+    }
+
     pub fn finish(&mut self) -> Vec<u8> {
         let mut out = self.buf.clone();
         out.extend(std::iter::repeat_n(0u8, 1024));
         out
     }
+}
+
+/// One PAX record: `"<len> <key>=<value>\n"`, the length counting itself.
+pub(crate) fn pax_record(key: &str, value: &str) -> Vec<u8> {
+    let body = format!(" {key}={value}\n");
+    let mut len = body.len() + 1;
+    while format!("{len}{body}").len() != len {
+        len += 1;
+    }
+    format!("{len}{body}").into_bytes()
 }
 
 /// A scratch directory holding `target/` (where images are extracted) and `outside/` with a

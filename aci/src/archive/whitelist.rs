@@ -7,7 +7,7 @@ use std::path::Path;
 
 use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags};
 
-use super::extract::remove_tree;
+use crate::rootfs::remove_at;
 use crate::AciError;
 
 fn whitelist_err<'a>(
@@ -88,7 +88,7 @@ fn prune(
                 .map_err(|e| whitelist_err("open", &path)(e.into()))?;
             prune(sub.as_fd(), &path, keep, ancestors)?;
         } else if !listed {
-            remove_tree(dir, os).map_err(whitelist_err("remove", &path))?;
+            remove_at(dir, os).map_err(whitelist_err("remove", &path))?;
         }
     }
     Ok(())

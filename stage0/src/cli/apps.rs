@@ -74,6 +74,8 @@ const FLAGS: &[FlagDef] = &[
     def("local-config", Value, Global, ALL),
     def("user-config", Value, Global, ALL),
     def("trust-keys-from-https", Bool, Global, ALL),
+    def("image-size-limit", Value, Global, ALL),
+    def("image-expansion-limit", Value, Global, ALL),
     def("help", Bool, Global, ALL),
     // pod level
     def("stage1-url", Value, Pod, RP),

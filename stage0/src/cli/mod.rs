@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use flags::bool_value;
+use flags::{bool_value, ratio_value, size_value};
 pub use insecure::Insecure;
 
 /// Default data directory.
@@ -56,6 +56,12 @@ pub struct GlobalArgs {
     /// Automatically trust gpg keys fetched from https
     #[arg(long = "trust-keys-from-https", global = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = bool_value)]
     pub trust_keys_from_https: Option<bool>,
+    /// Largest total size of an image's files, in bytes or with K, M, G or T (KiB..TiB); default 16G
+    #[arg(long = "image-size-limit", global = true, value_name = "SIZE", value_parser = size_value)]
+    pub image_size_limit: Option<u64>,
+    /// Largest ratio of an image's uncompressed to compressed size (checked past 64 MiB); default 256
+    #[arg(long = "image-expansion-limit", global = true, value_name = "RATIO", value_parser = ratio_value)]
+    pub image_expansion_limit: Option<u64>,
 }
 
 fn parse_insecure(s: &str) -> Result<Insecure, String> {

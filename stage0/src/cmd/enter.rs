@@ -9,7 +9,6 @@ use crate::output::Log;
 use crate::pod::{PodState, Pods};
 use crate::stage1::Stage1;
 use crate::sys;
-use store::Store;
 
 pub fn run(globals: &Globals, args: &EnterArgs, log: &Log) -> Result<i32> {
     if sys::euid() != 0 {
@@ -59,7 +58,7 @@ pub fn run(globals: &Globals, args: &EnterArgs, log: &Log) -> Result<i32> {
         command = vec!["/bin/bash".into()];
     }
     let dir = pod.path();
-    let store = Store::open(&globals.dir).context("cannot open store")?;
+    let store = globals.open_store()?;
     let stage1 = Stage1::of_pod(&store, &dir)?;
     Err(stage1
         .exec_enter(&store, &dir, pid, &app, &command)

@@ -1,15 +1,17 @@
 //! `rkt export [--app=NAME] [--overwrite] UUID OUT.aci`: an exited pod's app as an image.
-use std::fs::File;
+use std::os::fd::AsFd;
 use std::path::Path;
 
 use aci::archive::{AciBuilder, Compression};
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
+use nix::errno::Errno;
 
 use crate::cli::ExportArgs;
 use crate::contract::{STAGE1_ROOTFS, STAGE2_DIR};
 use crate::globals::Globals;
 use crate::output::Log;
 use crate::pod::Pods;
+use crate::{outfile, sys};
 
 pub fn run(globals: &Globals, args: &ExportArgs, log: &Log) -> Result<i32> {
     let out = &args.output;
@@ -42,43 +44,46 @@ pub fn run(globals: &Globals, args: &ExportArgs, log: &Log) -> Result<i32> {
             }
         },
     };
-    let rootfs = pod
-        .path()
-        .join(STAGE1_ROOTFS)
+    // Everything under the pod directory is the pod's to change: the app's root is reached
+    // from the pod's descriptor without following any symlink (its overlay mounts are fine).
+    let rel = Path::new(STAGE1_ROOTFS)
         .join(STAGE2_DIR)
         .join(&app)
         .join("rootfs");
-    if !rootfs.join("..").exists()
-        || std::fs::read_dir(&rootfs)
-            .map(|mut d| d.next().is_none())
-            .unwrap_or(true)
+    let gone = || {
+        anyhow!("the root filesystem of app {app} is no longer available (was the pod garbage collected?)")
+    };
+    let rootfs = match sys::open_dir_beneath(pod.lock_fd(), &rel) {
+        Ok(fd) => fd,
+        Err(Errno::ENOENT) => return Err(gone()),
+        Err(Errno::ELOOP | Errno::EXDEV) => bail!(
+            "the root filesystem of app {app} is reached through a symlink in the pod ({}); refusing to export it",
+            rel.display()
+        ),
+        Err(e) => {
+            return Err(e).with_context(|| format!("cannot open {}", pod.path().join(&rel).display()))
+        }
+    };
+    if sys::dir_is_empty(rootfs.as_fd())
+        .with_context(|| format!("cannot read {}", pod.path().join(&rel).display()))?
     {
-        bail!("the root filesystem of app {app} is no longer available (was the pod garbage collected?)");
+        return Err(gone());
     }
-    if out.symlink_metadata().is_ok() && !args.overwrite.unwrap_or(false) {
+    let overwrite = args.overwrite.unwrap_or(false);
+    if out.symlink_metadata().is_ok() && !overwrite {
         bail!("error building aci: target file exists (try --overwrite)");
     }
     let image = pod
         .app_image_manifest(&app)
         .context("cannot read the app's image manifest")?;
-    let tmp = out.with_extension("aci.tmp");
-    let result = build(&tmp, &image, &rootfs);
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e);
-    }
-    std::fs::rename(&tmp, out).with_context(|| format!("cannot create {}", out.display()))?;
+    outfile::write_atomically(out, overwrite, |file| {
+        let mut builder =
+            AciBuilder::new(file, Compression::Gzip, &image).context("error building aci")?;
+        builder
+            .add_tree_at(rootfs.as_fd(), "/")
+            .context("error building aci")?;
+        builder.finish().context("error building aci")?;
+        Ok(())
+    })?;
     Ok(0)
-}
-
-fn build(path: &Path, image: &aci::schema::ImageManifest, rootfs: &Path) -> Result<()> {
-    let file = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-    let mut builder =
-        AciBuilder::new(file, Compression::Gzip, image).context("error building aci")?;
-    builder
-        .add_tree(rootfs, "/")
-        .context("error building aci")?;
-    let file = builder.finish().context("error building aci")?;
-    file.sync_all().context("error building aci")?;
-    Ok(())
 }

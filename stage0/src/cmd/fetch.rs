@@ -1,6 +1,5 @@
 //! `rkt fetch IMAGE...`: imports images and prints their IDs.
 use anyhow::{bail, Context, Result};
-use store::Store;
 
 use crate::cli::apps::{self, AppsCommand};
 use crate::globals::Globals;
@@ -17,7 +16,7 @@ pub fn run(globals: &mut Globals, args: &[String]) -> Result<i32> {
     if parsed.apps.is_empty() {
         bail!("must provide at least one image");
     }
-    let store = Store::open(&globals.dir).context("cannot open store")?;
+    let store = globals.open_store()?;
     let fetcher = Fetcher {
         store: &store,
         globals,

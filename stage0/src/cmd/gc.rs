@@ -17,6 +17,7 @@ pub fn run(globals: &Globals, args: &GcArgs, log: &Log) -> Result<i32> {
     let expire =
         timefmt::parse_duration(&args.expire_prepared).context("invalid --expire-prepared")?;
     let pods = Pods::new(&globals.dir);
+    pods.ensure_dirs()?;
     let mut failed = false;
 
     // Mark: exited pods and aborted prepares become garbage.

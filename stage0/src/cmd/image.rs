@@ -1,6 +1,5 @@
 //! `rkt image ...`: list, rm, gc, export, extract, render, cat-manifest, verify.
 use std::fs;
-use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -108,7 +107,7 @@ pub fn list(globals: &Globals, args: &ImageListArgs) -> Result<i32> {
     };
     let format = json::Format::parse(args.format.as_deref())?;
     let full = args.full.unwrap_or(false);
-    let store = Store::open(&globals.dir).context("cannot open store")?;
+    let store = globals.open_store()?;
     let mut images = store.images().context("unable to get aci infos")?;
     images.sort_by(|a, b| {
         let mut ord = std::cmp::Ordering::Equal;
@@ -195,7 +194,7 @@ pub fn rm(globals: &Globals, images: &[String], log: &Log) -> Result<i32> {
     if images.is_empty() {
         bail!("must provide at least one image ID");
     }
-    let store = Store::open(&globals.dir).context("cannot open store")?;
+    let store = globals.open_store()?;
     let mut keys: Vec<ImageKey> = Vec::new();
     for arg in images {
         match resolve(&store, arg) {
@@ -274,7 +273,7 @@ fn remove_images(
 pub fn gc(globals: &Globals, args: &ImageGcArgs, log: &Log) -> Result<i32> {
     let grace = timefmt::parse_duration(&args.grace_period)
         .with_context(|| format!("invalid --grace-period {:?}", args.grace_period))?;
-    let store = Store::open(&globals.dir).context("cannot open store")?;
+    let store = globals.open_store()?;
     {
         let _lock = store.lock_exclusive().context("cannot lock the store")?;
         store.clean_stale_work()?;
@@ -307,49 +306,26 @@ pub fn gc(globals: &Globals, args: &ImageGcArgs, log: &Log) -> Result<i32> {
 }
 
 pub fn export(globals: &Globals, args: &ImageExportArgs) -> Result<i32> {
-    let store = Store::open(&globals.dir).context("cannot open store")?;
+    let store = globals.open_store()?;
     let key = resolve(&store, &args.image)?;
     if args.output.symlink_metadata().is_ok() && !args.overwrite.unwrap_or(false) {
         bail!("output ACI file exists (try --overwrite)");
     }
     let verify = !globals.insecure.skip_ondisk();
-    write_atomically(&args.output, |f| {
+    let overwrite = args.overwrite.unwrap_or(false);
+    crate::outfile::write_atomically(&args.output, overwrite, |f| {
         store
             .export(&key, f, verify)
             .map(|_| ())
             .context("error reading image")
-    })?;
+    })
+    .with_context(|| format!("unable to write output ACI file {}", args.output.display()))?;
     Ok(0)
-}
-
-/// Writes `path` through a temporary file in the same directory, so a failure leaves nothing.
-fn write_atomically(path: &Path, write: impl FnOnce(&mut fs::File) -> Result<()>) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("output");
-    let tmp = dir.join(format!(".{name}.rkt-{}", std::process::id()));
-    let result = (|| {
-        let mut f = fs::File::create(&tmp)
-            .with_context(|| format!("unable to open output ACI file {}", path.display()))?;
-        write(&mut f)?;
-        f.flush()?;
-        f.sync_all().context("error closing output ACI file")?;
-        fs::rename(&tmp, path).with_context(|| format!("cannot create {}", path.display()))
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
 }
 
 /// `image extract` (the image alone) and `image render` (with its dependencies).
 pub fn extract(globals: &Globals, args: &ImageExtractArgs, render: bool, log: &Log) -> Result<i32> {
-    let store = Store::open(&globals.dir).context("cannot open store")?;
+    let store = globals.open_store()?;
     let key = resolve(&store, &args.image)?;
     let out = &args.output;
     if out.symlink_metadata().is_ok() {
@@ -396,6 +372,7 @@ pub fn extract(globals: &Globals, args: &ImageExtractArgs, render: bool, log: &L
             let opts = aci::archive::ReadOptions {
                 extract_to: Some(&staging),
                 rootfs_only,
+                limits: store.limits(),
                 ..Default::default()
             };
             aci::archive::read_aci(&mut blob, &opts).context("error extracting ACI")?;
@@ -421,24 +398,19 @@ fn staging_dir(out: &Path) -> Result<std::path::PathBuf> {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let name = out.file_name().and_then(|n| n.to_str()).unwrap_or("out");
-    let staging = parent.join(format!(".{name}.rkt-{}", std::process::id()));
-    let _ = remove_path(&staging);
+    let staging = parent.join(format!(".{name}.{}.tmp", uuid::Uuid::new_v4().simple()));
     fs::create_dir(&staging)
         .with_context(|| format!("error creating output directory {}", staging.display()))?;
     Ok(staging)
 }
 
+/// Removes a file, symlink or directory tree (of any depth, never following symlinks).
 fn remove_path(p: &Path) -> std::io::Result<()> {
-    match p.symlink_metadata() {
-        Ok(m) if m.is_dir() => fs::remove_dir_all(p),
-        Ok(_) => fs::remove_file(p),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e),
-    }
+    aci::rootfs::remove_tree(p)
 }
 
 pub fn cat_manifest(globals: &Globals, args: &ImageCatManifestArgs) -> Result<i32> {
-    let store = Store::open(&globals.dir).context("cannot open store")?;
+    let store = globals.open_store()?;
     let key = resolve(&store, &args.image)?;
     let manifest = store.manifest(&key).context("cannot get image manifest")?;
     crate::output::print_json(
@@ -453,7 +425,7 @@ pub fn verify(globals: &Globals, images: &[String], log: &Log) -> Result<i32> {
     if images.is_empty() {
         bail!("must provide at least one image ID");
     }
-    let store = Store::open(&globals.dir).context("cannot open store")?;
+    let store = globals.open_store()?;
     for arg in images {
         let key = match resolve(&store, arg) {
             Ok(k) => k,

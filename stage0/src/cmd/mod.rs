@@ -21,6 +21,10 @@ use crate::output::Log;
 
 /// Runs a parsed command; the returned code becomes the exit status.
 pub fn dispatch(command: &Command, globals: &mut Globals, log: &Log) -> Result<i32> {
+    run(command, globals, log).map_err(|e| crate::image::limits::name_the_flag(e, &globals.limits))
+}
+
+fn run(command: &Command, globals: &mut Globals, log: &Log) -> Result<i32> {
     match command {
         Command::Version => version::run(),
         Command::Fetch(raw) => fetch::run(globals, &raw.args),

@@ -58,7 +58,7 @@ pub fn run(globals: &mut Globals, args: &[String], log: &Log, prepare_only: bool
     .context("error with dns flags")?;
     let hostname = dns::hostname_flag(parsed.get("hostname"))?;
 
-    let store = Store::open(&globals.dir).context("cannot open store")?;
+    let store = globals.open_store()?;
     let fetcher = Fetcher {
         store: &store,
         globals,

@@ -1,6 +1,5 @@
 //! `rkt run-prepared UUID`: run a pod made by `rkt prepare`.
 use anyhow::{bail, Context, Result};
-use store::Store;
 
 use crate::cli::RunPreparedArgs;
 use crate::globals::Globals;
@@ -62,7 +61,7 @@ pub fn run(globals: &Globals, args: &RunPreparedArgs, log: &Log) -> Result<i32> 
     if pod.state_dir() != StateDir::Prepared {
         bail!("pod {:?} is not prepared", pod.uuid.to_string());
     }
-    let store = Store::open(&globals.dir).context("cannot open store")?;
+    let store = globals.open_store()?;
     super::run::check_volumes(&store, &manifest)?;
     let flags = RunFlags {
         debug: globals.debug,

@@ -1,12 +1,11 @@
 //! `rkt stop [--force] UUID...|--uuid-file`: run the stage1 stop entrypoint for each pod.
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use crate::cli::StopArgs;
 use crate::globals::Globals;
 use crate::output::{Log, EXIT_FAILURE};
 use crate::pod::{Pod, PodState, Pods};
 use crate::stage1::Stage1;
-use store::Store;
 
 pub fn run(globals: &Globals, args: &StopArgs, log: &Log) -> Result<i32> {
     let pods = Pods::new(&globals.dir);
@@ -63,6 +62,6 @@ pub fn run(globals: &Globals, args: &StopArgs, log: &Log) -> Result<i32> {
 /// Runs the stage1 stop entrypoint of the pod.
 fn stop_pod(globals: &Globals, pod: &Pod, force: bool) -> Result<()> {
     let dir = pod.path();
-    let store = Store::open(&globals.dir).context("cannot open store")?;
+    let store = globals.open_store()?;
     Stage1::of_pod(&store, &dir)?.stop(&store, &dir, force, &pod.uuid.to_string())
 }

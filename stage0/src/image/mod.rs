@@ -10,6 +10,8 @@ use store::{ImageKey, ImportOptions, Store};
 
 use crate::globals::Globals;
 
+pub mod limits;
+
 /// What an image argument refers to.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ImageArg {

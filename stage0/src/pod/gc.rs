@@ -8,7 +8,6 @@ use super::{setup, Pod, StateDir};
 use crate::globals::Globals;
 use crate::output::Log;
 use crate::stage1::Stage1;
-use store::Store;
 
 /// Deletes a pod the caller has locked and moved to `exited-garbage` or `garbage`.
 pub fn delete(pod: &Pod, globals: &Globals, log: &Log) -> Result<()> {
@@ -27,7 +26,8 @@ pub fn delete(pod: &Pod, globals: &Globals, log: &Log) -> Result<()> {
             pod.uuid.to_string()
         )
     })?;
-    std::fs::remove_dir_all(&dir)
+    // A pod's tree is its apps' to shape: any depth, symlinks anywhere (never followed).
+    aci::rootfs::remove_tree(&dir)
         .with_context(|| format!("unable to remove pod {:?}", pod.uuid.to_string()))?;
     Ok(())
 }
@@ -35,7 +35,7 @@ pub fn delete(pod: &Pod, globals: &Globals, log: &Log) -> Result<()> {
 /// Runs the stage1 gc entrypoint (`[--debug] [--local-config=DIR] UUID`, cwd the pod
 /// directory), from the verified stage1 image: never a binary of the pod's own root.
 fn stage1_gc(dir: &Path, globals: &Globals, uuid: &str, log: &Log) -> Result<()> {
-    let store = Store::open(&globals.dir).context("cannot open store")?;
+    let store = globals.open_store()?;
     let stage1 = Stage1::of_pod(&store, dir)?;
     if !stage1.gc(&store, dir, globals.debug, &globals.local_config, uuid)? {
         log.debug(format!(

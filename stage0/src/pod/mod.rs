@@ -101,6 +101,8 @@ impl fmt::Display for PodState {
     }
 }
 
+const PODS_DIR: &str = "pods";
+
 /// `<data dir>/pods`.
 #[derive(Debug, Clone)]
 pub struct Pods {
@@ -110,7 +112,7 @@ pub struct Pods {
 impl Pods {
     pub fn new(data_dir: &Path) -> Pods {
         Pods {
-            root: data_dir.join("pods"),
+            root: data_dir.join(PODS_DIR),
         }
     }
 
@@ -118,15 +120,18 @@ impl Pods {
         self.root.join(state.name())
     }
 
-    fn ensure_dirs(&self) -> Result<()> {
-        std::fs::create_dir_all(&self.root)
-            .with_context(|| format!("cannot create {}", self.root.display()))?;
+    /// Creates `pods` and its state directories as real directories: a symlink planted there
+    /// would get its target chmodded and put pods where gc's mount table lookups miss them.
+    pub fn ensure_dirs(&self) -> Result<()> {
+        // The data directory itself may be a symlink: rkt canonicalizes `--dir`.
+        let data = self.root.parent().unwrap_or(Path::new("/"));
+        std::fs::create_dir_all(data)
+            .with_context(|| format!("cannot create {}", data.display()))?;
+        let data_fd = sys::open_dir(data)?;
         // Pod roots (overlays of images) are for root only, as the store is.
-        set_mode(&self.root, 0o750)?;
+        let pods = sys::real_dir(data_fd.as_fd(), data, PODS_DIR, 0o750, true)?;
         for state in StateDir::ALL {
-            let dir = self.state_path(state);
-            std::fs::create_dir_all(&dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
+            sys::real_dir(pods.as_fd(), &self.root, state.name(), 0o755, false)?;
         }
         Ok(())
     }
@@ -356,8 +361,7 @@ impl Pod {
     pub fn move_to(&mut self, to: StateDir) -> Result<()> {
         let from = self.path();
         let dest = self.pods.state_path(to).join(self.uuid.to_string());
-        std::fs::create_dir_all(self.pods.state_path(to))
-            .with_context(|| format!("cannot create {}", self.pods.state_path(to).display()))?;
+        self.pods.ensure_dirs()?;
         std::fs::rename(&from, &dest).with_context(|| {
             format!(
                 "cannot move pod {} to {}",

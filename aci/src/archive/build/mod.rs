@@ -10,6 +10,10 @@ use tar::{EntryType, Header};
 use super::{Compression, BUF_SIZE};
 use crate::schema::ImageManifest;
 
+mod tree_at;
+
+pub use tree_at::MAX_TREE_DEPTH;
+
 enum Encoder<W: Write> {
     None(BufWriter<W>),
     Gzip(flate2::write::GzEncoder<BufWriter<W>>),
@@ -365,15 +369,19 @@ impl<W: Write> AciBuilder<W> {
                 } else {
                     EntryType::Block
                 };
-                let name = self.claim(&child)?;
-                let mut h = Self::header(kind, &attrs, 0);
-                let rdev = meta.rdev();
-                h.set_device_major(rustix::fs::major(rdev))?;
-                h.set_device_minor(rustix::fs::minor(rdev))?;
-                self.tar.append_data(&mut h, name, io::empty())?;
+                self.special(&child, kind, &attrs, meta.rdev())?;
             }
         }
         Ok(())
+    }
+
+    /// A fifo or device node.
+    fn special(&mut self, rel: &str, kind: EntryType, attrs: &Attrs, rdev: u64) -> io::Result<()> {
+        let name = self.claim(rel)?;
+        let mut h = Self::header(kind, attrs, 0);
+        h.set_device_major(rustix::fs::major(rdev))?;
+        h.set_device_minor(rustix::fs::minor(rdev))?;
+        self.tar.append_data(&mut h, name, io::empty())
     }
 
     /// Ends the tar stream and the compression, and returns the output.

@@ -1,5 +1,6 @@
 //! Paths inside an app root, resolved as if the root were `/` (chroot semantics): absolute
-//! symlinks start again at the root and `..` never climbs above it.
+//! symlinks start again at the root and `..` never climbs above it; and removing trees of any
+//! depth ([`remove_tree`]).
 use std::collections::VecDeque;
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
@@ -9,6 +10,12 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
 use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, ResolveFlags};
+
+mod remove;
+
+#[cfg(feature = "archive")]
+pub(crate) use remove::remove_at;
+pub use remove::remove_tree;
 
 /// Symlinks followed before giving up with `ELOOP`, as the kernel does.
 const MAX_SYMLINKS: usize = 40;
