@@ -191,8 +191,8 @@ fn supervise(pid: i32, signals: &sys::Signals, mut console: Option<Console>) -> 
         }
         for sig in signals.take() {
             match sig {
-                libc::SIGCHLD => match sys::try_wait(pid)? {
-                    Some(exit) => {
+                libc::SIGCHLD => {
+                    if let Some(exit) = sys::try_wait(pid)? {
                         if let Some(c) = console.as_mut() {
                             c.drain();
                         }
@@ -201,8 +201,7 @@ fn supervise(pid: i32, signals: &sys::Signals, mut console: Option<Console>) -> 
                             sys::Exit::Signal(s) => 128 + s,
                         });
                     }
-                    None => {}
-                },
+                }
                 // The pod's pty follows the caller's terminal; the kernel tells its apps.
                 libc::SIGWINCH if console.is_some() => {
                     console.as_ref().map(Console::resize);

@@ -193,6 +193,11 @@ fn the_stores_stage1_is_unchanged_after_a_hostile_enter() {
         !reports.contains("seen "),
         "a foreign executable was visible: {reports}"
     );
+    assert_eq!(
+        sha512(&stage1_binaries[0]),
+        before,
+        "the store's stage1 changed"
+    );
     env.rkt(&["stop", &uuid]).ok();
     // Later commands still run the genuine stage1.
     let img2 = env.image(
