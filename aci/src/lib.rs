@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod error;
+pub mod go;
 pub mod isolator;
 pub mod quantity;
 pub mod rootfs;

@@ -1,12 +1,10 @@
-//! Global options, merged from flags given before the subcommand and those given after it.
+//! Global options, read once from the parsed command line.
 use std::path::{Path, PathBuf};
 
 use aci::archive::Limits;
 use anyhow::{Context, Result};
 use store::Store;
 
-use crate::cli::apps::ParsedApps;
-use crate::cli::flags::{parse_bool, parse_ratio, parse_size};
 use crate::cli::{GlobalArgs, Insecure, DEFAULT_DIR, DEFAULT_LOCAL_CONFIG, DEFAULT_SYSTEM_CONFIG};
 
 #[derive(Debug, Clone)]
@@ -52,30 +50,43 @@ impl Globals {
         })
     }
 
+    /// What the accepted but not yet effective global options change: nothing, said once on
+    /// stderr so that none is silently ignored. rkt reads configuration files (paths.d,
+    /// stage1.d, auth.d, docker.d) from the system and user directories and trusts keys for
+    /// remote images; this rkt has no remote images yet (only `--local-config` reaches stage1).
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (flag, dir) in [
+            ("--system-config", Some(&self.system_config)),
+            ("--user-config", self.user_config.as_ref()),
+        ] {
+            let Some(dir) = dir else { continue };
+            let kinds: Vec<&str> = ["paths.d", "stage1.d", "auth.d", "docker.d"]
+                .into_iter()
+                .filter(|k| dir.join(k).is_dir())
+                .collect();
+            if !kinds.is_empty() {
+                out.push(format!(
+                    "{flag}: the configuration in {} ({}) is not read by this rkt yet",
+                    dir.display(),
+                    kinds.join(", ")
+                ));
+            }
+        }
+        if self.trust_keys_from_https {
+            out.push(
+                "--trust-keys-from-https has no effect: this rkt fetches no remote images or keys yet"
+                    .into(),
+            );
+        }
+        out
+    }
+
     /// Opens the image store under `--dir` with the image limits of the command line.
     pub fn open_store(&self) -> Result<Store> {
         let mut store = Store::open(&self.dir).context("cannot open store")?;
         store.set_limits(self.limits);
         Ok(store)
-    }
-
-    /// Applies global flags found among a `run`/`prepare`/`fetch` image list (the last wins).
-    pub fn merge(&mut self, parsed: &ParsedApps) -> Result<()> {
-        for (name, value) in &parsed.flags {
-            match name.as_str() {
-                "debug" => self.debug = parse_bool(value)?,
-                "dir" => self.dir = absolute(Path::new(value))?,
-                "insecure-options" => self.insecure = Insecure::parse(value)?,
-                "system-config" => self.system_config = absolute(Path::new(value))?,
-                "local-config" => self.local_config = absolute(Path::new(value))?,
-                "user-config" => self.user_config = Some(absolute(Path::new(value))?),
-                "trust-keys-from-https" => self.trust_keys_from_https = parse_bool(value)?,
-                "image-size-limit" => self.limits.max_rendered_size = parse_size(value)?,
-                "image-expansion-limit" => self.limits.max_expansion_ratio = parse_ratio(value)?,
-                _ => {}
-            }
-        }
-        Ok(())
     }
 }
 

@@ -16,83 +16,56 @@ mod tabwriter;
 mod timefmt;
 
 use clap::error::{ContextKind, ContextValue, ErrorKind};
-use clap::Parser;
 
-use crate::cli::Cli;
+use crate::cli::ParseError;
 use crate::globals::Globals;
 use crate::output::{Log, EXIT_FAILURE};
 
 fn main() {
-    let args = flags_after_subcommand(std::env::args_os().collect());
-    let cli = match Cli::try_parse_from(args) {
-        Ok(cli) => cli,
-        Err(err) => std::process::exit(report_usage_error(err)),
+    // A closed stdout (`rkt list | head -1`) ends rkt quietly, as it does a Go program,
+    // instead of a panic in `println!`.
+    sys::default_sigpipe();
+    let invocation = match cli::parse(std::env::args_os().collect()) {
+        Ok(invocation) => invocation,
+        Err(ParseError::Clap(err)) => std::process::exit(report_usage_error(err)),
+        Err(ParseError::Help(text)) => {
+            print!("{text}");
+            std::process::exit(0);
+        }
+        Err(ParseError::Apps { command, error }) => {
+            let context = match command {
+                cli::apps::AppsCommand::Fetch => "unable to parse arguments",
+                _ => "error parsing app image arguments",
+            };
+            Log::new(command.name(), false).error(&error.context(context));
+            std::process::exit(EXIT_FAILURE);
+        }
     };
-    let prefix = cli.command.prefix();
-    let log = Log::new(prefix, cli.global.debug.unwrap_or(false));
-    let mut globals = match Globals::from_args(&cli.global) {
+    let command = &invocation.command;
+    let log = Log::new(command.prefix(), invocation.globals.debug.unwrap_or(false));
+    // As rkt: before any argument of the command is looked at.
+    if command.requires_root() && sys::euid() != 0 {
+        log.print("cannot run as unprivileged user");
+        std::process::exit(EXIT_FAILURE);
+    }
+    let globals = match Globals::from_args(&invocation.globals) {
         Ok(g) => g,
         Err(e) => {
             log.error(&e);
             std::process::exit(EXIT_FAILURE);
         }
     };
-    let code = match cmd::dispatch(&cli.command, &mut globals, &log) {
+    for warning in globals.warnings() {
+        log.print(format!("warning: {warning}"));
+    }
+    let code = match cmd::dispatch(command, &globals, &log) {
         Ok(code) => code,
         Err(e) => {
-            log.set_debug(globals.debug);
             log.error(&e);
             output::exit_code_of(&e)
         }
     };
     std::process::exit(code);
-}
-
-/// Global flags whose value may follow as the next argument.
-const GLOBAL_VALUE_FLAGS: [&str; 7] = [
-    "--dir",
-    "--insecure-options",
-    "--system-config",
-    "--local-config",
-    "--user-config",
-    "--image-size-limit",
-    "--image-expansion-limit",
-];
-
-/// rkt (cobra) parses flags written before the subcommand with the subcommand's own flag
-/// set, so `rkt --stage1-path=X run IMAGE` works: move those flags right after the command
-/// path (`run`, or `image list`), where clap and rkt's image-list grammar expect them.
-fn flags_after_subcommand(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
-    let mut before = Vec::new();
-    let mut i = 1;
-    while i < args.len() {
-        let arg = args[i].to_string_lossy();
-        if arg == "--" || !arg.starts_with('-') {
-            break;
-        }
-        before.push(args[i].clone());
-        if GLOBAL_VALUE_FLAGS.contains(&arg.as_ref()) && i + 1 < args.len() {
-            before.push(args[i + 1].clone());
-            i += 1;
-        }
-        i += 1;
-    }
-    if before.is_empty() || i >= args.len() {
-        return args;
-    }
-    // The command path: one word, or two for `image <sub>`.
-    let mut path_end = i + 1;
-    if args[i] == "image"
-        && path_end < args.len()
-        && !args[path_end].to_string_lossy().starts_with('-')
-    {
-        path_end += 1;
-    }
-    let mut out = vec![args[0].clone()];
-    out.extend_from_slice(&args[i..path_end]);
-    out.extend(before);
-    out.extend_from_slice(&args[path_end..]);
-    out
 }
 
 /// Reports a command-line error the way rkt (cobra/pflag) does and returns the exit status.
@@ -103,8 +76,21 @@ fn report_usage_error(err: clap::Error) -> i32 {
             0
         }
         ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand | ErrorKind::MissingSubcommand => {
+            // As rkt's root command: the help, and exit 2. `rkt image` alone is a group whose
+            // help is all there is to show: exit 0.
+            let words: Vec<String> = std::env::args()
+                .skip(1)
+                .filter(|a| !a.starts_with('-'))
+                .collect();
+            let mut tree = cli::command_tree();
+            if words.first().map(String::as_str) == Some("image") {
+                if let Some(image) = tree.find_subcommand_mut("image") {
+                    print!("{}", image.render_help());
+                }
+                return 0;
+            }
             eprintln!("rkt: missing command");
-            print!("{}", err.render());
+            print!("{}", tree.render_help());
             2
         }
         ErrorKind::InvalidSubcommand => {
@@ -150,68 +136,4 @@ fn first_line(err: &clap::Error) -> String {
     let text = err.render().to_string();
     let line = text.lines().next().unwrap_or("").to_string();
     line.strip_prefix("error: ").unwrap_or(&line).to_string()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::flags_after_subcommand;
-
-    fn moved(args: &[&str]) -> Vec<String> {
-        flags_after_subcommand(args.iter().map(Into::into).collect())
-            .into_iter()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect()
-    }
-
-    #[test]
-    fn flags_before_the_subcommand_move_after_it() {
-        assert_eq!(
-            moved(&[
-                "rkt",
-                "--stage1-path=/s.aci",
-                "--dir",
-                "/d",
-                "run",
-                "img",
-                "--exec=/x"
-            ]),
-            [
-                "rkt",
-                "run",
-                "--stage1-path=/s.aci",
-                "--dir",
-                "/d",
-                "img",
-                "--exec=/x"
-            ]
-        );
-        assert_eq!(
-            moved(&["rkt", "--debug", "image", "list", "--full"]),
-            ["rkt", "image", "list", "--debug", "--full"]
-        );
-        assert_eq!(
-            moved(&["rkt", "--image-size-limit", "1G", "fetch", "img"]),
-            ["rkt", "fetch", "--image-size-limit", "1G", "img"]
-        );
-        assert_eq!(
-            moved(&[
-                "rkt",
-                "--image-expansion-limit",
-                "9",
-                "image",
-                "render",
-                "x"
-            ]),
-            [
-                "rkt",
-                "image",
-                "render",
-                "--image-expansion-limit",
-                "9",
-                "x"
-            ]
-        );
-        assert_eq!(moved(&["rkt", "run", "img"]), ["rkt", "run", "img"]);
-        assert_eq!(moved(&["rkt", "--help"]), ["rkt", "--help"]);
-    }
 }

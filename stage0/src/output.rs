@@ -1,6 +1,5 @@
 //! How rkt reports: stderr lines prefixed with the command's name, errors as
 //! `prefix: context: root cause` (or a tree with `--debug`), exit 254 for rkt's own failures.
-use std::cell::Cell;
 use std::fmt::Display;
 
 /// Exit code for rkt's own failures.
@@ -47,20 +46,15 @@ pub fn print_json(
 #[derive(Debug, Clone)]
 pub struct Log {
     prefix: String,
-    debug: Cell<bool>,
+    debug: bool,
 }
 
 impl Log {
     pub fn new(prefix: &str, debug: bool) -> Log {
         Log {
             prefix: format!("{prefix}: "),
-            debug: Cell::new(debug),
+            debug,
         }
-    }
-
-    /// `--debug` may also come after the subcommand.
-    pub fn set_debug(&self, debug: bool) {
-        self.debug.set(debug);
     }
 
     /// `prefix: msg`.
@@ -75,14 +69,14 @@ impl Log {
 
     /// Only with `--debug`.
     pub fn debug(&self, msg: impl Display) {
-        if self.debug.get() {
+        if self.debug {
             self.print(msg);
         }
     }
 
     /// An error: its whole chain on one line, or with `--debug` as a tree.
     pub fn error(&self, err: &anyhow::Error) {
-        eprintln!("{}{}", self.prefix, render_error(err, self.debug.get()));
+        eprintln!("{}{}", self.prefix, render_error(err, self.debug));
     }
 }
 

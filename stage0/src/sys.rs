@@ -414,3 +414,10 @@ pub fn rename_in(
 pub fn unlink_in(dir: BorrowedFd<'_>, name: &OsStr) -> nix::Result<()> {
     retry(|| nix::unistd::unlinkat(dir, name, nix::unistd::UnlinkatFlags::NoRemoveDir))
 }
+
+/// Lets SIGPIPE end the process silently, as it does a Go program (Rust ignores it, which
+/// turns a closed stdout into a panic in `println!`).
+pub fn default_sigpipe() {
+    // SAFETY: setting a signal's disposition to SIG_DFL has no memory-safety preconditions.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+}

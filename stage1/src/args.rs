@@ -82,11 +82,9 @@ fn parse<'a>(args: &'a [String], bools: &[&str]) -> Result<(Vec<Flag<'a>>, Vec<S
         };
         if bools.contains(&name) {
             let value = match inline.as_deref() {
-                None | Some("true") | Some("1") | Some("t") | Some("T") | Some("TRUE")
-                | Some("True") => true,
-                Some("false") | Some("0") | Some("f") | Some("F") | Some("FALSE")
-                | Some("False") => false,
-                Some(v) => bail!("invalid boolean value {v:?} for flag --{name}"),
+                None => true,
+                Some(v) => aci::go::parse_bool(v)
+                    .ok_or_else(|| anyhow!("invalid boolean value {v:?} for flag --{name}"))?,
             };
             flags.push(Flag::Bool(name, value));
         } else {

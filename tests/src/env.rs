@@ -30,8 +30,8 @@ pub fn attack_bin() -> PathBuf {
         .join("../target/x86_64-unknown-linux-gnu/release/pod-attack")
 }
 
-/// The newest modification time among the sources the tested binaries are built from.
-fn newest_source() -> (std::time::SystemTime, PathBuf) {
+/// The newest modification time among the sources of `crates`.
+fn newest_source(crates: &[&str]) -> (std::time::SystemTime, PathBuf) {
     fn walk(dir: &Path, newest: &mut (std::time::SystemTime, PathBuf)) {
         let Ok(entries) = std::fs::read_dir(dir) else {
             return;
@@ -55,14 +55,7 @@ fn newest_source() -> (std::time::SystemTime, PathBuf) {
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut newest = (std::time::SystemTime::UNIX_EPOCH, PathBuf::new());
-    for krate in [
-        "aci",
-        "store",
-        "stage0",
-        "stage1",
-        "stage2-init",
-        "tests/attack",
-    ] {
+    for krate in crates {
         walk(&root.join(krate), &mut newest);
     }
     newest
@@ -76,8 +69,12 @@ fn check_binaries_are_fresh() {
         if std::env::var_os("RKT_RELEASE_DIR").is_some() {
             return Ok(()); // deliberately testing other binaries
         }
-        let (newest, source) = newest_source();
-        for binary in [rkt_bin(), stage1_aci(), attack_bin()] {
+        for (binary, crates) in [
+            (rkt_bin(), &["aci", "store", "stage0"][..]),
+            (stage1_aci(), &["aci", "stage1", "stage2-init"][..]),
+            (attack_bin(), &["tests/attack"][..]),
+        ] {
+            let (newest, source) = newest_source(crates);
             let built = std::fs::metadata(&binary)
                 .and_then(|m| m.modified())
                 .map_err(|e| format!("{}: {e}: run `make build attack` first", binary.display()))?;

@@ -275,11 +275,8 @@ fn check_mode(field: &str, mode: &str) -> Result<(), ValidationError> {
 }
 
 fn parse_bool(field: &str, s: &str) -> Result<bool, ValidationError> {
-    match s {
-        "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
-        "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(false),
-        _ => Err(ValidationError::invalid(field, s, "must be true or false")),
-    }
+    crate::go::parse_bool(s)
+        .ok_or_else(|| ValidationError::invalid(field, s, "must be true or false"))
 }
 
 impl Volume {

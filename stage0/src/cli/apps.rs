@@ -1,4 +1,5 @@
-//! rkt's image-list grammar for `run`, `prepare` and `fetch` (REFERENCE §1.1, SCHEDULERS §0):
+//! rkt's image-list grammar for `run`, `prepare` and `fetch`, parsed once into typed requests
+//! (docs/cli.md):
 //!
 //! ```text
 //! [flags] IMAGE [flags] [-- ARGS... [---]] IMAGE ...
@@ -9,9 +10,15 @@
 //! to the most recent image; `--mount` before any image applies to every app; `--` opens the
 //! image's arguments and `---` closes them (one `--` list per image). Flags follow pflag: a
 //! boolean takes `--flag` or `--flag=BOOL` only; other flags take `--flag=V` or `--flag V`.
+//!
+//! Every flag is a [`Flag`] variant: the table below gives its spelling, and [`apply`] the
+//! request field it sets, so a flag the table knows but nothing reads cannot compile.
 use anyhow::{anyhow, bail, Result};
 
-use super::flags::parse_bool;
+use super::flags::{parse_bool, parse_ratio, parse_size};
+use super::requests::{AppRequest, FetchRequest, MountArg, RunRequest};
+use super::{GlobalArgs, Insecure};
+use crate::stage1::Stage1Source;
 
 /// Which command's flag set is in use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,8 +28,27 @@ pub enum AppsCommand {
     Fetch,
 }
 
+impl AppsCommand {
+    fn mask(self) -> u8 {
+        match self {
+            AppsCommand::Run => RUN,
+            AppsCommand::Prepare => PREPARE,
+            AppsCommand::Fetch => FETCH,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            AppsCommand::Run => "run",
+            AppsCommand::Prepare => "prepare",
+            AppsCommand::Fetch => "fetch",
+        }
+    }
+}
+
+/// How a flag takes its value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub enum Kind {
     /// `--flag` means true; a value only with `=`.
     Bool,
     /// Needs a value.
@@ -31,196 +57,319 @@ enum Kind {
     OptionalValue(&'static str),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Scope {
-    Global,
-    Pod,
-    App,
-    /// Pod-wide before the first image, the last app's after.
-    Mount,
-}
-
 const RUN: u8 = 1;
 const PREPARE: u8 = 2;
 const FETCH: u8 = 4;
 const RP: u8 = RUN | PREPARE;
 const ALL: u8 = RUN | PREPARE | FETCH;
 
-struct FlagDef {
-    name: &'static str,
-    kind: Kind,
-    scope: Scope,
-    commands: u8,
+/// Every flag of `run`, `prepare` and `fetch`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flag {
+    // global
+    Debug,
+    Dir,
+    InsecureOptions,
+    SystemConfig,
+    LocalConfig,
+    UserConfig,
+    TrustKeysFromHttps,
+    ImageSizeLimit,
+    ImageExpansionLimit,
+    Help,
+    // pod level
+    Stage1Url,
+    Stage1Path,
+    Stage1Name,
+    Stage1Hash,
+    Stage1FromDir,
+    Port,
+    Net,
+    InheritEnv,
+    NoOverlay,
+    PrivateUsers,
+    SetEnv,
+    SetEnvFile,
+    Interactive,
+    Dns,
+    DnsSearch,
+    DnsOpt,
+    DnsDomain,
+    HostsEntry,
+    StoreOnly,
+    NoStore,
+    PullPolicy,
+    PodManifest,
+    MdsRegister,
+    UuidFileSave,
+    Hostname,
+    Volume,
+    Ipc,
+    Quiet,
+    Full,
+    // per app (`Mount` also pod-wide before the first image)
+    Signature,
+    Exec,
+    WorkingDir,
+    ReadonlyRootfs,
+    Mount,
+    User,
+    Group,
+    SupplementaryGids,
+    Name,
+    Annotation,
+    UserAnnotation,
+    UserLabel,
+    Environment,
+    Memory,
+    Cpu,
+    CpuShares,
+    CapsRetain,
+    CapsRemove,
+    CapRetain,
+    CapRemove,
+    Seccomp,
+    OomScoreAdj,
+    Stdin,
+    Stdout,
+    Stderr,
 }
 
-const fn def(name: &'static str, kind: Kind, scope: Scope, commands: u8) -> FlagDef {
+/// A flag's spelling, value kind, commands, and help (rkt's meaning and defaults, in our
+/// words).
+pub struct FlagDef {
+    pub name: &'static str,
+    pub flag: Flag,
+    pub kind: Kind,
+    commands: u8,
+    pub help: &'static str,
+    /// Shown in help as `(default ...)`.
+    pub default: Option<&'static str>,
+    /// Accepted but not listed (rkt hides them too).
+    pub hidden: bool,
+}
+
+const fn def(
+    name: &'static str,
+    flag: Flag,
+    kind: Kind,
+    commands: u8,
+    help: &'static str,
+) -> FlagDef {
     FlagDef {
         name,
+        flag,
         kind,
-        scope,
         commands,
+        help,
+        default: None,
+        hidden: false,
     }
+}
+
+const fn with_default(mut d: FlagDef, default: &'static str) -> FlagDef {
+    d.default = Some(default);
+    d
+}
+
+const fn hidden(mut d: FlagDef) -> FlagDef {
+    d.hidden = true;
+    d
 }
 
 use Kind::{Bool, OptionalValue, Value};
-use Scope::{App, Global, Mount, Pod};
 
-/// rkt 1.30's flags for these commands (rkt/run.go, prepare.go, fetch.go, cli_apps.go).
-const FLAGS: &[FlagDef] = &[
-    def("debug", Bool, Global, ALL),
-    def("dir", Value, Global, ALL),
-    def("insecure-options", Value, Global, ALL),
-    def("system-config", Value, Global, ALL),
-    def("local-config", Value, Global, ALL),
-    def("user-config", Value, Global, ALL),
-    def("trust-keys-from-https", Bool, Global, ALL),
-    def("image-size-limit", Value, Global, ALL),
-    def("image-expansion-limit", Value, Global, ALL),
-    def("help", Bool, Global, ALL),
+/// rkt 1.30's flags for these commands, with ours (the image limits) added.
+pub const FLAGS: &[FlagDef] = &[
+    def("debug", Flag::Debug, Bool, ALL, "print debugging information on stderr"),
+    with_default(def("dir", Flag::Dir, Value, ALL, "rkt's data directory"), "/var/lib/rkt"),
+    with_default(
+        def("insecure-options", Flag::InsecureOptions, Value, ALL, "security checks to skip, comma-separated: none, image, tls, ondisk, http, pubkey, capabilities, paths, seccomp, all-fetch, all-run, all"),
+        "none",
+    ),
+    with_default(def("system-config", Flag::SystemConfig, Value, ALL, "system configuration directory"), "/usr/lib/rkt"),
+    with_default(def("local-config", Flag::LocalConfig, Value, ALL, "local configuration directory"), "/etc/rkt"),
+    def("user-config", Flag::UserConfig, Value, ALL, "user configuration directory"),
+    def("trust-keys-from-https", Flag::TrustKeysFromHttps, Bool, ALL, "trust signing keys fetched over https automatically"),
+    with_default(def("image-size-limit", Flag::ImageSizeLimit, Value, ALL, "largest image accepted, as rendered on disk (bytes, or K, M, G, T)"), "16G"),
+    with_default(def("image-expansion-limit", Flag::ImageExpansionLimit, Value, ALL, "largest ratio of an image's uncompressed to compressed size accepted"), "256"),
+    def("help", Flag::Help, Bool, ALL, "help for this command"),
     // pod level
-    def("stage1-url", Value, Pod, RP),
-    def("stage1-path", Value, Pod, RP),
-    def("stage1-name", Value, Pod, RP),
-    def("stage1-hash", Value, Pod, RP),
-    def("stage1-from-dir", Value, Pod, RP),
-    def("port", Value, Pod, RP),
-    def("net", OptionalValue("default"), Pod, RUN),
-    def("inherit-env", Bool, Pod, RP),
-    def("no-overlay", Bool, Pod, RP),
-    def("private-users", Bool, Pod, RP),
-    def("set-env", Value, Pod, RP),
-    def("set-env-file", Value, Pod, RP),
-    def("interactive", Bool, Pod, RUN),
-    def("dns", Value, Pod, RUN),
-    def("dns-search", Value, Pod, RUN),
-    def("dns-opt", Value, Pod, RUN),
-    def("dns-domain", Value, Pod, RUN),
-    def("hosts-entry", Value, Pod, RUN),
-    def("store-only", Bool, Pod, ALL),
-    def("no-store", Bool, Pod, ALL),
-    def("pull-policy", Value, Pod, ALL),
-    def("pod-manifest", Value, Pod, RP),
-    def("mds-register", Bool, Pod, RUN),
-    def("uuid-file-save", Value, Pod, RUN),
-    def("hostname", Value, Pod, RUN),
-    def("volume", Value, Pod, RP),
-    def("ipc", Value, Pod, RUN),
-    def("quiet", Bool, Pod, PREPARE),
-    def("full", Bool, Pod, FETCH),
+    def("stage1-url", Flag::Stage1Url, Value, RP, "URL of the stage1 image to use (file://, http(s):// or docker://)"),
+    def("stage1-path", Flag::Stage1Path, Value, RP, "path of the stage1 image file to use"),
+    def("stage1-name", Flag::Stage1Name, Value, RP, "name of the stage1 image to use, from the store or discovered"),
+    def("stage1-hash", Flag::Stage1Hash, Value, RP, "ID of a stage1 image in the store to use"),
+    def("stage1-from-dir", Flag::Stage1FromDir, Value, RP, "file name of a stage1 image in the stage1 images directory"),
+    def("port", Flag::Port, Value, RP, "expose a port on the host (needs a contained network): NAME:[HOSTIP:]HOSTPORT"),
+    with_default(def("net", Flag::Net, OptionalValue("default"), RUN, "networks of the pod, with arguments for each: --net[=NAME[:ARGS][,NAME[:ARGS]...]]"), "default"),
+    def("inherit-env", Flag::InheritEnv, Bool, RP, "give the apps every environment variable of rkt's that they do not set"),
+    def("no-overlay", Flag::NoOverlay, Bool, RP, "copy images into the pod instead of using overlay mounts"),
+    def("private-users", Flag::PrivateUsers, Bool, RP, "run the pod in a user namespace"),
+    def("set-env", Flag::SetEnv, Value, RP, "set a variable for every app: KEY=VALUE (an app's --environment wins)"),
+    def("set-env-file", Flag::SetEnvFile, Value, RP, "file of KEY=VALUE lines to set for every app"),
+    def("interactive", Flag::Interactive, Bool, RUN, "run the pod's single app on the terminal, interactively"),
+    def("dns", Flag::Dns, Value, RUN, "name servers for /etc/resolv.conf; 'host' uses the host's file, 'none' ignores network DNS"),
+    def("dns-search", Flag::DnsSearch, Value, RUN, "search domains for /etc/resolv.conf"),
+    def("dns-opt", Flag::DnsOpt, Value, RUN, "options for /etc/resolv.conf"),
+    def("dns-domain", Flag::DnsDomain, Value, RUN, "domain for /etc/resolv.conf"),
+    def("hosts-entry", Flag::HostsEntry, Value, RUN, "entries for the pod's /etc/hosts: IP=HOST[,IP=HOST]; 'host' uses the host's file"),
+    hidden(def("store-only", Flag::StoreOnly, Bool, ALL, "use only images already in the store (deprecated: --pull-policy=never)")),
+    hidden(def("no-store", Flag::NoStore, Bool, ALL, "fetch images even if the store has them (deprecated: --pull-policy=update)")),
+    with_default(def("pull-policy", Flag::PullPolicy, Value, ALL, "when to fetch an image: new (only if missing), update (always) or never"), "new"),
+    def("pod-manifest", Flag::PodManifest, Value, RP, "run the pod described by this pod manifest file instead of images and flags"),
+    def("mds-register", Flag::MdsRegister, Bool, RUN, "register the pod with the metadata service (needs a network that reaches the host)"),
+    def("uuid-file-save", Flag::UuidFileSave, Value, RUN, "write the pod's UUID to this file"),
+    def("hostname", Flag::Hostname, Value, RUN, "the pod's hostname (default rkt-<UUID>)"),
+    def("volume", Flag::Volume, Value, RP, "a volume for the pod: NAME,kind=host,source=PATH[,readOnly=BOOL][,recursive=BOOL] or NAME,kind=empty[,mode=M][,uid=N][,gid=N]"),
+    def("ipc", Flag::Ipc, Value, RUN, "IPC namespace: auto, private or parent (the host's)"),
+    def("quiet", Flag::Quiet, Bool, PREPARE, "print nothing but the UUID on success"),
+    def("full", Flag::Full, Bool, FETCH, "print full image IDs"),
     // per app
-    def("signature", Value, App, ALL),
-    def("exec", Value, App, RP),
-    def("working-dir", Value, App, RP),
-    def("readonly-rootfs", Value, App, RP),
-    def("mount", Value, Mount, RP),
-    def("user", Value, App, RP),
-    def("group", Value, App, RP),
-    def("supplementary-gids", Value, App, RP),
-    def("name", Value, App, RP),
-    def("annotation", Value, App, RP),
-    def("user-annotation", Value, App, RP),
-    def("user-label", Value, App, RP),
-    def("environment", Value, App, RP),
-    def("memory", Value, App, RP),
-    def("cpu", Value, App, RP),
-    def("cpu-shares", Value, App, RP),
-    def("caps-retain", Value, App, RP),
-    def("caps-remove", Value, App, RP),
-    def("cap-retain", Value, App, RP),
-    def("cap-remove", Value, App, RP),
-    def("seccomp", Value, App, RP),
-    def("oom-score-adj", Value, App, RP),
-    def("stdin", Value, App, RUN),
-    def("stdout", Value, App, RUN),
-    def("stderr", Value, App, RUN),
+    def("signature", Flag::Signature, Value, ALL, "signature file of the preceding image"),
+    def("exec", Flag::Exec, Value, RP, "command to run instead of the preceding image's"),
+    def("working-dir", Flag::WorkingDir, Value, RP, "working directory of the preceding image's app"),
+    def("readonly-rootfs", Flag::ReadonlyRootfs, Value, RP, "mount the preceding image's root filesystem read-only"),
+    def("mount", Flag::Mount, Value, RP, "mount a volume in the preceding app (or, before any image, in every app): volume=NAME,target=PATH"),
+    def("user", Flag::User, Value, RP, "user of the preceding image's app (name or number)"),
+    def("group", Flag::Group, Value, RP, "group of the preceding image's app (name or number)"),
+    def("supplementary-gids", Flag::SupplementaryGids, Value, RP, "supplementary group IDs of the preceding image's app, comma-separated"),
+    def("name", Flag::Name, Value, RP, "name of the preceding image's app (default: from the image name)"),
+    def("annotation", Flag::Annotation, Value, RP, "an annotation of the preceding app: NAME=VALUE"),
+    def("user-annotation", Flag::UserAnnotation, Value, RP, "a user annotation of the preceding app: NAME=VALUE"),
+    def("user-label", Flag::UserLabel, Value, RP, "a user label of the preceding app: NAME=VALUE"),
+    def("environment", Flag::Environment, Value, RP, "a variable of the preceding app: KEY=VALUE"),
+    def("memory", Flag::Memory, Value, RP, "memory limit of the preceding app, e.g. 128M or 1Gi"),
+    def("cpu", Flag::Cpu, Value, RP, "CPU limit of the preceding app, e.g. 500m"),
+    def("cpu-shares", Flag::CpuShares, Value, RP, "CPU time share weight of the preceding app, e.g. 2048"),
+    def("caps-retain", Flag::CapsRetain, Value, RP, "the only capabilities the preceding app keeps, comma-separated"),
+    def("caps-remove", Flag::CapsRemove, Value, RP, "capabilities the preceding app loses, comma-separated"),
+    hidden(def("cap-retain", Flag::CapRetain, Value, RP, "deprecated spelling of --caps-retain")),
+    hidden(def("cap-remove", Flag::CapRemove, Value, RP, "deprecated spelling of --caps-remove")),
+    def("seccomp", Flag::Seccomp, Value, RP, "system call filter of the preceding app: mode=retain|remove[,errno=E],SYSCALL..."),
+    def("oom-score-adj", Flag::OomScoreAdj, Value, RP, "OOM score adjustment of the preceding app"),
+    hidden(def("stdin", Flag::Stdin, Value, RUN, "stdin mode of the preceding app (experimental app sandbox)")),
+    hidden(def("stdout", Flag::Stdout, Value, RUN, "stdout mode of the preceding app (experimental app sandbox)")),
+    hidden(def("stderr", Flag::Stderr, Value, RUN, "stderr mode of the preceding app (experimental app sandbox)")),
 ];
 
-/// `--mount volume=NAME,target=PATH`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct MountArg {
-    pub volume: String,
-    pub target: String,
+/// The flags `cmd` accepts, in table order.
+pub fn flags_of(cmd: AppsCommand) -> impl Iterator<Item = &'static FlagDef> {
+    FLAGS.iter().filter(move |d| d.commands & cmd.mask() != 0)
 }
 
-/// Flags in the order given, as (name, value); repeated flags keep every value.
-pub type Flags = Vec<(String, String)>;
+/// What the grammar produced: global flags and the command's request.
+#[derive(Debug, Default)]
+pub struct Parsed<R> {
+    pub globals: GlobalArgs,
+    pub request: R,
+    pub help: bool,
+}
 
-/// The last value of a flag.
-fn last<'a>(flags: &'a Flags, name: &str) -> Option<&'a str> {
-    flags
+/// Where parsed flags go: the command's request (run, prepare and fetch share the apps).
+trait Target {
+    fn apps(&mut self) -> &mut Vec<AppRequest>;
+    /// A `--mount` before any image: for every app.
+    fn add_pod_mount(&mut self, mount: MountArg);
+    fn set(&mut self, flag: Flag, value: String) -> Result<()>;
+}
+
+impl Target for RunRequest {
+    fn apps(&mut self) -> &mut Vec<AppRequest> {
+        &mut self.pod.apps
+    }
+
+    fn add_pod_mount(&mut self, mount: MountArg) {
+        self.pod.mounts.push(mount);
+    }
+
+    fn set(&mut self, flag: Flag, value: String) -> Result<()> {
+        let (pod, launch) = (&mut self.pod, &mut self.launch);
+        let on = || value == "true";
+        match flag {
+            Flag::Stage1Url => pod
+                .stage1
+                .set("stage1-url", Stage1Source::Url(value.clone()))?,
+            Flag::Stage1Path => pod
+                .stage1
+                .set("stage1-path", Stage1Source::Path(value.clone().into()))?,
+            Flag::Stage1Name => pod
+                .stage1
+                .set("stage1-name", Stage1Source::Name(value.clone()))?,
+            Flag::Stage1Hash => pod
+                .stage1
+                .set("stage1-hash", Stage1Source::Hash(value.clone()))?,
+            Flag::Stage1FromDir => pod
+                .stage1
+                .set("stage1-from-dir", Stage1Source::FromDir(value.clone()))?,
+            Flag::Port => pod.ports.push(value),
+            Flag::InheritEnv => pod.inherit_env = on(),
+            Flag::NoOverlay => pod.no_overlay = on(),
+            Flag::PrivateUsers => pod.private_users = on(),
+            Flag::SetEnv => pod.set_env.push(value),
+            Flag::SetEnvFile => pod.set_env_file.push(value),
+            Flag::StoreOnly => pod.pull.store_only = Some(on()),
+            Flag::NoStore => pod.pull.no_store = Some(on()),
+            Flag::PullPolicy => pod.pull.policy = Some(value),
+            Flag::PodManifest => pod.pod_manifest = Some(value.into()),
+            Flag::Volume => pod.volumes.push(value),
+            Flag::Quiet => pod.quiet = on(),
+            Flag::Net => launch.net = Some(value),
+            Flag::Interactive => launch.interactive = on(),
+            Flag::Dns => launch.dns.push(value),
+            Flag::DnsSearch => launch.dns_search.push(value),
+            Flag::DnsOpt => launch.dns_opt.push(value),
+            Flag::DnsDomain => launch.dns_domain = Some(value),
+            Flag::HostsEntry => launch.hosts_entries.push(value),
+            Flag::MdsRegister => launch.mds_register = on(),
+            Flag::Hostname => launch.hostname = Some(value),
+            Flag::Ipc => launch.ipc = Some(value),
+            Flag::UuidFileSave => self.uuid_file_save = Some(value.into()),
+            _ => bail!("bug: --{} reached the pod flags", name_of(flag)),
+        }
+        Ok(())
+    }
+}
+
+impl Target for FetchRequest {
+    fn apps(&mut self) -> &mut Vec<AppRequest> {
+        &mut self.images
+    }
+
+    /// `--mount` is not a flag of `fetch`: the table never lets it here.
+    fn add_pod_mount(&mut self, _mount: MountArg) {}
+
+    fn set(&mut self, flag: Flag, value: String) -> Result<()> {
+        let on = value == "true";
+        match flag {
+            Flag::StoreOnly => self.pull.store_only = Some(on),
+            Flag::NoStore => self.pull.no_store = Some(on),
+            Flag::PullPolicy => self.pull.policy = Some(value),
+            Flag::Full => self.full = on,
+            _ => bail!("bug: --{} reached the fetch flags", name_of(flag)),
+        }
+        Ok(())
+    }
+}
+
+fn name_of(flag: Flag) -> &'static str {
+    FLAGS
         .iter()
-        .rev()
-        .find(|(n, _)| n == name)
-        .map(|(_, v)| v.as_str())
+        .find(|d| d.flag == flag)
+        .map_or("?", |d| d.name)
 }
 
-/// Every value of a repeatable flag, in order.
-fn every<'a>(flags: &'a Flags, name: &str) -> Vec<&'a str> {
-    flags
-        .iter()
-        .filter(|(n, _)| n == name)
-        .map(|(_, v)| v.as_str())
-        .collect()
+/// Parses the arguments of `run` or `prepare` (everything after the command path).
+pub fn parse_run(cmd: AppsCommand, args: &[String]) -> Result<Parsed<RunRequest>> {
+    parse(cmd, args)
 }
 
-/// One image with the flags that followed it.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct AppArgs {
-    pub image: String,
-    /// Arguments after `--`, appended to the exec.
-    pub args: Vec<String>,
-    /// Per-app flags.
-    pub flags: Flags,
-    pub mounts: Vec<MountArg>,
+/// Parses the arguments of `fetch`.
+pub fn parse_fetch(args: &[String]) -> Result<Parsed<FetchRequest>> {
+    parse(AppsCommand::Fetch, args)
 }
 
-impl AppArgs {
-    pub fn get(&self, name: &str) -> Option<&str> {
-        last(&self.flags, name)
-    }
-
-    pub fn all(&self, name: &str) -> Vec<&str> {
-        every(&self.flags, name)
-    }
-}
-
-/// The parsed command line of `run`, `prepare` or `fetch`.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ParsedApps {
-    pub apps: Vec<AppArgs>,
-    /// Pod-level and global flags.
-    pub flags: Flags,
-    /// `--mount`s given before any image.
-    pub mounts: Vec<MountArg>,
-}
-
-impl ParsedApps {
-    pub fn get(&self, name: &str) -> Option<&str> {
-        last(&self.flags, name)
-    }
-
-    pub fn all(&self, name: &str) -> Vec<&str> {
-        every(&self.flags, name)
-    }
-
-    /// A boolean pod flag (absent = false).
-    pub fn bool(&self, name: &str) -> bool {
-        self.get(name) == Some("true")
-    }
-
-    pub fn wants_help(&self) -> bool {
-        self.bool("help")
-    }
-}
-
-/// Parses the arguments that follow the subcommand.
-pub fn parse(cmd: AppsCommand, args: &[String]) -> Result<ParsedApps> {
-    let mask = match cmd {
-        AppsCommand::Run => RUN,
-        AppsCommand::Prepare => PREPARE,
-        AppsCommand::Fetch => FETCH,
-    };
-    let mut out = ParsedApps::default();
+fn parse<R: Target + Default>(cmd: AppsCommand, args: &[String]) -> Result<Parsed<R>> {
+    let mut out = Parsed::<R>::default();
     let mut in_app_args = false;
     let mut apps_at_last_args = 0usize;
     let mut i = 0;
@@ -233,7 +382,7 @@ pub fn parse(cmd: AppsCommand, args: &[String]) -> Result<ParsedApps> {
         if in_app_args {
             if arg == "---" {
                 in_app_args = false;
-            } else if let Some(app) = out.apps.last_mut() {
+            } else if let Some(app) = out.request.apps().last_mut() {
                 app.args.push(arg.clone());
             }
             continue;
@@ -243,22 +392,22 @@ pub fn parse(cmd: AppsCommand, args: &[String]) -> Result<ParsedApps> {
                 if cmd == AppsCommand::Fetch {
                     bail!("app arguments unsupported");
                 }
-                if apps_at_last_args == out.apps.len() {
-                    if out.apps.is_empty() {
+                let apps = out.request.apps().len();
+                if apps_at_last_args == apps {
+                    if apps == 0 {
                         bail!("an image is required before any app arguments");
                     }
                     bail!("only one set of app arguments allowed per image");
                 }
-                apps_at_last_args = out.apps.len();
+                apps_at_last_args = apps;
                 in_app_args = true;
             }
             // Not an image: a stray list terminator.
             "---" => {}
             _ if arg.starts_with('-') && arg.len() > 1 => {
                 let (name, inline) = split_flag(arg)?;
-                let def = FLAGS
-                    .iter()
-                    .find(|d| d.name == name && d.commands & mask != 0)
+                let def = flags_of(cmd)
+                    .find(|d| d.name == name)
                     .ok_or_else(|| unknown_flag(arg, name))?;
                 let value = match (def.kind, inline) {
                     (Bool, None) => "true".to_string(),
@@ -277,12 +426,9 @@ pub fn parse(cmd: AppsCommand, args: &[String]) -> Result<ParsedApps> {
                         v.clone()
                     }
                 };
-                apply(&mut out, def, value)?;
+                apply(&mut out, def.flag, value)?;
             }
-            _ => out.apps.push(AppArgs {
-                image: arg.clone(),
-                ..AppArgs::default()
-            }),
+            _ => out.request.apps().push(AppRequest::new(arg)),
         }
     }
     Ok(out)
@@ -314,29 +460,131 @@ fn unknown_flag(arg: &str, name: &str) -> anyhow::Error {
     }
 }
 
-fn apply(out: &mut ParsedApps, def: &FlagDef, value: String) -> Result<()> {
-    match def.scope {
-        Global | Pod => out.flags.push((def.name.to_string(), value)),
-        Mount => {
+/// Stores one flag's value where its [`Flag`] says.
+fn apply<R: Target>(out: &mut Parsed<R>, flag: Flag, value: String) -> Result<()> {
+    let g = &mut out.globals;
+    let on = || parse_bool(&value).unwrap_or(false);
+    match flag {
+        Flag::Debug => g.debug = Some(on()),
+        Flag::Dir => g.dir = Some(value.into()),
+        Flag::InsecureOptions => g.insecure_options = Some(Insecure::parse(&value)?),
+        Flag::SystemConfig => g.system_config = Some(value.into()),
+        Flag::LocalConfig => g.local_config = Some(value.into()),
+        Flag::UserConfig => g.user_config = Some(value.into()),
+        Flag::TrustKeysFromHttps => g.trust_keys_from_https = Some(on()),
+        Flag::ImageSizeLimit => g.image_size_limit = Some(parse_size(&value)?),
+        Flag::ImageExpansionLimit => g.image_expansion_limit = Some(parse_ratio(&value)?),
+        Flag::Help => out.help = on(),
+        Flag::Mount => {
             let mount = parse_mount(&value)?;
-            match out.apps.last_mut() {
+            match out.request.apps().last_mut() {
                 Some(app) => app.mounts.push(mount),
-                None => out.mounts.push(mount),
+                None => out.request.add_pod_mount(mount),
             }
         }
-        App => {
+        Flag::Signature
+        | Flag::Exec
+        | Flag::WorkingDir
+        | Flag::ReadonlyRootfs
+        | Flag::User
+        | Flag::Group
+        | Flag::SupplementaryGids
+        | Flag::Name
+        | Flag::Annotation
+        | Flag::UserAnnotation
+        | Flag::UserLabel
+        | Flag::Environment
+        | Flag::Memory
+        | Flag::Cpu
+        | Flag::CpuShares
+        | Flag::CapsRetain
+        | Flag::CapsRemove
+        | Flag::CapRetain
+        | Flag::CapRemove
+        | Flag::Seccomp
+        | Flag::OomScoreAdj
+        | Flag::Stdin
+        | Flag::Stdout
+        | Flag::Stderr => {
+            let name = name_of(flag);
             let app = out
-                .apps
+                .request
+                .apps()
                 .last_mut()
-                .ok_or_else(|| anyhow!("--{} must follow an image", def.name))?;
-            let single = matches!(def.name, "exec" | "signature");
-            if single && app.get(def.name).is_some() {
-                bail!("--{} specified multiple times for the same image", def.name);
-            }
-            app.flags.push((def.name.to_string(), value));
+                .ok_or_else(|| anyhow!("--{name} must follow an image"))?;
+            app.set(flag, name, value)?;
         }
+        Flag::Stage1Url
+        | Flag::Stage1Path
+        | Flag::Stage1Name
+        | Flag::Stage1Hash
+        | Flag::Stage1FromDir
+        | Flag::Port
+        | Flag::Net
+        | Flag::InheritEnv
+        | Flag::NoOverlay
+        | Flag::PrivateUsers
+        | Flag::SetEnv
+        | Flag::SetEnvFile
+        | Flag::Interactive
+        | Flag::Dns
+        | Flag::DnsSearch
+        | Flag::DnsOpt
+        | Flag::DnsDomain
+        | Flag::HostsEntry
+        | Flag::StoreOnly
+        | Flag::NoStore
+        | Flag::PullPolicy
+        | Flag::PodManifest
+        | Flag::MdsRegister
+        | Flag::UuidFileSave
+        | Flag::Hostname
+        | Flag::Volume
+        | Flag::Ipc
+        | Flag::Quiet
+        | Flag::Full => out.request.set(flag, value)?,
     }
     Ok(())
+}
+
+impl AppRequest {
+    /// Per-app flags (see [`Flag`]).
+    fn set(&mut self, flag: Flag, name: &str, value: String) -> Result<()> {
+        let once = |slot: &mut Option<String>, value: String| {
+            if slot.is_some() {
+                bail!("--{name} specified multiple times for the same image");
+            }
+            *slot = Some(value);
+            Ok(())
+        };
+        match flag {
+            Flag::Signature => once(&mut self.signature, value)?,
+            Flag::Exec => once(&mut self.exec, value)?,
+            Flag::WorkingDir => self.working_dir = Some(value),
+            Flag::ReadonlyRootfs => self.readonly_rootfs = Some(value),
+            Flag::User => self.user = Some(value),
+            Flag::Group => self.group = Some(value),
+            Flag::SupplementaryGids => self.supplementary_gids.push(value),
+            Flag::Name => self.name = Some(value),
+            Flag::Annotation => self.annotations.push(value),
+            Flag::UserAnnotation => self.user_annotations.push(value),
+            Flag::UserLabel => self.user_labels.push(value),
+            Flag::Environment => self.environment.push(value),
+            Flag::Memory => self.memory = Some(value),
+            Flag::Cpu => self.cpu = Some(value),
+            Flag::CpuShares => self.cpu_shares = Some(value),
+            // rkt registers the deprecated spellings with the same setter: the later wins.
+            Flag::CapsRetain | Flag::CapRetain => self.caps_retain = Some((name.into(), value)),
+            Flag::CapsRemove | Flag::CapRemove => self.caps_remove = Some((name.into(), value)),
+            Flag::Seccomp => self.seccomp = Some(value),
+            Flag::OomScoreAdj => self.oom_score_adj = Some(value),
+            Flag::Stdin | Flag::Stdout | Flag::Stderr => bail!(
+                "--{name} is part of rkt's experimental app sandbox, which this rkt does not have"
+            ),
+            _ => bail!("bug: --{name} reached the app flags"),
+        }
+        Ok(())
+    }
 }
 
 /// `volume=NAME,target=PATH` (rkt accepts the keys in any order, each once).
@@ -362,158 +610,11 @@ pub fn parse_mount(s: &str) -> Result<MountArg> {
         bail!("invalid volume name {volume:?} in --mount flag {s:?}: volume names are lower-case letters, digits and dashes");
     }
     let target = target.ok_or_else(|| anyhow!("--mount {s:?} has no target=PATH"))?;
-    if !target.starts_with('/') {
-        bail!("--mount {s:?}: target {target:?} must be an absolute path");
+    if target.is_empty() {
+        bail!("--mount {s:?} has an empty target");
     }
     Ok(MountArg { volume, target })
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse_run(args: &[&str]) -> Result<ParsedApps> {
-        let v: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        parse(AppsCommand::Run, &v)
-    }
-
-    #[test]
-    fn seed_argument_example_binds_args_and_execs_to_their_images() {
-        let p = parse_run(&[
-            "example.com/worker",
-            "--exec",
-            "/bin/ov",
-            "--",
-            "--loglevel",
-            "verbose",
-            "---",
-            "example.com/syncer",
-            "--exec",
-            "/bin/syncer2",
-            "--",
-            "--interval",
-            "30s",
-        ])
-        .unwrap();
-        assert_eq!(p.apps.len(), 2);
-        assert_eq!(p.apps[0].get("exec"), Some("/bin/ov"));
-        assert_eq!(p.apps[0].args, ["--loglevel", "verbose"]);
-        assert_eq!(p.apps[1].get("exec"), Some("/bin/syncer2"));
-        assert_eq!(p.apps[1].args, ["--interval", "30s"]);
-    }
-
-    #[test]
-    fn pod_and_global_flags_may_follow_images() {
-        let p = parse_run(&[
-            "img",
-            "--set-env=A=1",
-            "--debug=false",
-            "--memory=128M",
-            "--net=host",
-        ])
-        .unwrap();
-        assert_eq!(p.get("set-env"), Some("A=1"));
-        assert_eq!(p.get("debug"), Some("false"));
-        assert_eq!(p.get("net"), Some("host"));
-        assert_eq!(p.apps[0].get("memory"), Some("128M"));
-    }
-
-    #[test]
-    fn per_app_flags_before_any_image_are_rejected() {
-        let e = parse_run(&["--exec=/bin/sh", "img"])
-            .unwrap_err()
-            .to_string();
-        assert_eq!(e, "--exec must follow an image");
-        let e = parse_run(&["--user", "0", "img"]).unwrap_err().to_string();
-        assert_eq!(e, "--user must follow an image");
-    }
-
-    #[test]
-    fn mount_before_images_is_pod_wide() {
-        let p = parse_run(&[
-            "--volume",
-            "logs,kind=host,source=/srv/logs",
-            "--mount",
-            "volume=logs,target=/var/log",
-            "a",
-            "b",
-            "--mount",
-            "volume=logs,target=/opt/log",
-        ])
-        .unwrap();
-        assert_eq!(p.mounts.len(), 1);
-        assert!(p.apps[0].mounts.is_empty());
-        assert_eq!(p.apps[1].mounts[0].target, "/opt/log");
-    }
-
-    #[test]
-    fn double_dash_rules() {
-        assert_eq!(
-            parse_run(&["--", "x"]).unwrap_err().to_string(),
-            "an image is required before any app arguments"
-        );
-        assert_eq!(
-            parse_run(&["img", "--", "a", "---", "--", "b"])
-                .unwrap_err()
-                .to_string(),
-            "only one set of app arguments allowed per image"
-        );
-        let v: Vec<String> = ["img", "--", "a"].iter().map(|s| s.to_string()).collect();
-        assert!(parse(AppsCommand::Fetch, &v).is_err());
-    }
-
-    #[test]
-    fn bool_flags_follow_pflag() {
-        let p = parse_run(&["--inherit-env", "img"]).unwrap();
-        assert!(p.bool("inherit-env"));
-        // A bare bool never takes the next word: "false" is an image here.
-        let p = parse_run(&["--inherit-env", "false"]).unwrap();
-        assert_eq!(p.apps[0].image, "false");
-        assert!(!parse_run(&["--no-overlay=false", "img"])
-            .unwrap()
-            .bool("no-overlay"));
-        assert!(parse_run(&["--no-overlay=maybe", "img"]).is_err());
-        // --net alone means default and never takes the next word.
-        let p = parse_run(&["--net", "img"]).unwrap();
-        assert_eq!(p.get("net"), Some("default"));
-        assert_eq!(p.apps[0].image, "img");
-    }
-
-    #[test]
-    fn unknown_flags_and_command_specific_ones() {
-        assert_eq!(
-            parse_run(&["--bogus", "img"]).unwrap_err().to_string(),
-            "unknown flag: --bogus"
-        );
-        let v: Vec<String> = ["--interactive", "img"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        assert!(parse(AppsCommand::Prepare, &v).is_err());
-        assert!(parse(AppsCommand::Fetch, &["--full".into(), "x".into()])
-            .unwrap()
-            .bool("full"));
-    }
-
-    #[test]
-    fn exec_twice_for_one_image_is_an_error() {
-        assert_eq!(
-            parse_run(&["img", "--exec=/a", "--exec=/b"])
-                .unwrap_err()
-                .to_string(),
-            "--exec specified multiple times for the same image"
-        );
-    }
-
-    #[test]
-    fn mount_syntax_errors_name_the_problem() {
-        assert!(parse_mount("volume=data,target=/x").is_ok());
-        assert!(parse_mount("volume=Data,target=/x").is_err());
-        assert!(parse_mount("volume=data,target=x").is_err());
-        assert!(parse_mount("volume=data").is_err());
-        assert!(parse_mount("volume=data,target=/x,foo=bar")
-            .unwrap_err()
-            .to_string()
-            .contains("foo"));
-    }
-}
+mod tests;

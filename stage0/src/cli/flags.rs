@@ -1,13 +1,10 @@
 //! Flag value helpers shared by every subcommand (pflag-compatible spellings).
 use anyhow::{bail, Result};
 
-/// Go's `strconv.ParseBool`.
+/// Go's `strconv.ParseBool`, with its error text.
 pub fn parse_bool(s: &str) -> Result<bool> {
-    match s {
-        "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
-        "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(false),
-        _ => bail!("strconv.ParseBool: parsing {s:?}: invalid syntax"),
-    }
+    aci::go::parse_bool(s)
+        .ok_or_else(|| anyhow::anyhow!("strconv.ParseBool: parsing {s:?}: invalid syntax"))
 }
 
 /// clap value parser for pflag-style booleans.

@@ -1,15 +1,25 @@
-//! The command line: clap for the command tree and ordinary flags, rkt's own grammar
-//! ([`apps`]) for the image lists of `run`, `prepare` and `fetch`.
+//! The command line, parsed once into an [`Invocation`]: global options and a typed request
+//! per subcommand (docs/cli.md).
+//!
+//! rkt (cobra) parses every flag with the leaf command's flag set, wherever it is written, so
+//! `rkt --stage1-path=X run IMAGE` works: [`argv::flags_after_subcommand`] moves flags written
+//! before the command path after it. Then exactly one parser reads the arguments: rkt's image
+//! list grammar ([`apps`]) for `run`, `prepare` and `fetch`, clap for everything else.
 pub mod apps;
+mod argv;
 pub mod flags;
+pub mod help;
 pub mod insecure;
+pub mod requests;
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
 use flags::{bool_value, ratio_value, size_value};
 pub use insecure::Insecure;
+use requests::{FetchRequest, LaunchOptions, RunRequest};
 
 /// Default data directory.
 pub const DEFAULT_DIR: &str = "/var/lib/rkt";
@@ -25,11 +35,11 @@ pub const DEFAULT_SYSTEM_CONFIG: &str = "/usr/lib/rkt";
     subcommand_required = true,
     arg_required_else_help = true
 )]
-pub struct Cli {
+struct Cli {
     #[command(flatten)]
-    pub global: GlobalArgs,
+    global: GlobalArgs,
     #[command(subcommand)]
-    pub command: Command,
+    command: ClapCommand,
 }
 
 /// Flags accepted before or after any subcommand (rkt's persistent flags).
@@ -38,16 +48,16 @@ pub struct GlobalArgs {
     /// Print out more debug information to stderr
     #[arg(long, global = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = bool_value)]
     pub debug: Option<bool>,
-    /// rkt data directory
+    /// rkt data directory [default: /var/lib/rkt]
     #[arg(long, global = true, value_name = "DIR")]
     pub dir: Option<PathBuf>,
     /// Comma-separated list of security features to disable: none, image, tls, ondisk, http, pubkey, capabilities, paths, seccomp, all-fetch, all-run, all
     #[arg(long = "insecure-options", global = true, value_name = "OPTIONS", value_parser = parse_insecure)]
     pub insecure_options: Option<Insecure>,
-    /// System configuration directory
+    /// System configuration directory [default: /usr/lib/rkt]
     #[arg(long = "system-config", global = true, value_name = "DIR")]
     pub system_config: Option<PathBuf>,
-    /// Local configuration directory
+    /// Local configuration directory [default: /etc/rkt]
     #[arg(long = "local-config", global = true, value_name = "DIR")]
     pub local_config: Option<PathBuf>,
     /// User configuration directory
@@ -56,10 +66,10 @@ pub struct GlobalArgs {
     /// Automatically trust gpg keys fetched from https
     #[arg(long = "trust-keys-from-https", global = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = bool_value)]
     pub trust_keys_from_https: Option<bool>,
-    /// Largest total size of an image's files, in bytes or with K, M, G or T (KiB..TiB); default 16G
+    /// Largest image accepted, as rendered on disk: bytes, or a number with K, M, G or T (binary units) [default: 16G]
     #[arg(long = "image-size-limit", global = true, value_name = "SIZE", value_parser = size_value)]
     pub image_size_limit: Option<u64>,
-    /// Largest ratio of an image's uncompressed to compressed size (checked past 64 MiB); default 256
+    /// Largest ratio of an image's uncompressed to compressed size accepted [default: 256]
     #[arg(long = "image-expansion-limit", global = true, value_name = "RATIO", value_parser = ratio_value)]
     pub image_expansion_limit: Option<u64>,
 }
@@ -68,17 +78,18 @@ fn parse_insecure(s: &str) -> Result<Insecure, String> {
     Insecure::parse(s).map_err(|e| e.to_string())
 }
 
-/// Raw arguments for commands that use rkt's image-list grammar.
+/// The arguments of a command that uses rkt's image-list grammar; clap never parses them
+/// (listed here for `rkt --help` and completion).
 #[derive(Debug, Args, Clone)]
 pub struct RawArgs {
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
-    pub args: Vec<String>,
+    args: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+enum ClapCommand {
     /// Print the version and exit
-    Version,
+    Version(VersionArgs),
     /// Fetch image(s) and store them in the local store
     #[command(disable_help_flag = true)]
     Fetch(RawArgs),
@@ -111,53 +122,102 @@ pub enum Command {
     /// Operate on image(s) in the local store
     #[command(subcommand)]
     Image(ImageCommand),
+    /// Print a completion script for a shell (bash or zsh)
+    Completion(CompletionArgs),
+}
+
+/// `rkt version` takes no arguments and, as rkt, ignores any it is given.
+#[derive(Debug, Args)]
+pub struct VersionArgs {
+    #[arg(hide = true, trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+    ignored: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionArgs {
+    /// The shell: bash or zsh
+    #[arg(value_parser = ["bash", "zsh"])]
+    pub shell: String,
 }
 
 #[derive(Debug, Args)]
 pub struct RunPreparedArgs {
+    /// Networks of the pod, with arguments for each: --net[=NAME[:ARGS][,NAME[:ARGS]...]] [default: default]
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "default")]
     pub net: Option<String>,
+    /// Name servers for /etc/resolv.conf; 'host' uses the host's file, 'none' ignores network DNS
     #[arg(long)]
     pub dns: Vec<String>,
+    /// Search domains for /etc/resolv.conf
     #[arg(long = "dns-search")]
     pub dns_search: Vec<String>,
+    /// Options for /etc/resolv.conf
     #[arg(long = "dns-opt")]
     pub dns_opt: Vec<String>,
+    /// Domain for /etc/resolv.conf
     #[arg(long = "dns-domain")]
     pub dns_domain: Option<String>,
+    /// Entries for the pod's /etc/hosts: IP=HOST[,IP=HOST]; 'host' uses the host's file
     #[arg(long = "hosts-entry")]
     pub hosts_entry: Vec<String>,
+    /// Run the pod's single app on the terminal, interactively
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = bool_value)]
     pub interactive: Option<bool>,
+    /// Register the pod with the metadata service
     #[arg(long = "mds-register", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = bool_value)]
     pub mds_register: Option<bool>,
+    /// The pod's hostname (default rkt-<UUID>)
     #[arg(long)]
     pub hostname: Option<String>,
+    /// IPC namespace: auto, private or parent (the host's)
     #[arg(long)]
     pub ipc: Option<String>,
     pub uuid: Option<String>,
 }
 
+impl RunPreparedArgs {
+    /// The options `run` shares.
+    pub fn launch(&self) -> LaunchOptions {
+        LaunchOptions {
+            net: self.net.clone(),
+            dns: self.dns.clone(),
+            dns_search: self.dns_search.clone(),
+            dns_opt: self.dns_opt.clone(),
+            dns_domain: self.dns_domain.clone(),
+            hosts_entries: self.hosts_entry.clone(),
+            interactive: self.interactive.unwrap_or(false),
+            mds_register: self.mds_register.unwrap_or(false),
+            hostname: self.hostname.clone(),
+            ipc: self.ipc.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct ListArgs {
+    /// Use the long output format: full UUIDs and image IDs, absolute times
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = bool_value)]
     pub full: Option<bool>,
+    /// Leave out the header line
     #[arg(long = "no-legend", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = bool_value)]
     pub no_legend: Option<bool>,
+    /// Output format: json or json-pretty (default: a table)
     #[arg(long)]
     pub format: Option<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// Wait for the pod to exit (optionally at most this long, e.g. 10s)
+    /// Wait until the pod exits: true, or at most this long (e.g. 10s) [default: false]
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub wait: Option<String>,
-    /// Wait for the pod to be ready (optionally at most this long)
+    /// Wait until the pod is ready: true, or at most this long [default: false]
     #[arg(long = "wait-ready", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub wait_ready: Option<String>,
+    /// Output format: json or json-pretty (default: key=value lines)
     #[arg(long)]
     pub format: Option<String>,
+    /// Read the pod UUID from this file instead of an argument
     #[arg(long = "uuid-file")]
     pub uuid_file: Option<PathBuf>,
     pub uuid: Option<String>,
@@ -175,8 +235,10 @@ pub struct EnterArgs {
 
 #[derive(Debug, Args)]
 pub struct StopArgs {
+    /// Stop at once (SIGKILL) instead of asking the apps to exit
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = bool_value)]
     pub force: Option<bool>,
+    /// Read the pod UUID from this file instead of an argument
     #[arg(long = "uuid-file")]
     pub uuid_file: Option<PathBuf>,
     pub uuids: Vec<String>,
@@ -184,6 +246,7 @@ pub struct StopArgs {
 
 #[derive(Debug, Args)]
 pub struct RmArgs {
+    /// Read the pod UUID from this file instead of an argument
     #[arg(long = "uuid-file")]
     pub uuid_file: Option<PathBuf>,
     pub uuids: Vec<String>,
@@ -191,21 +254,23 @@ pub struct RmArgs {
 
 #[derive(Debug, Args)]
 pub struct GcArgs {
-    /// Duration to wait before discarding inactive pods from garbage
+    /// How long an exited pod stays before it is removed
     #[arg(long = "grace-period", default_value = "30m")]
     pub grace_period: String,
-    /// Duration to wait before expiring prepared pods
+    /// How long a prepared pod may wait to run before it is removed
     #[arg(long = "expire-prepared", default_value = "24h")]
     pub expire_prepared: String,
-    /// If set to true, only mark exited pods as garbage
+    /// Only move exited and aborted pods to garbage (marking their exit time), remove nothing
     #[arg(long = "mark-only", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = bool_value)]
     pub mark_only: Option<bool>,
 }
 
 #[derive(Debug, Args)]
 pub struct CatManifestArgs {
+    /// Indent the output [default: true]
     #[arg(long = "pretty-print", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = bool_value)]
     pub pretty_print: Option<bool>,
+    /// Read the pod UUID from this file instead of an argument
     #[arg(long = "uuid-file")]
     pub uuid_file: Option<PathBuf>,
     pub uuid: Option<String>,
@@ -213,8 +278,10 @@ pub struct CatManifestArgs {
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
+    /// Name of the app to export from the pod
     #[arg(long)]
     pub app: Option<String>,
+    /// Replace the output file if it exists
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = bool_value)]
     pub overwrite: Option<bool>,
     pub uuid: String,
@@ -240,22 +307,29 @@ pub enum ImageCommand {
     CatManifest(ImageCatManifestArgs),
     /// Verify one or more rendered images in the local store
     Verify(ImageVerifyArgs),
+    /// Fetch image(s) and store them in the local store (as `rkt fetch`)
     #[command(hide = true, disable_help_flag = true)]
     Fetch(RawArgs),
 }
 
 #[derive(Debug, Args)]
 pub struct ImageListArgs {
+    /// Comma-separated fields to show: id, name, importtime, lastused, size, latest
     #[arg(long)]
     pub fields: Option<String>,
+    /// Comma-separated fields to sort by
     #[arg(long)]
     pub sort: Option<String>,
+    /// Sort order: asc or desc
     #[arg(long)]
     pub order: Option<String>,
+    /// Leave out the header line
     #[arg(long = "no-legend", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = bool_value)]
     pub no_legend: Option<bool>,
+    /// Use the long output format: full IDs, absolute times, sizes in bytes
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = bool_value)]
     pub full: Option<bool>,
+    /// Output format: json or json-pretty (default: a table)
     #[arg(long)]
     pub format: Option<String>,
 }
@@ -267,12 +341,14 @@ pub struct ImageRmArgs {
 
 #[derive(Debug, Args)]
 pub struct ImageGcArgs {
+    /// How long since an image was last used before it is removed
     #[arg(long = "grace-period", default_value = "24h")]
     pub grace_period: String,
 }
 
 #[derive(Debug, Args)]
 pub struct ImageExportArgs {
+    /// Replace the output file if it exists
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = bool_value)]
     pub overwrite: Option<bool>,
     pub image: String,
@@ -281,8 +357,10 @@ pub struct ImageExportArgs {
 
 #[derive(Debug, Args)]
 pub struct ImageExtractArgs {
+    /// Only the root filesystem, without the manifest
     #[arg(long = "rootfs-only", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = bool_value)]
     pub rootfs_only: Option<bool>,
+    /// Replace the output directory if it exists
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = bool_value)]
     pub overwrite: Option<bool>,
     pub image: String,
@@ -291,6 +369,7 @@ pub struct ImageExtractArgs {
 
 #[derive(Debug, Args)]
 pub struct ImageCatManifestArgs {
+    /// Indent the output [default: true]
     #[arg(long = "pretty-print", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = bool_value)]
     pub pretty_print: Option<bool>,
     pub image: String,
@@ -299,6 +378,26 @@ pub struct ImageCatManifestArgs {
 #[derive(Debug, Args)]
 pub struct ImageVerifyArgs {
     pub images: Vec<String>,
+}
+
+/// A subcommand with its typed request.
+#[derive(Debug)]
+pub enum Command {
+    Version,
+    Fetch(FetchRequest),
+    Run(RunRequest),
+    Prepare(RunRequest),
+    RunPrepared(RunPreparedArgs),
+    List(ListArgs),
+    Status(StatusArgs),
+    Enter(EnterArgs),
+    Stop(StopArgs),
+    Rm(RmArgs),
+    Gc(GcArgs),
+    CatManifest(CatManifestArgs),
+    Export(ExportArgs),
+    Image(ImageCommand),
+    Completion(CompletionArgs),
 }
 
 impl Command {
@@ -318,6 +417,7 @@ impl Command {
             Command::Gc(_) => "gc",
             Command::CatManifest(_) => "cat-manifest",
             Command::Export(_) => "export",
+            Command::Completion(_) => "completion",
             Command::Image(i) => match i {
                 ImageCommand::List(_) => "list",
                 ImageCommand::Rm(_) => "rm",
@@ -331,4 +431,119 @@ impl Command {
             },
         }
     }
+
+    /// The commands rkt runs for root only; it says so before looking at their arguments.
+    pub fn requires_root(&self) -> bool {
+        matches!(
+            self,
+            Command::Run(_)
+                | Command::Prepare(_)
+                | Command::RunPrepared(_)
+                | Command::Enter(_)
+                | Command::Rm(_)
+                | Command::Gc(_)
+        )
+    }
+}
+
+/// The whole command line: global options and the command.
+#[derive(Debug)]
+pub struct Invocation {
+    pub globals: GlobalArgs,
+    pub command: Command,
+}
+
+/// Why the command line did not produce an [`Invocation`].
+#[derive(Debug)]
+pub enum ParseError {
+    /// clap's errors, help and version displays.
+    Clap(clap::Error),
+    /// The image-list grammar refused the arguments of `command`.
+    Apps {
+        command: apps::AppsCommand,
+        error: anyhow::Error,
+    },
+    /// `--help` of an image-list command: print this and exit 0.
+    Help(String),
+}
+
+/// Parses the command line (`args[0]` is the program name).
+pub fn parse(args: Vec<OsString>) -> Result<Invocation, ParseError> {
+    let args = argv::flags_after_subcommand(args);
+    let words: Vec<String> = args
+        .iter()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let grammar = match words.first().map(String::as_str) {
+        Some("run") => Some((apps::AppsCommand::Run, 1)),
+        Some("prepare") => Some((apps::AppsCommand::Prepare, 1)),
+        Some("fetch") => Some((apps::AppsCommand::Fetch, 1)),
+        Some("image") if words.get(1).map(String::as_str) == Some("fetch") => {
+            Some((apps::AppsCommand::Fetch, 2))
+        }
+        _ => None,
+    };
+    if let Some((cmd, skip)) = grammar {
+        return parse_apps(cmd, &words[skip..]);
+    }
+    let cli = Cli::try_parse_from(args).map_err(ParseError::Clap)?;
+    let command = match cli.command {
+        ClapCommand::Version(_) => Command::Version,
+        // Intercepted above: the image-list grammar parses these.
+        ClapCommand::Fetch(_) | ClapCommand::Run(_) | ClapCommand::Prepare(_) => {
+            unreachable!("bug: image-list commands are parsed by cli::apps")
+        }
+        ClapCommand::Image(ImageCommand::Fetch(_)) => {
+            unreachable!("bug: image fetch is parsed by cli::apps")
+        }
+        ClapCommand::RunPrepared(a) => Command::RunPrepared(a),
+        ClapCommand::List(a) => Command::List(a),
+        ClapCommand::Status(a) => Command::Status(a),
+        ClapCommand::Enter(a) => Command::Enter(a),
+        ClapCommand::Stop(a) => Command::Stop(a),
+        ClapCommand::Rm(a) => Command::Rm(a),
+        ClapCommand::Gc(a) => Command::Gc(a),
+        ClapCommand::CatManifest(a) => Command::CatManifest(a),
+        ClapCommand::Export(a) => Command::Export(a),
+        ClapCommand::Image(i) => Command::Image(i),
+        ClapCommand::Completion(a) => Command::Completion(a),
+    };
+    Ok(Invocation {
+        globals: cli.global,
+        command,
+    })
+}
+
+fn parse_apps(cmd: apps::AppsCommand, args: &[String]) -> Result<Invocation, ParseError> {
+    let apps_error = |error| ParseError::Apps {
+        command: cmd,
+        error,
+    };
+    let (globals, command, help) = match cmd {
+        apps::AppsCommand::Fetch => {
+            let parsed = apps::parse_fetch(args).map_err(apps_error)?;
+            (parsed.globals, Command::Fetch(parsed.request), parsed.help)
+        }
+        apps::AppsCommand::Run | apps::AppsCommand::Prepare => {
+            let parsed = apps::parse_run(cmd, args).map_err(apps_error)?;
+            let command = if cmd == apps::AppsCommand::Run {
+                Command::Run(parsed.request)
+            } else {
+                Command::Prepare(parsed.request)
+            };
+            (parsed.globals, command, parsed.help)
+        }
+    };
+    if help {
+        return Err(ParseError::Help(help::apps_help(cmd)));
+    }
+    Ok(Invocation { globals, command })
+}
+
+/// The clap command tree, with the image-list commands' flags filled in from their table
+/// (for `--help` listings and completion scripts).
+pub fn command_tree() -> clap::Command {
+    use clap::CommandFactory;
+    help::with_apps_flags(Cli::command())
 }

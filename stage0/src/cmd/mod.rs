@@ -1,5 +1,6 @@
 //! One module per subcommand: orchestration only.
 pub mod cat_manifest;
+pub mod completion;
 pub mod enter;
 pub mod export;
 pub mod fetch;
@@ -19,17 +20,19 @@ use crate::cli::{Command, ImageCommand};
 use crate::globals::Globals;
 use crate::output::Log;
 
-/// Runs a parsed command; the returned code becomes the exit status.
-pub fn dispatch(command: &Command, globals: &mut Globals, log: &Log) -> Result<i32> {
+/// Runs a parsed command; the returned code becomes the exit status. An image refused by a
+/// limit names the flag that raises it.
+pub fn dispatch(command: &Command, globals: &Globals, log: &Log) -> Result<i32> {
     run(command, globals, log).map_err(|e| crate::image::limits::name_the_flag(e, &globals.limits))
 }
 
-fn run(command: &Command, globals: &mut Globals, log: &Log) -> Result<i32> {
+fn run(command: &Command, globals: &Globals, log: &Log) -> Result<i32> {
     match command {
         Command::Version => version::run(),
-        Command::Fetch(raw) => fetch::run(globals, &raw.args),
-        Command::Run(raw) => run::run(globals, &raw.args, log, false),
-        Command::Prepare(raw) => run::run(globals, &raw.args, log, true),
+        Command::Completion(a) => completion::run(a),
+        Command::Fetch(req) => fetch::run(globals, req),
+        Command::Run(req) => run::run(globals, req, log),
+        Command::Prepare(req) => run::prepare_pod(globals, req, log),
         Command::RunPrepared(a) => run_prepared::run(globals, a, log),
         Command::List(a) => list::run(globals, a),
         Command::Status(a) => status::run(globals, a, log),
@@ -48,7 +51,7 @@ fn run(command: &Command, globals: &mut Globals, log: &Log) -> Result<i32> {
             ImageCommand::Render(a) => image::extract(globals, a, true, log),
             ImageCommand::CatManifest(a) => image::cat_manifest(globals, a),
             ImageCommand::Verify(a) => image::verify(globals, &a.images, log),
-            ImageCommand::Fetch(raw) => fetch::run(globals, &raw.args),
+            ImageCommand::Fetch(_) => unreachable!("bug: image fetch is parsed as fetch"),
         },
     }
 }

@@ -16,12 +16,13 @@ const POLL: Duration = Duration::from_millis(100);
 /// `--wait` values: a bool, or a duration (0 = no wait, negative = forever).
 fn wait_limit(value: Option<&str>) -> Result<Option<Option<Duration>>> {
     let Some(v) = value else { return Ok(None) };
-    match v {
-        "" | "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(Some(None)),
-        "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(None),
-        d if d.starts_with('-') => Ok(Some(None)),
-        d => {
-            let dur = timefmt::parse_duration(d)?;
+    match aci::go::parse_bool(v) {
+        _ if v.is_empty() => Ok(Some(None)),
+        Some(true) => Ok(Some(None)),
+        Some(false) => Ok(None),
+        None if v.starts_with('-') => Ok(Some(None)),
+        None => {
+            let dur = timefmt::parse_duration(v)?;
             Ok(if dur.is_zero() { None } else { Some(Some(dur)) })
         }
     }

@@ -4,9 +4,12 @@ pub mod copy;
 pub mod dns;
 pub mod gc;
 pub mod info;
+pub mod launch;
 pub mod manifest;
+pub mod overlay;
 pub mod prepare;
 pub mod setup;
+pub mod uuid_file;
 
 use std::fmt;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};

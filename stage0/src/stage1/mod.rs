@@ -18,7 +18,7 @@ use aci::schema::ImageManifest;
 use anyhow::{anyhow, bail, Context, Result};
 use store::{ImageKey, Store, TreeId};
 
-pub use source::{resolve, source};
+pub use source::{resolve, Stage1Source};
 pub use verified::Program;
 
 use crate::contract::{

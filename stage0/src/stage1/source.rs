@@ -7,19 +7,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use store::{ImageKey, ImportOptions, Store};
 
-use crate::cli::apps::ParsedApps;
 use crate::contract::DEFAULT_STAGE1_FILE;
 use crate::image::{Fetcher, ImageArg};
 
-const SELECTION_FLAGS: [&str; 5] = [
-    "stage1-url",
-    "stage1-path",
-    "stage1-name",
-    "stage1-hash",
-    "stage1-from-dir",
-];
-
-/// Where the stage1 image comes from.
+/// Where the stage1 image comes from (`--stage1-*`, at most one).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Stage1Source {
     Url(String),
@@ -28,38 +19,6 @@ pub enum Stage1Source {
     Hash(String),
     FromDir(String),
     Default,
-}
-
-/// Reads the mutually exclusive `--stage1-*` flags.
-pub fn source(parsed: &ParsedApps) -> Result<Stage1Source> {
-    let mut chosen: Option<(&str, String)> = None;
-    for (name, value) in &parsed.flags {
-        if !SELECTION_FLAGS.contains(&name.as_str()) {
-            continue;
-        }
-        match &chosen {
-            Some((prev, _)) if *prev == name.as_str() => bail!("--{name} already used"),
-            Some((prev, _)) => bail!("flags --{name} and --{prev} are mutually exclusive"),
-            None => {
-                chosen = Some((
-                    SELECTION_FLAGS
-                        .iter()
-                        .find(|f| **f == name.as_str())
-                        .copied()
-                        .unwrap_or(""),
-                    value.clone(),
-                ))
-            }
-        }
-    }
-    Ok(match chosen {
-        None => Stage1Source::Default,
-        Some(("stage1-url", v)) => Stage1Source::Url(v),
-        Some(("stage1-path", v)) => Stage1Source::Path(PathBuf::from(v)),
-        Some(("stage1-name", v)) => Stage1Source::Name(v),
-        Some(("stage1-hash", v)) => Stage1Source::Hash(v),
-        Some((_, v)) => Stage1Source::FromDir(v),
-    })
 }
 
 /// The build-time stage1 images directory.
@@ -172,29 +131,4 @@ fn import_trusted(store: &Store, path: &Path) -> Result<ImageKey> {
         .import(&mut file, &opts)
         .with_context(|| format!("cannot import stage1 image {}", path.display()))?;
     Ok(info.image_key())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stage1_flags_are_mutually_exclusive() {
-        let parsed = ParsedApps {
-            flags: vec![
-                ("stage1-path".into(), "/a".into()),
-                ("stage1-hash".into(), "sha512-ab".into()),
-            ],
-            ..ParsedApps::default()
-        };
-        assert_eq!(
-            source(&parsed).unwrap_err().to_string(),
-            "flags --stage1-hash and --stage1-path are mutually exclusive"
-        );
-        let one = ParsedApps {
-            flags: vec![("stage1-path".into(), "/a".into())],
-            ..ParsedApps::default()
-        };
-        assert_eq!(source(&one).unwrap(), Stage1Source::Path("/a".into()));
-    }
 }
