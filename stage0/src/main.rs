@@ -194,8 +194,22 @@ mod tests {
             ["rkt", "fetch", "--image-size-limit", "1G", "img"]
         );
         assert_eq!(
-            moved(&["rkt", "--image-expansion-limit", "9", "image", "render", "x"]),
-            ["rkt", "image", "render", "--image-expansion-limit", "9", "x"]
+            moved(&[
+                "rkt",
+                "--image-expansion-limit",
+                "9",
+                "image",
+                "render",
+                "x"
+            ]),
+            [
+                "rkt",
+                "image",
+                "render",
+                "--image-expansion-limit",
+                "9",
+                "x"
+            ]
         );
         assert_eq!(moved(&["rkt", "run", "img"]), ["rkt", "run", "img"]);
         assert_eq!(moved(&["rkt", "--help"]), ["rkt", "--help"]);
