@@ -70,23 +70,67 @@ fn header(e: &RawEntry) -> [u8; 512] {
     h[157..157 + link.len().min(100)].copy_from_slice(&link[..link.len().min(100)]);
     h[257..263].copy_from_slice(b"ustar\0");
     h[263..265].copy_from_slice(b"00");
+    checksum(&mut h);
+    h
+}
+
+fn pad(out: &mut Vec<u8>) {
+    let pad = (512 - out.len() % 512) % 512;
+    out.extend(std::iter::repeat_n(0u8, pad));
+}
+
+fn checksum(h: &mut [u8; 512]) {
     h[148..156].copy_from_slice(b"        ");
     let sum: u32 = h.iter().map(|b| *b as u32).sum();
     let s = format!("{sum:06o}\0 ");
     h[148..156].copy_from_slice(s.as_bytes());
-    h
+}
+
+/// One member as raw bytes: its header and padded data.
+pub fn member(e: &RawEntry) -> Vec<u8> {
+    let mut out = header(e).to_vec();
+    out.extend_from_slice(&e.data);
+    pad(&mut out);
+    out
 }
 
 /// An uncompressed tar of `entries`, with the two zero blocks at the end.
 pub fn tar(entries: &[RawEntry]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for e in entries {
-        out.extend_from_slice(&header(e));
-        out.extend_from_slice(&e.data);
-        let pad = (512 - e.data.len() % 512) % 512;
-        out.extend(std::iter::repeat_n(0u8, pad));
-    }
+    let members: Vec<Vec<u8>> = entries.iter().map(member).collect();
+    tar_of_members(&members)
+}
+
+/// An uncompressed tar of raw members (see [`member`], [`gnu_sparse`]).
+pub fn tar_of_members(members: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = members.concat();
     out.extend(std::iter::repeat_n(0u8, 1024));
+    out
+}
+
+/// A GNU sparse (`S`) member: a header claiming a file of `size` bytes and up to four data
+/// segments `(offset, data)`, every one but the last a multiple of 512 bytes long (the last
+/// must end at `size`). What is not in a segment is a hole, which costs the archive nothing.
+pub fn gnu_sparse(name: &str, size: u64, segments: &[(u64, &[u8])]) -> Vec<u8> {
+    assert!(segments.len() <= 4, "extension headers are not needed here");
+    let packed: usize = segments.iter().map(|(_, d)| d.len()).sum();
+    let mut e = RawEntry::file(name, &[]);
+    e.kind = b'S';
+    let mut h = header(&e);
+    octal(&mut h[124..136], packed as u64);
+    // GNU magic and version instead of POSIX ustar's.
+    h[257..265].copy_from_slice(b"ustar  \0");
+    for (i, (offset, data)) in segments.iter().enumerate() {
+        let at = 386 + i * 24;
+        octal(&mut h[at..at + 12], *offset);
+        octal(&mut h[at + 12..at + 24], data.len() as u64);
+    }
+    octal(&mut h[483..495], size);
+    checksum(&mut h);
+    let mut out = h.to_vec();
+    for (_, data) in segments {
+        out.extend_from_slice(data);
+    }
+    pad(&mut out);
     out
 }
 
