@@ -110,10 +110,9 @@ fn report_usage_error(err: clap::Error) -> i32 {
             let why = std::error::Error::source(&err)
                 .map(|s| s.to_string())
                 .unwrap_or_else(|| first_line(&err));
-            eprintln!(
-                "Error: invalid argument {value:?} for {}: {why}",
-                arg.split_whitespace().next().unwrap_or(&arg)
-            );
+            // pflag's wording: `invalid argument "x" for "--flag" flag: ...`.
+            let flag = arg.split([' ', '=', '[', '<']).next().unwrap_or(&arg);
+            eprintln!("Error: invalid argument {value:?} for \"{flag}\" flag: {why}");
             EXIT_FAILURE
         }
         _ => {

@@ -228,7 +228,8 @@ pub struct EnterArgs {
     /// Name of the app to enter within the specified pod
     #[arg(long)]
     pub app: Option<String>,
-    pub uuid: String,
+    /// Checked by the command, after the root check (as rkt)
+    pub uuid: Option<String>,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
 }

@@ -93,8 +93,8 @@ impl PullFlags {
     /// Whether images may be fetched by a `--pod-manifest` run (rkt refuses `never` and
     /// `update`, and their old spellings, there).
     fn conflicts_with_pod_manifest(&self) -> bool {
-        self.store_only.is_some()
-            || self.no_store.is_some()
+        self.store_only == Some(true)
+            || self.no_store == Some(true)
             || matches!(self.policy.as_deref(), Some("never" | "update"))
     }
 }

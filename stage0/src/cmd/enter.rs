@@ -10,8 +10,11 @@ use crate::pod::{PodState, Pods};
 use crate::stage1::Stage1;
 
 pub fn run(globals: &Globals, args: &EnterArgs, log: &Log) -> Result<i32> {
+    let Some(uuid) = &args.uuid else {
+        bail!("missing pod UUID: usage: rkt enter [--app=APPNAME] UUID [CMD [ARGS ...]]");
+    };
     let pod = Pods::new(&globals.dir)
-        .find(&args.uuid)
+        .find(uuid)
         .context("problem retrieving pod")?;
     if pod.state() != PodState::Running {
         bail!("pod {:?} isn't currently running", pod.uuid.to_string());

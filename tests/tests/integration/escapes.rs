@@ -340,6 +340,10 @@ fn apps_cannot_reach_the_stage1_root() {
         .working_dir("/w");
     let out = env.run(&[&env.image(&cwd, "cwd.aci")]);
     assert_ne!(out.code, 0, "{out:?}");
+    assert!(
+        out.stderr.contains("chdir /w"),
+        "the working directory is refused: {out:?}"
+    );
     assert!(!out.stdout.contains("stage2-init"), "{out:?}");
     assert!(!out.stdout.contains("opt"), "{out:?}");
 

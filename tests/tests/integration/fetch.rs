@@ -129,6 +129,10 @@ fn bad_global_flags_are_errors() {
     assert!(out.stderr.contains("bogus"), "{out:?}");
     let out = env.rkt(&["--debug=maybe", "image", "list"]);
     assert_eq!(out.code, 254, "{out:?}");
+    assert_eq!(
+        out.stderr,
+        "Error: invalid argument \"maybe\" for \"--debug\" flag: strconv.ParseBool: parsing \"maybe\": invalid syntax\n"
+    );
 }
 
 /// Each hostile archive: exit 254, one line naming the problem, nothing stored, nothing

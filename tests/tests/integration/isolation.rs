@@ -87,6 +87,7 @@ fn mount_targets_cannot_use_magic_links() {
     let out = env.run(&[&env.image(&img, "m.aci")]);
     assert_eq!(out.code, 254, "{out:?}");
     assert!(out.stderr.contains("stage1: "), "{out:?}");
+    assert!(out.stderr.contains("/proc/self/cwd/etc"), "{out:?}");
     let host_mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(
         !host_mounts.contains("sharedVolumes"),

@@ -509,6 +509,7 @@ fn host_files_sysfs_and_aborted_pods() {
     // An aborted prepare has no creation time: rkt cannot describe it as JSON.
     let bad = env.run(&[&img, "--exec=/nonexistent"]);
     assert_eq!(bad.code, 254);
+    assert!(bad.stderr.contains("\"/nonexistent\""), "{bad:?}");
     let listed = env.rkt(&["list", "--no-legend", "--full"]);
     let uuid = listed
         .ok()
