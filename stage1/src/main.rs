@@ -7,6 +7,7 @@ mod contract;
 mod enter;
 mod facts;
 mod gc;
+mod isolators;
 mod plan;
 mod run;
 mod setup;

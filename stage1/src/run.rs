@@ -138,6 +138,9 @@ fn plan_apps(
             None => image_app(&app_dir.join("manifest"), &ra.name)?,
         };
         let facts = facts::read(&ra.name, &app, &rootfs, restrict_caps)?;
+        for warning in crate::isolators::unenforced(&ra.name, &app) {
+            eprintln!("stage1: {warning}");
+        }
         let mounts = aci::schema::app_mounts(ra, &app, &manifest.volumes)
             .with_context(|| format!("app {}: invalid mounts", ra.name))?;
         for m in mounts.iter().filter(|m| m.implicit) {
