@@ -81,7 +81,18 @@ fn nomad_09_prepare_run_prepared_status_rm() {
         "alloclocalsecretsweb hello nomad\n/bin/sh\n",
         "{run:?}"
     );
-    assert!(run.stderr.is_empty(), "{run:?}");
+    // Nomad always sends --memory and --cpu: stage1 says it cannot enforce them yet, and
+    // nothing else.
+    let warnings: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(warnings.len(), 2, "{run:?}");
+    for (line, isolator) in warnings.iter().zip(["resource/memory", "resource/cpu"]) {
+        assert!(
+            line.starts_with("stage1: warning: app nomad-task: isolator ")
+                && line.contains(isolator)
+                && line.contains("not enforced"),
+            "{run:?}"
+        );
+    }
 
     let status = env.rkt(&["status", "--format=json", &uuid]);
     let json: serde_json::Value = serde_json::from_str(status.ok()).unwrap();
