@@ -456,3 +456,76 @@ fn environment_values_cannot_smuggle_variables_into_enter() {
         "values arrive whole, and add no variable"
     );
 }
+
+/// Had a pod once overwritten the store's stage1 binary, nothing would run it: stage0 takes
+/// every entrypoint from the stored image, checked against its ID, into a sealed in-memory
+/// copy. A tampered blob is refused.
+#[test]
+fn stage1_entrypoints_run_only_from_the_verified_image() {
+    if !require_root("stage1_entrypoints_run_only_from_the_verified_image") {
+        return;
+    }
+    let env = TestEnv::new();
+    let img = env.image(&ImageSpec::shell("example.com/v", "echo genuine"), "v.aci");
+    assert_eq!(env.run(&[&img]).ok(), "genuine\n");
+    let marker = env.work().join("payload-ran");
+    let trees = env.data_dir().join("cas/tree");
+    let mut replaced = 0;
+    for tree in std::fs::read_dir(&trees).unwrap().flatten() {
+        let binary = tree.path().join("rootfs/stage1");
+        if binary.exists() {
+            std::fs::remove_file(&binary).unwrap();
+            std::fs::write(&binary, format!("#!/bin/sh\ntouch {}\n", marker.display())).unwrap();
+            std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o755)).unwrap();
+            replaced += 1;
+        }
+    }
+    assert_eq!(replaced, 1);
+    // run (with --no-overlay too, which copies the tree), stop, gc and enter all still use
+    // the genuine stage1.
+    let sleeper = env.image(&ImageSpec::shell("example.com/s", "sleep 300"), "s.aci");
+    let (_run, uuid) = start_pod(&env, &[&sleeper]);
+    assert_eq!(env.rkt(&["enter", &uuid, "/bin/echo", "in"]).ok(), "in\n");
+    env.rkt(&["stop", &uuid]).ok();
+    assert_eq!(env.run(&["--no-overlay", &img]).ok(), "genuine\n");
+    env.rkt(&["gc", "--grace-period=0s"]).ok();
+    assert!(!marker.exists(), "the tampered tree's binary ran");
+
+    // A changed blob no longer matches the image ID: refused, not run.
+    let images = env.data_dir().join("cas/image");
+    for image in std::fs::read_dir(&images).unwrap().flatten() {
+        let manifest = std::fs::read_to_string(image.path().join("manifest")).unwrap();
+        if manifest.contains("stage1") {
+            // Still a well-formed gzip of a well-formed tar: one byte of a file changed.
+            let blob = image.path().join("blob");
+            let tar = Command::new("gzip")
+                .arg("-dc")
+                .arg(&blob)
+                .output()
+                .unwrap()
+                .stdout;
+            let mut tar = tar;
+            let n = tar.len();
+            tar[n / 2] ^= 0xff;
+            let plain = env.work().join("tampered.tar");
+            std::fs::write(&plain, &tar).unwrap();
+            let gz = Command::new("gzip")
+                .arg("-c")
+                .arg(&plain)
+                .output()
+                .unwrap()
+                .stdout;
+            std::fs::write(&blob, gz).unwrap();
+        }
+    }
+    let refused = env.run(&[&img]);
+    assert_eq!(refused.code, 254, "{refused:?}");
+    assert!(
+        refused
+            .stderr
+            .contains("cannot load the stage1 /init entrypoint"),
+        "{refused:?}"
+    );
+    assert!(refused.stderr.contains("is corrupt on disk"), "{refused:?}");
+    assert!(!marker.exists());
+}
