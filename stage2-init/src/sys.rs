@@ -14,6 +14,7 @@ use crate::supervisor::{Pid, Signal, WaitStatus};
 
 mod caps;
 mod pty;
+mod root;
 mod socket;
 mod spawn;
 
