@@ -159,7 +159,7 @@ fn enter_keeps_the_callers_term_and_explains_a_missing_command() {
         "e.aci",
     );
     let uuid_file = env.work().join("uuid");
-    let _run = env
+    let mut run = env
         .cmd(&[
             "--insecure-options=image",
             "run",
