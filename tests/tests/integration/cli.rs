@@ -200,4 +200,6 @@ fn enter_keeps_the_callers_term_and_explains_a_missing_command() {
         bash.stderr.contains("No such file or directory"),
         "{bash:?}"
     );
+    env.rkt(&["stop", "--force", &uuid]).ok();
+    run.wait().unwrap();
 }
