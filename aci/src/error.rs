@@ -58,9 +58,11 @@ pub enum ManifestError {
 /// A user or group of an app could not be resolved inside its root filesystem.
 #[derive(Debug, thiserror::Error)]
 pub enum UserError {
-    #[error("user {name:?} not found in /etc/passwd of the app (use a numeric uid or add the user to the image)")]
+    /// Begins with rkt's phrase, which its tests match.
+    #[error("{name:?} user not found in /etc/passwd of the app (use a numeric uid or add the user to the image)")]
     UserNotFound { name: String },
-    #[error("group {name:?} not found in /etc/group of the app (use a numeric gid or add the group to the image)")]
+    /// Begins with rkt's phrase, which its tests match.
+    #[error("{name:?} group not found in /etc/group of the app (use a numeric gid or add the group to the image)")]
     GroupNotFound { name: String },
     #[error("cannot stat {path} inside the app root {root}")]
     Stat {

@@ -154,7 +154,15 @@ mod tests {
         assert_eq!(resolve_gid(t.path(), "staff").unwrap(), 50);
         let e = resolve_uid(t.path(), "nobody").unwrap_err();
         assert!(matches!(e, UserError::UserNotFound { ref name } if name == "nobody"));
-        assert!(e.to_string().contains("\"nobody\""));
+        assert!(
+            e.to_string().starts_with("\"nobody\" user not found"),
+            "{e}"
+        );
+        let e = resolve_gid(t.path(), "nogroup").unwrap_err();
+        assert!(
+            e.to_string().starts_with("\"nogroup\" group not found"),
+            "{e}"
+        );
         assert!(matches!(
             resolve_uid(t.path(), "weird").unwrap_err(),
             UserError::UserNotFound { .. }

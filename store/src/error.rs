@@ -34,6 +34,9 @@ pub enum StoreError {
     AmbiguousImage { prefix: String, count: usize },
     #[error("{0:?} is not an image ID: expected sha512- followed by at least 2 hex digits")]
     BadImageId(String),
+    /// rkt's phrase, which its tests match.
+    #[error("image ID too short: {0:?} (give at least 2 hex digits after sha512-; `rkt image list` shows 12)")]
+    IdTooShort(String),
     #[error("image {key} is corrupt on disk (its content hashes to {actual}); remove it with `rkt image rm` and fetch it again")]
     CorruptImage { key: ImageKey, actual: String },
     #[error("image {0} has an unreadable record in the store; remove it with `rkt image rm`")]

@@ -107,7 +107,7 @@ fn zero_bombs_leave_nothing_in_the_store() {
     });
     let bomb = zeros_image(Compression::Zstd, 16 << 20);
     let info = store.import(&mut Cursor::new(&bomb), &rendering()).unwrap();
-    assert_eq!(info.tree_size, 16 << 20);
+    assert!(store.tree_sizes().unwrap()[&info.image_key()] > 16 << 20);
     // Reading the blob back is bounded too (hashing a stored bomb imported with a higher limit).
     store.set_limits(tight);
     let err = store.verify_blob(&info.image_key()).unwrap_err();

@@ -86,7 +86,7 @@ impl Store {
         let key = ImageKey::from_image_id(&summary.id);
         write_manifest(&staged, &summary.manifest_bytes)?;
         let now = now_nanos();
-        let mut info = ImageInfo {
+        let info = ImageInfo {
             key: key.to_string(),
             id: summary.id.full().to_string(),
             name: summary.manifest.name.clone(),
@@ -94,7 +94,6 @@ impl Store {
             import_time: now,
             last_used: now,
             size,
-            tree_size: 0,
             tar_size: summary.tar_size,
             compression: summary.compression.name().to_string(),
             url: opts.url.clone(),
@@ -109,8 +108,7 @@ impl Store {
                 &summary.manifest.path_whitelist,
             )?;
             let images = std::slice::from_ref(&key);
-            let tree = self.install_tree(&tree_tmp, &TreeId::for_images(images), images)?;
-            info.tree_size = tree.size;
+            self.install_tree(&tree_tmp, &TreeId::for_images(images), images)?;
         }
 
         let dest = self.image_dir(&key);
@@ -118,15 +116,16 @@ impl Store {
         let _commit =
             StoreLock::acquire(&self.dir().join("locks").join(format!("{key}.lock")), true)?;
         if let Some(mut existing) = self.image_info(&key)? {
-            // Same content already stored: remember the newest origin, keep the rest.
+            // Same content already stored: keep the blob, but the record says it was just
+            // imported (rkt rewrites its import and last-used times on every fetch) and
+            // remembers the newest origin.
+            existing.import_time = info.import_time;
+            existing.last_used = info.last_used;
             if opts.url.is_some() {
                 existing.url = opts.url.clone();
                 existing.source_stamp = opts.source_stamp.clone();
             }
             existing.latest |= opts.latest;
-            if existing.tree_size == 0 {
-                existing.tree_size = info.tree_size;
-            }
             write_record(&dest, &existing)?;
             return Ok(existing);
         }

@@ -5,7 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use aci::schema::{ImageManifest, Label};
 use serde::{Deserialize, Serialize};
 
-use crate::key::hash_hex;
+use crate::key::{hash_hex, too_short};
 use crate::{atomic, ImageKey, Result, Store, StoreError};
 
 const INFO_FILE: &str = "info.json";
@@ -22,15 +22,13 @@ pub struct ImageInfo {
     pub name: String,
     #[serde(default)]
     pub labels: Vec<Label>,
-    /// Nanoseconds since the Unix epoch.
+    /// Nanoseconds since the Unix epoch of the latest import (fetching the image again counts).
     pub import_time: i64,
     pub last_used: i64,
-    /// Bytes of the stored blob.
+    /// Bytes of the stored blob (as fetched, possibly compressed).
     pub size: u64,
-    /// Bytes of the rendered tree, once rendered.
-    #[serde(default)]
-    pub tree_size: u64,
-    /// Size of the uncompressed tar (what `rkt image export` writes).
+    /// Size of the uncompressed tar (what `rkt image export` writes, and what rkt, which
+    /// stores blobs uncompressed, counts as the image's size).
     pub tar_size: u64,
     /// Compression of the stored blob.
     pub compression: String,
@@ -139,6 +137,9 @@ impl Store {
 
     /// Resolves an image ID or unambiguous prefix (`sha512-` + at least 2 hex digits).
     pub fn resolve_id(&self, id: &str) -> Result<ImageKey> {
+        if too_short(id) {
+            return Err(StoreError::IdTooShort(id.to_string()));
+        }
         let hex = hash_hex(id).ok_or_else(|| StoreError::BadImageId(id.to_string()))?;
         let wanted = format!("sha512-{}", &hex[..hex.len().min(64)]);
         let dir = self.images_dir();

@@ -48,13 +48,24 @@ impl fmt::Display for ImageKey {
     }
 }
 
-/// Lower-cased hex digits of a `sha512-<hex>` string, if it is one (any length ≥ 2).
+/// The fewest hex digits an image ID prefix may have: rkt's store refuses `sha512-` with
+/// fewer as "image ID too short".
+pub(crate) const MIN_ID_HEX: usize = 2;
+
+/// Lower-cased hex digits of a `sha512-<hex>` string, if it is one (any length ≥
+/// [`MIN_ID_HEX`]).
 pub(crate) fn hash_hex(s: &str) -> Option<String> {
     let rest = s.strip_prefix(SHA512_PREFIX)?;
-    if rest.len() < 2 || !rest.chars().all(|c| c.is_ascii_hexdigit()) {
+    if rest.len() < MIN_ID_HEX || !rest.chars().all(|c| c.is_ascii_hexdigit()) {
         return None;
     }
     Some(rest.to_ascii_lowercase())
+}
+
+/// Whether `s` is `sha512-` followed by fewer characters than an ID prefix needs.
+pub(crate) fn too_short(s: &str) -> bool {
+    s.strip_prefix(SHA512_PREFIX)
+        .is_some_and(|rest| rest.chars().count() < MIN_ID_HEX)
 }
 
 /// Whether `s` looks like an image hash (`sha512-` followed by hex digits), as rkt classifies
@@ -127,6 +138,9 @@ mod tests {
         assert!(is_image_hash("sha512-AB"));
         assert!(!is_image_hash("sha512-a"));
         assert!(!is_image_hash("example.com/app"));
+        assert!(too_short("sha512-") && too_short("sha512-a"));
+        assert!(!too_short("sha512-ab") && !too_short("sha512-zz"));
+        assert!(!too_short("example.com/a"));
     }
 
     #[test]

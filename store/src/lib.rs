@@ -28,6 +28,7 @@ mod key;
 mod layout;
 mod lock;
 mod tree;
+mod usage;
 mod workdir;
 
 use std::path::{Path, PathBuf};

@@ -69,7 +69,87 @@ fn import_is_idempotent_and_keeps_the_blob_as_fetched() {
     let info = store.image_info(&key).unwrap().unwrap();
     assert_eq!(info.display_name(), "example.com/a:1.0");
     assert_eq!(info.tar_size, tar.len() as u64);
-    assert!(info.tree_size > 0, "rendered at import");
+    assert!(store.tree_sizes().unwrap()[&key] > 0, "rendered at import");
+}
+
+#[test]
+fn importing_again_refreshes_the_import_and_last_used_times() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let bytes = aci(&manifest("example.com/a", "1.0"), &[("etc/a", "a")]);
+    let first = store
+        .import(&mut Cursor::new(&bytes), &rendering())
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2));
+    let second = store
+        .import(&mut Cursor::new(&bytes), &rendering())
+        .unwrap();
+    assert!(second.import_time > first.import_time);
+    assert_eq!(second.last_used, second.import_time);
+    let stored = store.image_info(&first.image_key()).unwrap().unwrap();
+    assert_eq!(stored, second);
+}
+
+/// `du --apparent-size` as rkt's `fileutil.DirSize` counts: every entry's st_size, each
+/// multiply linked file once.
+fn dir_size(path: &std::path::Path, seen: &mut std::collections::HashSet<u64>) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::symlink_metadata(path).unwrap();
+    let mut total = 0;
+    if meta.is_dir() || meta.nlink() == 1 || seen.insert(meta.ino()) {
+        total += meta.len();
+    }
+    if meta.is_dir() {
+        for entry in std::fs::read_dir(path).unwrap() {
+            total += dir_size(&entry.unwrap().path(), seen);
+        }
+    }
+    total
+}
+
+#[test]
+fn tree_sizes_count_the_whole_tree_directory_until_it_is_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let m = manifest("example.com/a", "1.0");
+    let mut b = AciBuilder::new(Vec::new(), Compression::Gzip, &m).unwrap();
+    b.add_dir("etc", 0o755).unwrap();
+    b.add_file("etc/data", 0o644, &[7u8; 5000]).unwrap();
+    b.add_symlink("etc/link", "data").unwrap();
+    let bytes = b.finish().unwrap();
+    let info = store
+        .import(&mut Cursor::new(&bytes), &rendering())
+        .unwrap();
+    let key = info.image_key();
+    let tree = store
+        .tree(&TreeId::for_images(std::slice::from_ref(&key)))
+        .unwrap()
+        .unwrap();
+    let on_disk = dir_size(&tree.dir, &mut Default::default());
+    assert_eq!(tree.size, on_disk);
+    let sizes = store.tree_sizes().unwrap();
+    assert_eq!(sizes[&key], on_disk);
+    assert_eq!(info.listed_size(&sizes), info.tar_size + on_disk);
+    // A tree rendered for another image counts for that image, not for its dependency.
+    let mut top = manifest("example.com/top", "1.0");
+    top.dependencies.push(Dependency {
+        image_name: "example.com/a".into(),
+        image_id: Some(key.to_string()),
+        labels: Vec::new(),
+        size: None,
+    });
+    let top_key = import(&store, &aci(&top, &[]), &rendering());
+    let top_tree = store.render_tree(&top_key, TreeCheck::Full).unwrap();
+    let sizes = store.tree_sizes().unwrap();
+    assert_eq!(sizes[&key], on_disk);
+    assert_eq!(
+        sizes[&top_key],
+        dir_size(&top_tree.dir, &mut Default::default())
+    );
+    store.gc_trees(&Default::default()).unwrap();
+    let sizes = store.tree_sizes().unwrap();
+    assert!(sizes.is_empty(), "{sizes:?}");
+    assert_eq!(info.listed_size(&sizes), info.tar_size);
 }
 
 #[test]
@@ -87,6 +167,11 @@ fn ids_resolve_by_unambiguous_prefix() {
         store.resolve_id("sha512-zz"),
         Err(StoreError::BadImageId(_))
     ));
+    for short in ["sha512-", "sha512-a"] {
+        let err = store.resolve_id(short).unwrap_err();
+        assert!(matches!(err, StoreError::IdTooShort(_)), "{err}");
+        assert!(err.to_string().starts_with("image ID too short"), "{err}");
+    }
     let mut other = String::from("sha512-");
     other.push(if a.as_str().as_bytes()[7] == b'0' {
         '1'

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha512};
 
 use crate::key::to_hex;
+use crate::usage::DiskUsage;
 use crate::workdir::WorkDir;
 use crate::{atomic, ImageKey, Result, Store, StoreError, StoreLock, TreeId};
 
@@ -25,7 +26,8 @@ pub struct TreeInfo {
     pub dir: PathBuf,
     /// Images rendered into it, dependencies first.
     pub images: Vec<ImageKey>,
-    /// Bytes of regular files in the tree.
+    /// Its size as rkt's tree store counts it (see [`crate::usage`]): the whole tree
+    /// directory, itself and its record included.
     pub size: u64,
 }
 
@@ -38,6 +40,8 @@ impl TreeInfo {
 #[derive(Debug, Serialize, Deserialize)]
 struct Rendered {
     images: Vec<String>,
+    /// What the tree's contents (`rootfs/` and `manifest`) take, counted as in
+    /// [`crate::usage`]; the tree directory and this record are added when read.
     size: u64,
     /// SHA-512 over every entry's path, type, mode, owner, size, mtime and link target.
     digest: String,
@@ -196,25 +200,32 @@ impl Store {
         id: &TreeId,
         images: &[ImageKey],
     ) -> Result<TreeInfo> {
-        let digests = tree_digest(&staged.join("rootfs"), true)?;
+        let mut digests = tree_digest(&staged.join("rootfs"), true)?;
+        // The digest walk counted what is below rootfs/; add rootfs/ itself and the manifest.
+        for entry in read_names(staged)? {
+            let path = staged.join(entry);
+            let meta =
+                std::fs::symlink_metadata(&path).map_err(|e| StoreError::io("stat", &path, e))?;
+            digests.usage.add(&meta);
+        }
         let rendered = Rendered {
             images: images.iter().map(|k| k.to_string()).collect(),
-            size: digests.size,
+            size: digests.usage.bytes(),
             digest: digests.full,
             top_digest: digests.top,
         };
         let json = serde_json::to_vec_pretty(&rendered).expect("bug: Rendered always serialises");
         let record = staged.join(RENDERED_FILE);
-        std::fs::write(&record, json).map_err(|e| StoreError::io("write", &record, e))?;
+        std::fs::write(&record, &json).map_err(|e| StoreError::io("write", &record, e))?;
         let dest = self.tree_dir(id);
         atomic::remove_tree(&dest)?;
         std::fs::rename(staged, &dest).map_err(|e| StoreError::io("store tree", &dest, e))?;
         atomic::sync_dir(&self.trees_dir())?;
         Ok(TreeInfo {
             id: id.clone(),
+            size: tree_size(&dest, &rendered, json.len())?,
             dir: dest,
             images: images.to_vec(),
-            size: rendered.size,
         })
     }
 
@@ -222,10 +233,13 @@ impl Store {
         StoreLock::acquire(&self.dir().join("locks").join(format!("{id}.lock")), true)
     }
 
-    fn rendered(&self, id: &TreeId) -> Result<Option<Rendered>> {
+    /// The tree's record and the record's size in bytes.
+    fn rendered(&self, id: &TreeId) -> Result<Option<(Rendered, usize)>> {
         let path = self.tree_dir(id).join(RENDERED_FILE);
         match std::fs::read(&path) {
-            Ok(bytes) => Ok(serde_json::from_slice(&bytes).ok()),
+            Ok(bytes) => Ok(serde_json::from_slice(&bytes)
+                .ok()
+                .map(|r| (r, bytes.len()))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(StoreError::io("read", &path, e)),
         }
@@ -233,7 +247,7 @@ impl Store {
 
     /// A rendered tree, if present and complete.
     pub fn tree(&self, id: &TreeId) -> Result<Option<TreeInfo>> {
-        let Some(rendered) = self.rendered(id)? else {
+        let Some((rendered, record_len)) = self.rendered(id)? else {
             return Ok(None);
         };
         let images = rendered
@@ -241,11 +255,12 @@ impl Store {
             .iter()
             .map(|k| ImageKey::parse(k))
             .collect::<Result<Vec<_>>>()?;
+        let dir = self.tree_dir(id);
         Ok(Some(TreeInfo {
             id: id.clone(),
-            dir: self.tree_dir(id),
+            size: tree_size(&dir, &rendered, record_len)?,
+            dir,
             images,
-            size: rendered.size,
         }))
     }
 
@@ -255,7 +270,7 @@ impl Store {
         if check == TreeCheck::None {
             return Ok(());
         }
-        let rendered = self
+        let (rendered, _) = self
             .rendered(id)?
             .ok_or_else(|| StoreError::CorruptTree(id.to_string()))?;
         let rootfs = self.tree_dir(id).join("rootfs");
@@ -379,23 +394,38 @@ fn same_content(a: &Path, b: &Path) -> Result<bool> {
     }
 }
 
-/// Metadata digests of a tree and the bytes of its regular files.
+/// The size of a stored tree: its contents as recorded, plus the directory itself and the
+/// record (`record_len` bytes), which only exist once the contents were counted.
+fn tree_size(dir: &Path, rendered: &Rendered, record_len: usize) -> Result<u64> {
+    let meta = std::fs::symlink_metadata(dir).map_err(|e| StoreError::io("stat", dir, e))?;
+    Ok(rendered.size + meta.len() + record_len as u64)
+}
+
+fn read_names(dir: &Path) -> Result<Vec<std::ffi::OsString>> {
+    std::fs::read_dir(dir)
+        .map_err(|e| StoreError::io("read directory", dir, e))?
+        .map(|e| e.map(|e| e.file_name()))
+        .collect::<std::io::Result<_>>()
+        .map_err(|e| StoreError::io("read directory", dir, e))
+}
+
+/// Metadata digests of a tree and the space its entries take.
 struct Digests {
     full: String,
     top: String,
-    size: u64,
+    usage: DiskUsage,
 }
 
 /// Walks the whole tree (`deep`) or only its top level.
 fn tree_digest(root: &Path, deep: bool) -> Result<Digests> {
     let mut full = Sha512::new();
     let mut top = Sha512::new();
-    let mut size = 0u64;
-    walk(root, Path::new(""), &mut full, &mut top, &mut size, deep)?;
+    let mut usage = DiskUsage::default();
+    walk(root, Path::new(""), &mut full, &mut top, &mut usage, deep)?;
     Ok(Digests {
         full: format!("sha512-{}", to_hex(&full.finalize())),
         top: format!("sha512-{}", to_hex(&top.finalize())),
-        size,
+        usage,
     })
 }
 
@@ -404,15 +434,11 @@ fn walk(
     rel: &Path,
     full: &mut Sha512,
     top: &mut Sha512,
-    size: &mut u64,
+    usage: &mut DiskUsage,
     deep: bool,
 ) -> Result<()> {
     let dir = root.join(rel);
-    let mut entries: Vec<_> = std::fs::read_dir(&dir)
-        .map_err(|e| StoreError::io("read directory", &dir, e))?
-        .map(|e| e.map(|e| e.file_name()))
-        .collect::<std::io::Result<_>>()
-        .map_err(|e| StoreError::io("read directory", &dir, e))?;
+    let mut entries = read_names(&dir)?;
     entries.sort();
     let at_top = rel.as_os_str().is_empty();
     for name in entries {
@@ -421,6 +447,7 @@ fn walk(
         let meta =
             std::fs::symlink_metadata(&path).map_err(|e| StoreError::io("stat", &path, e))?;
         let ft = meta.file_type();
+        usage.add(&meta);
         let mut line = rel_path.as_os_str().as_encoded_bytes().to_vec();
         line.extend_from_slice(
             format!(
@@ -439,8 +466,6 @@ fn walk(
             let target =
                 std::fs::read_link(&path).map_err(|e| StoreError::io("read link", &path, e))?;
             line.extend_from_slice(target.as_os_str().as_encoded_bytes());
-        } else if ft.is_file() {
-            *size += meta.len();
         }
         line.push(b'\n');
         full.update(&line);
@@ -448,7 +473,7 @@ fn walk(
             top.update(&line);
         }
         if ft.is_dir() && deep {
-            walk(root, &rel_path, full, top, size, deep)?;
+            walk(root, &rel_path, full, top, usage, deep)?;
         }
     }
     Ok(())

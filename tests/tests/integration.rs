@@ -7,6 +7,7 @@ mod integration {
     pub mod fetch;
     pub mod hostside;
     pub mod image;
+    pub mod image_compat;
     pub mod isolation;
     pub mod lifecycle;
     pub mod run;

@@ -109,13 +109,17 @@ pub fn list(globals: &Globals, args: &ImageListArgs) -> Result<i32> {
     let full = args.full.unwrap_or(false);
     let store = globals.open_store()?;
     let mut images = store.images().context("unable to get aci infos")?;
+    let trees = store
+        .tree_sizes()
+        .context("unable to get tree store sizes")?;
     images.sort_by(|a, b| {
         let mut ord = std::cmp::Ordering::Equal;
         for f in &sort {
             ord = ord.then_with(|| match f.as_str() {
                 "name" => a.name.cmp(&b.name),
                 "lastused" => a.last_used.cmp(&b.last_used),
-                "size" => a.size.cmp(&b.size),
+                // rkt sorts on the image's own size, without its trees.
+                "size" => a.tar_size.cmp(&b.tar_size),
                 _ => a.import_time.cmp(&b.import_time),
             });
         }
@@ -133,7 +137,7 @@ pub fn list(globals: &Globals, args: &ImageListArgs) -> Result<i32> {
                 name: i.display_name(),
                 import_time: i.import_time,
                 last_used_time: i.last_used,
-                size: i.size + i.tree_size,
+                size: i.listed_size(&trees),
             })
             .collect();
         println!("{}", json::render(&entries, format));
@@ -145,7 +149,8 @@ pub fn list(globals: &Globals, args: &ImageListArgs) -> Result<i32> {
     }
     let now = now_secs();
     for image in &images {
-        tw.row(fields.iter().map(|f| cell(image, f, full, now)));
+        let size = image.listed_size(&trees);
+        tw.row(fields.iter().map(|f| cell(image, size, f, full, now)));
     }
     print!("{}", nonempty(tw.render()));
     Ok(0)
@@ -171,7 +176,7 @@ fn header(field: &str) -> String {
     .to_string()
 }
 
-fn cell(image: &ImageInfo, field: &str, full: bool, now: i64) -> String {
+fn cell(image: &ImageInfo, size: u64, field: &str, full: bool, now: i64) -> String {
     let time = |nanos: i64| {
         if full {
             timefmt::go_time(nanos)
@@ -183,8 +188,8 @@ fn cell(image: &ImageInfo, field: &str, full: bool, now: i64) -> String {
         "id" if full => image.key.clone(),
         "id" => image.image_key().list_form().to_string(),
         "name" => image.display_name(),
-        "size" if full => (image.size + image.tree_size).to_string(),
-        "size" => humanize::ibytes(image.size + image.tree_size),
+        "size" if full => size.to_string(),
+        "size" => humanize::ibytes(size),
         "importtime" => time(image.import_time),
         _ => time(image.last_used),
     }

@@ -46,7 +46,7 @@ pub fn resolve(fetcher: &Fetcher<'_>, src: &Stage1Source) -> Result<ImageKey> {
         Stage1Source::Hash(h) => fetcher
             .store
             .resolve_id(h)
-            .with_context(|| format!("stage1 image {h} is not in the store")),
+            .with_context(|| format!("could not resolve the stage1 image {h:?}")),
         Stage1Source::Name(n) => fetcher
             .fetch(n, None)
             .context("failed to fetch stage1 image"),
