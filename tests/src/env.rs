@@ -39,6 +39,13 @@ fn newest_source(crates: &[&str]) -> (std::time::SystemTime, PathBuf) {
         for entry in entries.flatten() {
             let path = entry.path();
             let Ok(meta) = entry.metadata() else { continue };
+            // Test-only files do not make cargo relink the binaries: leave them out.
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            let test_only = name == "tests" || name == "tests.rs" || name.ends_with("_tests.rs");
+            if test_only {
+                continue;
+            }
             if meta.is_dir() {
                 walk(&path, newest);
             } else if path
