@@ -166,7 +166,7 @@ pub fn plan_app(
         root: app_root(name),
         uid: facts.uid,
         gid: facts.gid,
-        groups: app.supplementary_gids.clone(),
+        groups: supplementary_groups(facts.gid, &app.supplementary_gids),
         cwd,
         env: compose_env(name, app),
         exec,
@@ -174,8 +174,9 @@ pub fn plan_app(
         post_stop: handler("post-stop"),
         caps: facts.caps.clone(),
     };
-    let mut mounts = base_mounts(facts, pod);
-    mounts.extend(volume_mounts(volumes));
+    let volumes = volume_mounts(volumes);
+    let mut mounts = base_mounts(facts, pod, !volumes.iter().any(|m| under_sys(&m.target)));
+    mounts.extend(volumes);
     Ok(AppPlan {
         launch,
         mounts,
@@ -183,7 +184,53 @@ pub fn plan_app(
     })
 }
 
-/// Volume mounts, parents before the mounts nested in them.
+/// The app's supplementary groups: its primary gid first, then the image's
+/// `supplementaryGIDs` in order, each once. rkt's apps got the same set (systemd's
+/// `Group=` plus `SupplementaryGroups=`), so `id` lists the primary group too.
+fn supplementary_groups(gid: u32, extra: &[u32]) -> Vec<u32> {
+    let mut groups = vec![gid];
+    for g in extra {
+        if !groups.contains(g) {
+            groups.push(*g);
+        }
+    }
+    groups
+}
+
+/// Whether a volume at `target` (absolute and clean) sits on `/sys` or below it. rkt then
+/// leaves sysfs out of the app (its prepare-app skips `/sys` when anything is mounted there
+/// or under it), so the volume is what the app sees and sysfs cannot hide or break it.
+fn under_sys(target: &str) -> bool {
+    target == "/sys" || target.starts_with("/sys/")
+}
+
+/// The path order of mount targets: component by component, so a parent comes before
+/// everything mounted inside it (`/data`, `/data/sub`, `/data2`).
+fn path_order(target: &str) -> Vec<&str> {
+    target.split('/').filter(|c| !c.is_empty()).collect()
+}
+
+/// For each of an app's mounts (in the order they are made), the mount it lies inside: the
+/// last earlier mount whose target is a parent directory of its target. Such a target exists
+/// only once that mount is made, so it is created then (and before the mount turns
+/// read-only); the others are created in the image beforehand.
+pub fn mount_parents(mounts: &[AppMount]) -> Vec<Option<usize>> {
+    mounts
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let path = path_order(&m.target);
+            mounts[..i].iter().rposition(|earlier| {
+                let parent = path_order(&earlier.target);
+                parent.len() < path.len() && path.starts_with(&parent)
+            })
+        })
+        .collect()
+}
+
+/// Volume mounts in path order (see [`path_order`]), whatever order the pod manifest's mounts,
+/// the image's mount points and implicit volumes came in: a volume mounted inside another one
+/// must come after it, as rkt's nspawn sorted them. Targets at the same path keep their order.
 fn volume_mounts(volumes: &[VolumeMount]) -> Vec<AppMount> {
     let mut out: Vec<AppMount> = volumes
         .iter()
@@ -212,12 +259,13 @@ fn volume_mounts(volumes: &[VolumeMount]) -> Vec<AppMount> {
             }
         })
         .collect();
-    out.sort_by_key(|m| m.target.split('/').filter(|c| !c.is_empty()).count());
+    out.sort_by(|a, b| path_order(&a.target).cmp(&path_order(&b.target)));
     out
 }
 
-/// The mounts every app gets (appc's required files and devices, REFERENCE §3.7).
-fn base_mounts(facts: &AppFacts, pod: &PodSettings) -> Vec<AppMount> {
+/// The mounts every app gets (appc's required files and devices, REFERENCE §3.7); `/sys` only
+/// with `sysfs` (no volume of the app is at or below it).
+fn base_mounts(facts: &AppFacts, pod: &PodSettings, sysfs: bool) -> Vec<AppMount> {
     let mount = |source, target: &str, read_only, file| AppMount {
         source,
         target: target.to_string(),
@@ -228,14 +276,16 @@ fn base_mounts(facts: &AppFacts, pod: &PodSettings) -> Vec<AppMount> {
     let mut mounts = vec![
         mount(MountSource::Proc, "/proc", false, false),
         mount(MountSource::PodDev, "/dev", false, false),
-        mount(MountSource::Sysfs, "/sys", true, false),
-        mount(
-            MountSource::Stage1Path("/etc/hostname".into()),
-            "/etc/hostname",
-            false,
-            true,
-        ),
     ];
+    if sysfs {
+        mounts.push(mount(MountSource::Sysfs, "/sys", true, false));
+    }
+    mounts.push(mount(
+        MountSource::Stage1Path("/etc/hostname".into()),
+        "/etc/hostname",
+        false,
+        true,
+    ));
     if pod.has_rkt_hosts {
         mounts.push(mount(
             MountSource::Stage1Path("/etc/rkt-hosts".into()),
@@ -262,13 +312,34 @@ fn base_mounts(facts: &AppFacts, pod: &PodSettings) -> Vec<AppMount> {
     mounts
 }
 
-/// Contents of `/etc/hosts-fallback`: localhost entries plus the pod's hostname.
+/// rkt's default `/etc/hosts` for apps whose image has none; the stage1 image ships it as
+/// `/etc/hosts-fallback`, where stage0 reads it to start the `--hosts-entry` file.
+pub const DEFAULT_HOSTS: &str = include_str!("../hosts-fallback");
+
+/// Contents of `/etc/hosts-fallback` for a pod: rkt's default with the pod's hostname.
 pub fn hosts_fallback(hostname: &str) -> String {
-    format!(
-        "127.0.0.1\tlocalhost localhost.localdomain localhost4 localhost4.localdomain4\n\
-         ::1\tlocalhost localhost.localdomain localhost6 localhost6.localdomain6\n\
-         127.0.0.1\t{hostname}\n"
-    )
+    add_hosts_entry(DEFAULT_HOSTS, "127.0.0.1", hostname)
+}
+
+/// Adds `name` to the first line for `ip` (its first field), or a new `<ip>\t<name>` line at
+/// the end when there is none, as rkt's stage1 added the pod's hostname to its hosts files.
+/// Every line ends with a newline afterwards.
+pub fn add_hosts_entry(hosts: &str, ip: &str, name: &str) -> String {
+    let mut out = String::with_capacity(hosts.len() + name.len() + 16);
+    let mut found = false;
+    for line in hosts.lines() {
+        out.push_str(line);
+        if !found && line.split_whitespace().next() == Some(ip) {
+            found = true;
+            out.push(' ');
+            out.push_str(name);
+        }
+        out.push('\n');
+    }
+    if !found {
+        out.push_str(&format!("{ip}\t{name}\n"));
+    }
+    out
 }
 
 /// Serialises the plan for stage2-init (format documented in stage2-init/src/plan.rs).
@@ -471,9 +542,8 @@ mod tests {
         assert!(plan_app("a", &a, false, &AppFacts::default(), &pod(), &[]).is_err());
     }
 
-    #[test]
-    fn volumes_mount_after_the_base_mounts_parents_first() {
-        let vol = |name: &str, kind: &str, path: &str, ro| VolumeMount {
+    fn vol(name: &str, kind: &str, path: &str, ro: bool) -> VolumeMount {
+        VolumeMount {
             mount: aci::schema::AppMount {
                 volume: aci::schema::Volume {
                     name: name.into(),
@@ -488,7 +558,161 @@ mod tests {
             },
             source_is_file: false,
             source_is_device: false,
+        }
+    }
+
+    fn targets(p: &AppPlan) -> Vec<&str> {
+        p.mounts.iter().map(|m| m.target.as_str()).collect()
+    }
+
+    #[test]
+    fn volumes_mount_in_path_order_whatever_order_they_come_in() {
+        let facts = AppFacts {
+            exec_path: "/bin/sh".into(),
+            has_etc_hosts: true,
+            ..AppFacts::default()
         };
+        let plan = plan_app(
+            "a",
+            &app(&[]),
+            false,
+            &facts,
+            &pod(),
+            &[
+                vol("deeper", "empty", "/data/sub/x", false),
+                vol("sibling", "empty", "/data2", false),
+                vol("b", "empty", "/data/sub", false),
+                vol("root-level", "empty", "/b", false),
+                vol("a", "host", "/data", true),
+                vol("again", "empty", "/data/sub", false),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            targets(&plan)[4..],
+            [
+                "/b",
+                "/data",
+                "/data/sub",
+                "/data/sub",
+                "/data/sub/x",
+                "/data2"
+            ]
+        );
+        let names: Vec<_> = plan.mounts[6..8]
+            .iter()
+            .map(|m| m.source.clone())
+            .collect();
+        assert_eq!(
+            names,
+            [MountSource::Shared("b".into()), MountSource::Shared("again".into())],
+            "the same target keeps the given order"
+        );
+        assert_eq!(
+            mount_parents(&plan.mounts)[4..],
+            [None, None, Some(5), Some(5), Some(7), None],
+            "a mount lies in the last earlier mount of a parent directory"
+        );
+    }
+
+    #[test]
+    fn mounts_inside_pod_dev_have_dev_as_parent() {
+        let facts = AppFacts {
+            exec_path: "/bin/sh".into(),
+            has_etc_hosts: true,
+            ..AppFacts::default()
+        };
+        let plan = plan_app(
+            "a",
+            &app(&[]),
+            false,
+            &facts,
+            &pod(),
+            &[vol("fuse", "host", "/dev/fuse", false)],
+        )
+        .unwrap();
+        let dev = plan.mounts.iter().position(|m| m.target == "/dev").unwrap();
+        let parents = mount_parents(&plan.mounts);
+        assert_eq!(parents[plan.mounts.len() - 1], Some(dev));
+        assert_eq!(parents[dev], None);
+    }
+
+    #[test]
+    fn a_volume_on_or_under_sys_replaces_sysfs() {
+        let facts = AppFacts {
+            exec_path: "/bin/sh".into(),
+            has_etc_hosts: true,
+            ..AppFacts::default()
+        };
+        let sysfs = |volumes: &[VolumeMount]| {
+            plan_app("a", &app(&[]), false, &facts, &pod(), volumes)
+                .unwrap()
+                .mounts
+                .iter()
+                .any(|m| m.source == MountSource::Sysfs)
+        };
+        assert!(sysfs(&[]));
+        assert!(sysfs(&[vol("s", "empty", "/system", false)]));
+        assert!(sysfs(&[vol("s", "empty", "/srv/sys", false)]));
+        assert!(!sysfs(&[vol("s", "empty", "/sys", false)]));
+        assert!(!sysfs(&[vol("s", "host", "/sys/class", false)]));
+    }
+
+    #[test]
+    fn the_primary_group_leads_the_supplementary_groups() {
+        let mut a = app(&[]);
+        let facts = AppFacts {
+            gid: 100,
+            exec_path: "/bin/sh".into(),
+            ..AppFacts::default()
+        };
+        let groups = |a: &App| {
+            plan_app("a", a, false, &facts, &pod(), &[])
+                .unwrap()
+                .launch
+                .groups
+        };
+        assert_eq!(groups(&a), [100]);
+        a.supplementary_gids = vec![1024, 2048];
+        assert_eq!(groups(&a), [100, 1024, 2048]);
+        a.supplementary_gids = vec![2048, 100, 1024, 2048];
+        assert_eq!(groups(&a), [100, 2048, 1024], "each group once");
+    }
+
+    #[test]
+    fn hosts_fallback_is_rkts_default_with_the_hostname() {
+        let hosts = hosts_fallback("rkt-1234");
+        let lines: Vec<&str> = hosts.lines().collect();
+        assert_eq!(lines[0], "# This is the default rkt /etc/hosts");
+        assert_eq!(
+            lines[1],
+            "127.0.0.1 localhost localhost.domain localhost4 localhost4.localdomain4 rkt-1234"
+        );
+        assert_eq!(lines.len(), DEFAULT_HOSTS.lines().count());
+        assert!(hosts.ends_with("ff02::3 ip6-allhosts\n"), "{hosts}");
+    }
+
+    #[test]
+    fn hosts_entries_join_the_first_line_of_their_address() {
+        let stage0 = "127.0.0.1 localhost\n\n\n# Added by rkt run --hosts-entry\n127.0.0.1 db\n";
+        assert_eq!(
+            add_hosts_entry(stage0, "127.0.0.1", "pod"),
+            "127.0.0.1 localhost pod\n\n\n# Added by rkt run --hosts-entry\n127.0.0.1 db\n"
+        );
+        assert_eq!(
+            add_hosts_entry("::1 localhost6", "127.0.0.1", "pod"),
+            "::1 localhost6\n127.0.0.1\tpod\n",
+            "a new line when the address has none"
+        );
+        assert_eq!(
+            add_hosts_entry("127.0.0.10 x\n", "127.0.0.1", "pod"),
+            "127.0.0.10 x\n127.0.0.1\tpod\n",
+            "the whole first field must match"
+        );
+    }
+
+    #[test]
+    fn volumes_mount_after_the_base_mounts_parents_first() {
         let facts = AppFacts {
             exec_path: "/bin/sh".into(),
             ..AppFacts::default()
