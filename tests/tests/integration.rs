@@ -2,6 +2,7 @@
 //! each test against its own data directory.
 mod integration {
     pub mod bombs;
+    pub mod compat;
     pub mod escapes;
     pub mod fetch;
     pub mod hostside;

@@ -542,10 +542,17 @@ mod tests {
         let exec = |e: &str, wd: &str| resolve_app_exec(r, e, wd, DEFAULT_PATH, &vols);
         assert_eq!(exec("/opt/tools/bin/x", "/").unwrap(), "/opt/tools/bin/x");
         assert_eq!(exec("tools/x", "/opt").unwrap(), "/opt/tools/x");
-        assert_eq!(exec("/srv/run", "/").unwrap(), "/srv/run", "the mount point itself");
+        assert_eq!(
+            exec("/srv/run", "/").unwrap(),
+            "/srv/run",
+            "the mount point itself"
+        );
         let e = exec("/opt/toolsx", "/").unwrap_err();
         assert!(e.to_string().contains("does not exist in the image"), "{e}");
-        assert!(exec("x", "/opt/tools").is_err(), "bare names: the image's PATH");
+        assert!(
+            exec("x", "/opt/tools").is_err(),
+            "bare names: the image's PATH"
+        );
         assert_eq!(exec("/bin/tool", "/").unwrap(), "/bin/tool");
     }
 }

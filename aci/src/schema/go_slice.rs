@@ -125,7 +125,11 @@ mod tests {
         let mut nil = GoSlice::nil();
         nil.push(7);
         assert_eq!(json(&nil), "[7]");
-        assert_eq!(nil, GoSlice::list(vec![7]), "non-empty lists compare by items");
+        assert_eq!(
+            nil,
+            GoSlice::list(vec![7]),
+            "non-empty lists compare by items"
+        );
         assert_ne!(GoSlice::<u32>::nil(), GoSlice::list(vec![]));
     }
 

@@ -222,8 +222,14 @@ mod tests {
         .unwrap();
         let paths: Vec<_> = m.iter().map(|x| x.path.as_str()).collect();
         assert_eq!(paths, ["/var/data", "/x/y", "/opt/rel"]);
-        assert!(m[0].read_only, "the mount point of the volume's name sets readOnly");
-        assert!(m[2].implicit, "a relative mount point gets its implicit volume");
+        assert!(
+            m[0].read_only,
+            "the mount point of the volume's name sets readOnly"
+        );
+        assert!(
+            m[2].implicit,
+            "a relative mount point gets its implicit volume"
+        );
     }
 
     #[test]

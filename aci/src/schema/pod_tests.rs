@@ -247,5 +247,8 @@ fn isolator_values_keep_their_key_order() {
         out.contains(r#""volumes":[{"name":"v","kind":"empty","mode":"0700","uid":0,"gid":0}]"#),
         "{out}"
     );
-    assert!(out.ends_with(r#""annotations":null,"ports":null}"#), "{out}");
+    assert!(
+        out.ends_with(r#""annotations":null,"ports":null}"#),
+        "{out}"
+    );
 }

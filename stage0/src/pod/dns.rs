@@ -5,11 +5,12 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 
-use crate::contract::{RKT_HOSTS, RKT_RESOLV_CONF};
+use crate::contract::{HOSTS_FALLBACK, RKT_HOSTS, RKT_RESOLV_CONF};
 
 /// Where a `--hosts-entry` file starts when the stage1 image has no `/etc/hosts-fallback`
 /// (rkt's own stage1 always had one, and so does ours).
-const HOSTS_WITHOUT_FALLBACK: &str = "#created by rkt stage0\n127.0.0.1 localhost localhost.localdomain\n";
+const HOSTS_WITHOUT_FALLBACK: &str =
+    "#created by rkt stage0\n127.0.0.1 localhost localhost.localdomain\n";
 
 /// The most of the stage1's `/etc/hosts-fallback` that is read.
 const MAX_HOSTS_FALLBACK: u64 = 64 * 1024;
@@ -151,7 +152,7 @@ impl DnsConfig {
         }
         match &self.hosts {
             HostsMode::Stage0(entries) => {
-                let fallback = read_hosts_fallback(&etc.join("hosts-fallback"))?;
+                let fallback = read_hosts_fallback(&s1root.join(HOSTS_FALLBACK))?;
                 write(&s1root.join(RKT_HOSTS), &hosts_file(fallback, entries))?;
             }
             HostsMode::Host => bind_host_file(Path::new("/etc/hosts"), &s1root.join(RKT_HOSTS))?,
@@ -395,7 +396,9 @@ mod tests {
     #[test]
     fn hosts_entry_host_may_be_repeated_but_not_mixed() {
         assert_eq!(parse_hosts(&["host", "host"]).unwrap(), HostsMode::Host);
-        let mixed = parse_hosts(&["host", "10.0.0.1=a"]).unwrap_err().to_string();
+        let mixed = parse_hosts(&["host", "10.0.0.1=a"])
+            .unwrap_err()
+            .to_string();
         assert_eq!(
             mixed,
             "cannot pass --hosts-entry=host with multiple hosts-entries"

@@ -249,22 +249,32 @@ fn a_target_inside_another_mount_is_made_in_it_before_it_turns_read_only() {
     let root = f.s1root.join("opt/stage2/web/rootfs");
     let r = root.display().to_string();
     let bind_a = position(&ops, &format!("on /data in {r} (MS_BIND|MS_REC)"));
-    let make_sub = position(&ops, &format!("create mount target /data/sub in {r} (a directory)"));
+    let make_sub = position(
+        &ops,
+        &format!("create mount target /data/sub in {r} (a directory)"),
+    );
     let read_only = position(
         &ops,
         &format!("set attributes 0x1 and clear 0x0 on /data in {r}"),
     );
     let bind_b = position(&ops, &format!("on /data/sub in {r}"));
-    assert!(bind_a < make_sub && make_sub < read_only && read_only < bind_b, "{ops:#?}");
+    assert!(
+        bind_a < make_sub && make_sub < read_only && read_only < bind_b,
+        "{ops:#?}"
+    );
     let make_fuse = position(&ops, &format!("create mount target /dev/fuse in {r}"));
     assert!(position(&ops, &format!("on /dev in {r}")) < make_fuse);
     assert!(make_fuse < position(&ops, "bind-mount /dev/fuse on"));
     // Only targets of the image itself are made beforehand.
     assert!(root.join("data").is_dir());
-    assert!(!root.join("data/sub").exists(), "made in the volume, not the image");
+    assert!(
+        !root.join("data/sub").exists(),
+        "made in the volume, not the image"
+    );
     assert!(!root.join("dev/fuse").exists());
     assert!(
-        !ops.iter().any(|o| o.contains("create mount target /data in")),
+        !ops.iter()
+            .any(|o| o.contains("create mount target /data in")),
         "{ops:#?}"
     );
 }

@@ -6,7 +6,8 @@ mod isolators;
 use std::collections::HashSet;
 
 use aci::schema::{
-    Annotation, App, EnvVar, GoSlice, ImageManifest, Mount, PodManifest, RuntimeApp, RuntimeImage, Volume,
+    Annotation, App, EnvVar, GoSlice, ImageManifest, Mount, PodManifest, RuntimeApp, RuntimeImage,
+    Volume,
 };
 use anyhow::{anyhow, bail, Result};
 use store::ImageKey;
