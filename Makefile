@@ -50,12 +50,13 @@ $(STATIC_INIT)/stage2-init: FORCE
 
 # The default stage1 image: one static binary linked under each entrypoint name, plus
 # stage2-init, described by a manifest whose annotations name the entrypoints.
-$(RELEASE)/stage1.aci: $(STATIC_RELEASE)/stage1 $(STATIC_INIT)/stage2-init $(RKT) stage1/manifest.json.in
+$(RELEASE)/stage1.aci: $(STATIC_RELEASE)/stage1 $(STATIC_INIT)/stage2-init $(RKT) stage1/manifest.json.in stage1/hosts-fallback
 	rm -rf $(STAGE1_DIR)
 	mkdir -p $(STAGE1_DIR)/rootfs
 	cd $(STAGE1_DIR)/rootfs && mkdir -p dev proc sys etc tmp opt/stage2 rkt/status rkt/env && chmod 1777 tmp
 	install -m 0755 $(STATIC_RELEASE)/stage1 $(STAGE1_DIR)/rootfs/stage1
 	install -m 0755 $(STATIC_INIT)/stage2-init $(STAGE1_DIR)/rootfs/stage2-init
+	install -m 0644 stage1/hosts-fallback $(STAGE1_DIR)/rootfs/etc/hosts-fallback
 	for e in init enter gc stop; do ln -s stage1 $(STAGE1_DIR)/rootfs/$$e; done
 	sed 's/@VERSION@/$(VERSION)/' stage1/manifest.json.in > $(STAGE1_DIR)/manifest
 	$(ACTOOL) build --overwrite --compression gzip $(STAGE1_DIR) $@

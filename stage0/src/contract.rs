@@ -30,6 +30,8 @@ pub const PPID_FILE: &str = "ppid";
 /// Name resolution files stage0 writes into the stage1 root (§6.6).
 pub const RKT_RESOLV_CONF: &str = "etc/rkt-resolv.conf";
 pub const RKT_HOSTS: &str = "etc/rkt-hosts";
+/// The stage1 image's default hosts file, where `etc/rkt-hosts` starts.
+pub const HOSTS_FALLBACK: &str = "etc/hosts-fallback";
 
 /// Environment variable carrying the locked pod directory descriptor to stage1.
 pub const LOCK_FD_ENV: &str = "RKT_LOCK_FD";

@@ -11,7 +11,15 @@ use anyhow::{bail, Context, Result};
 
 use crate::plan::{AppFacts, VolumeMount};
 
-pub fn read(name: &str, app: &App, rootfs: &Path, restrict_caps: bool) -> Result<AppFacts> {
+/// `volumes` are the app's mount targets: a command inside one comes with the volume and is not
+/// looked for in the image.
+pub fn read(
+    name: &str,
+    app: &App,
+    rootfs: &Path,
+    volumes: &[String],
+    restrict_caps: bool,
+) -> Result<AppFacts> {
     let uid = aci::user::resolve_uid(rootfs, &app.user)
         .with_context(|| format!("app {name}: cannot resolve user {:?}", app.user))?;
     let gid = aci::user::resolve_gid(rootfs, &app.group)
@@ -20,12 +28,14 @@ pub fn read(name: &str, app: &App, rootfs: &Path, restrict_caps: bool) -> Result
         bail!("app {name} has no exec: give one in the image or with --exec");
     };
     let path_var = app.path_var();
-    let exec_path = aci::rootfs::resolve_exec(rootfs, exec0, &app.working_directory, &path_var)
-        .with_context(|| format!("app {name}: cannot run {exec0:?}"))?;
+    let resolve = |exec0: &str| {
+        aci::rootfs::resolve_app_exec(rootfs, exec0, &app.working_directory, &path_var, volumes)
+    };
+    let exec_path = resolve(exec0).with_context(|| format!("app {name}: cannot run {exec0:?}"))?;
     let mut handler_paths = BTreeMap::new();
     for handler in &app.event_handlers {
         if let Some(h0) = handler.exec.first() {
-            let path = aci::rootfs::resolve_exec(rootfs, h0, &app.working_directory, &path_var)
+            let path = resolve(h0)
                 .with_context(|| format!("app {name}: {} event handler {h0:?}", handler.name))?;
             handler_paths.insert(h0.clone(), path);
         }

@@ -166,7 +166,7 @@ pub fn plan_app(
         root: app_root(name),
         uid: facts.uid,
         gid: facts.gid,
-        groups: app.supplementary_gids.clone(),
+        groups: supplementary_groups(facts.gid, &app.supplementary_gids),
         cwd,
         env: compose_env(name, app),
         exec,
@@ -174,8 +174,9 @@ pub fn plan_app(
         post_stop: handler("post-stop"),
         caps: facts.caps.clone(),
     };
-    let mut mounts = base_mounts(facts, pod);
-    mounts.extend(volume_mounts(volumes));
+    let volumes = volume_mounts(volumes);
+    let mut mounts = base_mounts(facts, pod, !volumes.iter().any(|m| under_sys(&m.target)));
+    mounts.extend(volumes);
     Ok(AppPlan {
         launch,
         mounts,
@@ -183,7 +184,53 @@ pub fn plan_app(
     })
 }
 
-/// Volume mounts, parents before the mounts nested in them.
+/// The app's supplementary groups: its primary gid first, then the image's
+/// `supplementaryGIDs` in order, each once. rkt's apps got the same set (systemd's
+/// `Group=` plus `SupplementaryGroups=`), so `id` lists the primary group too.
+fn supplementary_groups(gid: u32, extra: &[u32]) -> Vec<u32> {
+    let mut groups = vec![gid];
+    for g in extra {
+        if !groups.contains(g) {
+            groups.push(*g);
+        }
+    }
+    groups
+}
+
+/// Whether a volume at `target` (absolute and clean) sits on `/sys` or below it. rkt then
+/// leaves sysfs out of the app (its prepare-app skips `/sys` when anything is mounted there
+/// or under it), so the volume is what the app sees and sysfs cannot hide or break it.
+fn under_sys(target: &str) -> bool {
+    target == "/sys" || target.starts_with("/sys/")
+}
+
+/// The path order of mount targets: component by component, so a parent comes before
+/// everything mounted inside it (`/data`, `/data/sub`, `/data2`).
+fn path_order(target: &str) -> Vec<&str> {
+    target.split('/').filter(|c| !c.is_empty()).collect()
+}
+
+/// For each of an app's mounts (in the order they are made), the mount it lies inside: the
+/// last earlier mount whose target is a parent directory of its target. Such a target exists
+/// only once that mount is made, so it is created then (and before the mount turns
+/// read-only); the others are created in the image beforehand.
+pub fn mount_parents(mounts: &[AppMount]) -> Vec<Option<usize>> {
+    mounts
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let path = path_order(&m.target);
+            mounts[..i].iter().rposition(|earlier| {
+                let parent = path_order(&earlier.target);
+                parent.len() < path.len() && path.starts_with(&parent)
+            })
+        })
+        .collect()
+}
+
+/// Volume mounts in path order (see [`path_order`]), whatever order the pod manifest's mounts,
+/// the image's mount points and implicit volumes came in: a volume mounted inside another one
+/// must come after it, as rkt's nspawn sorted them. Targets at the same path keep their order.
 fn volume_mounts(volumes: &[VolumeMount]) -> Vec<AppMount> {
     let mut out: Vec<AppMount> = volumes
         .iter()
@@ -212,12 +259,13 @@ fn volume_mounts(volumes: &[VolumeMount]) -> Vec<AppMount> {
             }
         })
         .collect();
-    out.sort_by_key(|m| m.target.split('/').filter(|c| !c.is_empty()).count());
+    out.sort_by(|a, b| path_order(&a.target).cmp(&path_order(&b.target)));
     out
 }
 
-/// The mounts every app gets (appc's required files and devices, REFERENCE §3.7).
-fn base_mounts(facts: &AppFacts, pod: &PodSettings) -> Vec<AppMount> {
+/// The mounts every app gets (appc's required files and devices, REFERENCE §3.7); `/sys` only
+/// with `sysfs` (no volume of the app is at or below it).
+fn base_mounts(facts: &AppFacts, pod: &PodSettings, sysfs: bool) -> Vec<AppMount> {
     let mount = |source, target: &str, read_only, file| AppMount {
         source,
         target: target.to_string(),
@@ -228,14 +276,16 @@ fn base_mounts(facts: &AppFacts, pod: &PodSettings) -> Vec<AppMount> {
     let mut mounts = vec![
         mount(MountSource::Proc, "/proc", false, false),
         mount(MountSource::PodDev, "/dev", false, false),
-        mount(MountSource::Sysfs, "/sys", true, false),
-        mount(
-            MountSource::Stage1Path("/etc/hostname".into()),
-            "/etc/hostname",
-            false,
-            true,
-        ),
     ];
+    if sysfs {
+        mounts.push(mount(MountSource::Sysfs, "/sys", true, false));
+    }
+    mounts.push(mount(
+        MountSource::Stage1Path("/etc/hostname".into()),
+        "/etc/hostname",
+        false,
+        true,
+    ));
     if pod.has_rkt_hosts {
         mounts.push(mount(
             MountSource::Stage1Path("/etc/rkt-hosts".into()),
@@ -262,13 +312,34 @@ fn base_mounts(facts: &AppFacts, pod: &PodSettings) -> Vec<AppMount> {
     mounts
 }
 
-/// Contents of `/etc/hosts-fallback`: localhost entries plus the pod's hostname.
+/// rkt's default `/etc/hosts` for apps whose image has none; the stage1 image ships it as
+/// `/etc/hosts-fallback`, where stage0 reads it to start the `--hosts-entry` file.
+pub const DEFAULT_HOSTS: &str = include_str!("../hosts-fallback");
+
+/// Contents of `/etc/hosts-fallback` for a pod: rkt's default with the pod's hostname.
 pub fn hosts_fallback(hostname: &str) -> String {
-    format!(
-        "127.0.0.1\tlocalhost localhost.localdomain localhost4 localhost4.localdomain4\n\
-         ::1\tlocalhost localhost.localdomain localhost6 localhost6.localdomain6\n\
-         127.0.0.1\t{hostname}\n"
-    )
+    add_hosts_entry(DEFAULT_HOSTS, "127.0.0.1", hostname)
+}
+
+/// Adds `name` to the first line for `ip` (its first field), or a new `<ip>\t<name>` line at
+/// the end when there is none, as rkt's stage1 added the pod's hostname to its hosts files.
+/// Every line ends with a newline afterwards.
+pub fn add_hosts_entry(hosts: &str, ip: &str, name: &str) -> String {
+    let mut out = String::with_capacity(hosts.len() + name.len() + 16);
+    let mut found = false;
+    for line in hosts.lines() {
+        out.push_str(line);
+        if !found && line.split_whitespace().next() == Some(ip) {
+            found = true;
+            out.push(' ');
+            out.push_str(name);
+        }
+        out.push('\n');
+    }
+    if !found {
+        out.push_str(&format!("{ip}\t{name}\n"));
+    }
+    out
 }
 
 /// Serialises the plan for stage2-init (format documented in stage2-init/src/plan.rs).
@@ -351,251 +422,4 @@ pub fn env_file(env: &[(String, String)]) -> Vec<u8> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use aci::schema::{EnvVar, EventHandler};
-
-    fn app(env: &[(&str, &str)]) -> App {
-        App {
-            exec: vec!["sh".into(), "-c".into(), "true".into()],
-            user: "0".into(),
-            group: "0".into(),
-            environment: env
-                .iter()
-                .map(|(n, v)| EnvVar {
-                    name: n.to_string(),
-                    value: v.to_string(),
-                })
-                .collect(),
-            ..App::default()
-        }
-    }
-
-    fn pod() -> PodSettings {
-        PodSettings {
-            hostname: "rkt-x".into(),
-            has_rkt_hosts: false,
-            append_hostname: false,
-            has_rkt_resolv: false,
-        }
-    }
-
-    #[test]
-    fn defaults_fill_only_what_the_image_leaves_unset() {
-        let env = compose_env("web", &app(&[("HOME", "/srv"), ("FOO", "bar")]));
-        let keys: Vec<_> = env.iter().map(|(k, _)| k.as_str()).collect();
-        assert_eq!(
-            keys,
-            [
-                "PATH",
-                "SHELL",
-                "USER",
-                "LOGNAME",
-                "HOME",
-                "FOO",
-                "AC_APP_NAME"
-            ]
-        );
-        assert!(env.contains(&("HOME".into(), "/srv".into())));
-        assert_eq!(env.last().unwrap(), &("AC_APP_NAME".into(), "web".into()));
-    }
-
-    #[test]
-    fn ac_app_name_cannot_be_overridden() {
-        let env = compose_env("web", &app(&[("AC_APP_NAME", "evil")]));
-        assert_eq!(env.iter().filter(|(k, _)| k == "AC_APP_NAME").count(), 1);
-        assert!(env.contains(&("AC_APP_NAME".into(), "web".into())));
-    }
-
-    #[test]
-    fn exec_and_handlers_use_resolved_paths() {
-        let mut a = app(&[]);
-        a.event_handlers = vec![EventHandler {
-            name: "pre-start".into(),
-            exec: vec!["prep".into(), "x".into()],
-        }];
-        let facts = AppFacts {
-            uid: 1000,
-            gid: 100,
-            exec_path: "/bin/sh".into(),
-            handler_paths: [("prep".to_string(), "/usr/bin/prep".to_string())].into(),
-            has_etc_hosts: true,
-            caps: Some(vec![0]),
-        };
-        let plan = plan_app("web", &a, false, &facts, &pod(), &[]).unwrap();
-        assert_eq!(plan.launch.exec, ["/bin/sh", "-c", "true"]);
-        assert_eq!(
-            plan.launch.pre_start,
-            vec![vec!["/usr/bin/prep".to_string(), "x".into()]]
-        );
-        assert_eq!(plan.launch.root, "/opt/stage2/web/rootfs");
-        assert_eq!(plan.launch.cwd, "/");
-        assert_eq!((plan.launch.uid, plan.launch.gid), (1000, 100));
-        assert_eq!(plan.launch.caps, Some(vec![0]));
-    }
-
-    #[test]
-    fn hosts_file_only_when_the_image_has_none_or_entries_were_given() {
-        let a = app(&[]);
-        let mut facts = AppFacts {
-            exec_path: "/bin/sh".into(),
-            has_etc_hosts: true,
-            ..AppFacts::default()
-        };
-        let targets = |p: &AppPlan| {
-            p.mounts
-                .iter()
-                .map(|m| m.target.clone())
-                .collect::<Vec<_>>()
-        };
-        let with_hosts = plan_app("a", &a, false, &facts, &pod(), &[]).unwrap();
-        assert!(!targets(&with_hosts).contains(&"/etc/hosts".to_string()));
-        facts.has_etc_hosts = false;
-        let without = plan_app("a", &a, false, &facts, &pod(), &[]).unwrap();
-        assert!(without.mounts.iter().any(|m| m.target == "/etc/hosts"
-            && m.source == MountSource::Stage1Path("/etc/hosts-fallback".into())));
-        facts.has_etc_hosts = true;
-        let mut p = pod();
-        p.has_rkt_hosts = true;
-        p.has_rkt_resolv = true;
-        let entries = plan_app("a", &a, false, &facts, &p, &[]).unwrap();
-        assert!(entries.mounts.iter().any(|m| m.target == "/etc/hosts"
-            && m.source == MountSource::Stage1Path("/etc/rkt-hosts".into())));
-        assert!(targets(&entries).contains(&"/etc/resolv.conf".to_string()));
-    }
-
-    #[test]
-    fn an_app_without_exec_is_an_error() {
-        let mut a = app(&[]);
-        a.exec.clear();
-        assert!(plan_app("a", &a, false, &AppFacts::default(), &pod(), &[]).is_err());
-    }
-
-    #[test]
-    fn volumes_mount_after_the_base_mounts_parents_first() {
-        let vol = |name: &str, kind: &str, path: &str, ro| VolumeMount {
-            mount: aci::schema::AppMount {
-                volume: aci::schema::Volume {
-                    name: name.into(),
-                    kind: kind.into(),
-                    source: (kind == "host").then(|| "/srv".to_string()),
-                    recursive: Some(false),
-                    ..Default::default()
-                },
-                path: path.into(),
-                read_only: ro,
-                implicit: false,
-            },
-            source_is_file: false,
-            source_is_device: false,
-        };
-        let facts = AppFacts {
-            exec_path: "/bin/sh".into(),
-            ..AppFacts::default()
-        };
-        let plan = plan_app(
-            "a",
-            &app(&[]),
-            false,
-            &facts,
-            &pod(),
-            &[
-                vol("deep", "empty", "/data/sub", false),
-                vol("top", "host", "/data", true),
-            ],
-        )
-        .unwrap();
-        let n = plan.mounts.len();
-        assert_eq!(plan.mounts[n - 2].target, "/data");
-        assert_eq!(
-            plan.mounts[n - 2].source,
-            MountSource::Host {
-                path: "/srv".into(),
-                recursive: false,
-                device: false,
-            }
-        );
-        assert!(plan.mounts[n - 2].read_only && !plan.mounts[n - 2].recursive);
-        assert_eq!(
-            plan.mounts[n - 1].source,
-            MountSource::Shared("deep".into())
-        );
-    }
-
-    /// The plan both sides are tested against (docs/stage-contract.md, "The plan").
-    fn golden_launches() -> Vec<AppLaunch> {
-        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-        vec![
-            AppLaunch {
-                name: "web".into(),
-                root: "/opt/stage2/web/rootfs".into(),
-                uid: 1000,
-                gid: 100,
-                groups: vec![100, 2048],
-                cwd: "/srv".into(),
-                env: vec![
-                    ("PATH".into(), "/bin".into()),
-                    ("GREETING".into(), "hello\nLD_PRELOAD=/evil.so".into()),
-                    ("AC_APP_NAME".into(), "web".into()),
-                ],
-                exec: s(&["/bin/httpd", "-f", "two words"]),
-                pre_start: vec![s(&["/bin/prepare", "x"])],
-                post_stop: vec![s(&["/bin/cleanup"])],
-                caps: Some(vec![0, 10, 27]),
-            },
-            AppLaunch {
-                name: "db".into(),
-                root: "/opt/stage2/db/rootfs".into(),
-                uid: 0,
-                gid: 0,
-                groups: vec![],
-                cwd: "/".into(),
-                env: vec![],
-                exec: s(&["/bin/db"]),
-                pre_start: vec![],
-                post_stop: vec![],
-                caps: None,
-            },
-        ]
-    }
-
-    const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/golden/init-plan");
-
-    #[test]
-    fn the_plan_writer_matches_the_golden_plan() {
-        let written = init_plan(&golden_launches(), false, true, 10);
-        if std::env::var_os("BLESS").is_some() {
-            std::fs::write(GOLDEN, &written).unwrap();
-        }
-        let golden = std::fs::read(GOLDEN).expect("docs/golden/init-plan (BLESS=1 writes it)");
-        assert_eq!(
-            written, golden,
-            "the plan format changed: update the contract and the reader"
-        );
-    }
-
-    #[test]
-    fn init_plan_is_nul_separated() {
-        let launch = AppLaunch {
-            name: "a".into(),
-            root: "/opt/stage2/a/rootfs".into(),
-            uid: 0,
-            gid: 0,
-            groups: vec![5],
-            cwd: "/".into(),
-            env: vec![("A".into(), "b c".into())],
-            exec: vec!["/bin/echo".into(), "hi\nthere".into()],
-            pre_start: vec![],
-            post_stop: vec![vec!["/bin/true".into()]],
-            caps: Some(vec![0, 27]),
-        };
-        let bytes = init_plan(&[launch], false, false, 10);
-        let fields: Vec<&[u8]> = bytes.split(|b| *b == 0).collect();
-        assert_eq!(fields[0], b"rkt-stage2-plan-v1");
-        assert!(fields.contains(&&b"hi\nthere"[..]));
-        assert!(fields.contains(&&b"A=b c"[..]));
-        let caps = fields.iter().position(|f| *f == b"caps").unwrap();
-        assert_eq!(&fields[caps + 1..caps + 4], [&b"2"[..], b"0", b"27"]);
-        assert_eq!(*bytes.last().unwrap(), 0);
-    }
-}
+mod tests;

@@ -137,12 +137,13 @@ fn plan_apps(
             Some(app) => app.clone(),
             None => image_app(&app_dir.join("manifest"), &ra.name)?,
         };
-        let facts = facts::read(&ra.name, &app, &rootfs, restrict_caps)?;
         for warning in crate::isolators::unenforced(&ra.name, &app) {
             eprintln!("stage1: {warning}");
         }
         let mounts = aci::schema::app_mounts(ra, &app, &manifest.volumes)
             .with_context(|| format!("app {}: invalid mounts", ra.name))?;
+        let targets: Vec<String> = mounts.iter().map(|m| m.path.clone()).collect();
+        let facts = facts::read(&ra.name, &app, &rootfs, &targets, restrict_caps)?;
         for m in mounts.iter().filter(|m| m.implicit) {
             let mount_point = m
                 .volume

@@ -14,7 +14,7 @@ use crate::contract::{
     STATUS_DIR,
 };
 use crate::plan::{self, AppPlan, MountSource, PodSettings};
-use crate::sys::{self, cpath, cstring, ConsoleOp, Op, PreparedExec, Target};
+use crate::sys::{self, cpath, cstring, ConsoleOp, MakeTarget, Op, PreparedExec, Target};
 use crate::sys::{CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWUTS, MS_NOEXEC};
 use crate::sys::{MOUNT_ATTR_NODEV, MOUNT_ATTR_RDONLY};
 use crate::sys::{MS_NODEV, MS_NOSUID, MS_RDONLY, MS_REC, MS_SLAVE, MS_STRICTATIME};
@@ -67,11 +67,12 @@ pub fn write_files(
         0o644,
     )?;
     if pod.append_hostname {
-        // stage0 wrote the fallback entries and --hosts-entry; the hostname is ours to add.
+        // stage0 wrote the fallback entries and --hosts-entry; the hostname is ours to add, on
+        // the first 127.0.0.1 line as in the fallback.
         let path = s1root.join(RKT_HOSTS);
-        let mut content =
+        let content =
             fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        content.push_str(&format!("127.0.0.1\t{}\n", pod.hostname));
+        let content = plan::add_hosts_entry(&content, "127.0.0.1", &pod.hostname);
         write(&path, content.as_bytes(), 0o644)?;
     }
     // The environments and the plan hold every app's secrets: root only.
@@ -380,9 +381,12 @@ fn app_ops(layout: &PodLayout<'_>, app: &AppPlan) -> Result<Vec<Op>> {
         fs::set_permissions(&tmp, fs::Permissions::from_mode(0o1777))
             .with_context(|| format!("cannot chmod {}", tmp.display()))?;
     }
-    for m in &app.mounts {
-        prepare_target(&root, &m.target, m.file)
-            .with_context(|| format!("app {}", app.launch.name))?;
+    let parents = plan::mount_parents(&app.mounts);
+    for (i, m) in app.mounts.iter().enumerate() {
+        if parents[i].is_none() {
+            prepare_target(&root, &m.target, m.file)
+                .with_context(|| format!("app {}", app.launch.name))?;
+        }
         let target = || in_root(&root, &m.target);
         match &m.source {
             MountSource::Proc => {
@@ -419,6 +423,17 @@ fn app_ops(layout: &PodLayout<'_>, app: &AppPlan) -> Result<Vec<Op>> {
                 target()?,
                 true,
             )),
+        }
+        // Targets of later mounts inside this one exist only now: made before it may turn
+        // read-only. (rkt made them in the same place, inside the volume.)
+        for (later, parent) in app.mounts.iter().zip(&parents).skip(i + 1) {
+            if *parent == Some(i) {
+                ops.push(Op::MakeTarget(MakeTarget::new(
+                    &root,
+                    &later.target,
+                    later.file,
+                )?));
+            }
         }
         if m.read_only {
             ops.push(set_attr(target()?, MOUNT_ATTR_RDONLY, m.recursive));

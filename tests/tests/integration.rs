@@ -3,6 +3,7 @@
 mod integration {
     pub mod bombs;
     pub mod cli;
+    pub mod compat;
     pub mod escapes;
     pub mod fetch;
     pub mod hostside;

@@ -247,11 +247,7 @@ pub fn resolve_exec(
     if exec0.is_empty() {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "empty command"));
     }
-    let candidate = if exec0.starts_with('/') {
-        clean(exec0)
-    } else if exec0.contains('/') {
-        clean(&format!("/{working_directory}/{exec0}"))
-    } else {
+    let Some(candidate) = exec_path(exec0, working_directory) else {
         return find_in_path(root, exec0, path_var).ok_or_else(|| {
             io::Error::new(
                 io::ErrorKind::NotFound,
@@ -270,6 +266,36 @@ pub fn resolve_exec(
             format!("{candidate} does not exist in the image"),
         )),
         Err(e) => Err(e),
+    }
+}
+
+/// The in-root path of a command given as a path (absolute, or relative to
+/// `working_directory` when it has a slash); `None` for a bare name, which is looked up in
+/// `PATH`.
+fn exec_path(exec0: &str, working_directory: &str) -> Option<String> {
+    if exec0.starts_with('/') {
+        Some(clean(exec0))
+    } else if exec0.contains('/') {
+        Some(clean(&format!("/{working_directory}/{exec0}")))
+    } else {
+        None
+    }
+}
+
+/// [`resolve_exec`] for an app whose volumes are mounted at `volumes` (paths inside the app,
+/// as [`crate::schema::mount_target`] gives them). A command given as a path that one of
+/// them covers is taken as it is: the volume provides it when the app starts, and stage2-init
+/// reports it if it is missing then. A bare name is looked up in the image only, as rkt did.
+pub fn resolve_app_exec(
+    root: &Path,
+    exec0: &str,
+    working_directory: &str,
+    path_var: &str,
+    volumes: &[String],
+) -> io::Result<String> {
+    match exec_path(exec0, working_directory) {
+        Some(path) if volumes.iter().any(|v| crate::schema::covers(v, &path)) => Ok(path),
+        _ => resolve_exec(root, exec0, working_directory, path_var),
     }
 }
 
@@ -506,5 +532,27 @@ mod tests {
         let e = resolve_exec(r, "/missing", "/", "").unwrap_err();
         assert!(e.to_string().contains("does not exist"), "{e}");
         assert!(resolve_exec(r, "", "/", "").is_err());
+    }
+
+    #[test]
+    fn commands_in_volumes_are_not_looked_for_in_the_image() {
+        let t = tree();
+        let r = t.path();
+        let vols = ["/opt/tools".to_string(), "/srv/run".to_string()];
+        let exec = |e: &str, wd: &str| resolve_app_exec(r, e, wd, DEFAULT_PATH, &vols);
+        assert_eq!(exec("/opt/tools/bin/x", "/").unwrap(), "/opt/tools/bin/x");
+        assert_eq!(exec("tools/x", "/opt").unwrap(), "/opt/tools/x");
+        assert_eq!(
+            exec("/srv/run", "/").unwrap(),
+            "/srv/run",
+            "the mount point itself"
+        );
+        let e = exec("/opt/toolsx", "/").unwrap_err();
+        assert!(e.to_string().contains("does not exist in the image"), "{e}");
+        assert!(
+            exec("x", "/opt/tools").is_err(),
+            "bare names: the image's PATH"
+        );
+        assert_eq!(exec("/bin/tool", "/").unwrap(), "/bin/tool");
     }
 }

@@ -6,6 +6,7 @@
 //! fields are left out when empty) and Go's string escaping, so that writing and reading again
 //! yields the same value.
 mod app;
+mod go_slice;
 mod image;
 mod json;
 mod lenient;
@@ -14,8 +15,9 @@ mod pod;
 mod types;
 
 pub use app::{App, EnvVar, EventHandler, MountPoint, Port};
+pub use go_slice::GoSlice;
 pub use image::{ImageManifest, AC_VERSION, IMAGE_MANIFEST_KIND};
-pub use mounts::{app_mounts, AppMount};
+pub use mounts::{app_mounts, covers, mount_target, AppMount};
 pub use pod::{
     ExposedPort, Mount, PodManifest, RuntimeApp, RuntimeImage, Volume, POD_MANIFEST_KIND,
 };

@@ -1,6 +1,11 @@
 //! Which volume is mounted where in an app, by rkt's rules (REFERENCE §7): the runtime app's
 //! `mounts` first, then every image mount point whose path is not mounted yet, fulfilled by
 //! the volume of the same name or by an implicit empty volume `<app>-<mount point>`.
+//!
+//! A relative path (`--mount volume=v,target=var/data`) is a path inside the app's root, as
+//! rkt joins it to the root: every path here is made absolute and cleaned (`..` stops at the
+//! root), so `var/data` fulfils the image's mount point `/var/data`. rkt compared the raw
+//! strings and then mounted both at the same place; one mount is what an operator means.
 use super::{App, RuntimeApp, Volume};
 use crate::ValidationError;
 
@@ -8,7 +13,7 @@ use crate::ValidationError;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppMount {
     pub volume: Volume,
-    /// Absolute path inside the app.
+    /// Absolute, cleaned path inside the app.
     pub path: String,
     /// The mount point's `readOnly`, overridden by the volume's explicit `readOnly`.
     pub read_only: bool,
@@ -46,19 +51,20 @@ pub fn app_mounts(
         mounts.push(AppMount {
             read_only: volume.read_only.or(base).unwrap_or(false),
             volume,
-            path: m.path.clone(),
+            path: mount_target(&m.path),
             implicit: false,
         });
     }
     for mp in &app.mount_points {
-        if mounts.iter().any(|m| same_path(&m.path, &mp.path)) {
+        let path = mount_target(&mp.path);
+        if mounts.iter().any(|m| m.path == path) {
             continue;
         }
         match pod_volumes.iter().find(|v| v.name == mp.name) {
             Some(v) => mounts.push(AppMount {
                 read_only: v.read_only.unwrap_or(mp.read_only),
                 volume: v.clone(),
-                path: mp.path.clone(),
+                path,
                 implicit: false,
             }),
             None => {
@@ -70,7 +76,7 @@ pub fn app_mounts(
                 volume.fill_defaults();
                 mounts.push(AppMount {
                     volume,
-                    path: mp.path.clone(),
+                    path,
                     read_only: mp.read_only,
                     implicit: true,
                 });
@@ -78,13 +84,6 @@ pub fn app_mounts(
         }
     }
     for m in &mounts {
-        if !m.path.starts_with('/') {
-            return Err(ValidationError::invalid(
-                format!("app {:?} mount of volume {:?}", ra.name, m.volume.name),
-                &m.path,
-                "the target must be an absolute path",
-            ));
-        }
         if !matches!(m.volume.kind.as_str(), "host" | "empty") {
             return Err(ValidationError::invalid(
                 format!("volume {:?} kind", m.volume.name),
@@ -96,12 +95,21 @@ pub fn app_mounts(
     Ok(mounts)
 }
 
-/// Paths equal once cleaned (`/a/b/` and `/a//b` are the same mount target).
-fn same_path(a: &str, b: &str) -> bool {
-    fn parts(p: &str) -> impl Iterator<Item = &str> {
-        p.split('/').filter(|c| !c.is_empty() && *c != ".")
-    }
-    parts(a).eq(parts(b))
+/// A mount path as a path inside the app: relative paths start at its root, and `/a//b/`,
+/// `a/./b` and `/a/b` are one target.
+pub fn mount_target(path: &str) -> String {
+    crate::go::clean_path(&format!("/{path}"))
+}
+
+/// Whether a volume mounted at `mount` (a path from [`mount_target`]) provides `path`: the mount
+/// point itself or anything below it.
+pub fn covers(mount: &str, path: &str) -> bool {
+    let path = mount_target(path);
+    mount == "/"
+        || path == mount
+        || path
+            .strip_prefix(mount)
+            .is_some_and(|rest| rest.starts_with('/'))
 }
 
 #[cfg(test)]
@@ -196,16 +204,43 @@ mod tests {
     }
 
     #[test]
-    fn unknown_volumes_and_relative_targets_are_errors() {
-        let a = app(&[]);
-        let e = app_mounts(&ra("app1", &[("nope", "/x")]), &a, &[])
+    fn unknown_volumes_are_errors() {
+        let e = app_mounts(&ra("app1", &[("nope", "/x")]), &app(&[]), &[])
             .unwrap_err()
             .to_string();
         assert!(e.contains("nope"), "{e}");
-        let e = app_mounts(&ra("app1", &[("logs", "rel")]), &a, &[host("logs", None)])
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("absolute"), "{e}");
+    }
+
+    #[test]
+    fn relative_targets_are_inside_the_app_and_fulfil_mount_points() {
+        let a = app(&[("data", "/var/data", true), ("rel", "opt/rel", false)]);
+        let m = app_mounts(
+            &ra("app1", &[("data", "var/data"), ("data", "../../x/./y/")]),
+            &a,
+            &[host("data", None)],
+        )
+        .unwrap();
+        let paths: Vec<_> = m.iter().map(|x| x.path.as_str()).collect();
+        assert_eq!(paths, ["/var/data", "/x/y", "/opt/rel"]);
+        assert!(
+            m[0].read_only,
+            "the mount point of the volume's name sets readOnly"
+        );
+        assert!(
+            m[2].implicit,
+            "a relative mount point gets its implicit volume"
+        );
+    }
+
+    #[test]
+    fn a_volume_covers_its_mount_point_and_what_is_below() {
+        assert!(covers("/opt/tools", "/opt/tools"));
+        assert!(covers("/opt/tools", "opt/tools/bin/x"));
+        assert!(covers("/opt/tools", "/opt//tools/./x"));
+        assert!(covers("/", "/bin/sh"));
+        assert!(!covers("/opt/tools", "/opt/toolsx/x"));
+        assert!(!covers("/opt/tools", "/opt"));
+        assert!(!covers("/opt/tools", "/opt/tools/../x"));
     }
 
     #[test]

@@ -1,18 +1,19 @@
 //! The pod manifest (written by stage0 to `<pod>/pod`, read by stage1).
 //!
-//! Output: rkt's generated pod manifest has Go nil slices for empty `volumes`, `isolators` and
-//! `ports`, written as `null`; we write the same. `apps` and `annotations` are written as `[]`
-//! when empty (rkt always fills both). Reading accepts `null`, `[]` and a missing key alike.
+//! Output: the five top-level lists are written as Go writes them, `null` for a nil slice and
+//! `[]` for an empty one ([`GoSlice`]). rkt's generated pod manifest has `"apps"`,
+//! `"annotations"` and `"ports"` allocated (`[]` when there are no ports) and `"volumes"` and
+//! `"isolators"` nil (`null` without `--volume`); a manifest read back is written as it was.
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 use super::image::{kind_error, AC_VERSION};
 use super::types::{
     check_identifier, check_name, find_annotation, validate_annotations, validate_labels,
     Annotation, Isolator, Label,
 };
-use super::{json, lenient, App, Port};
+use super::{json, lenient, App, GoSlice, Port};
 use crate::validate::{validate_hash, validate_semver};
 use crate::{ManifestError, ValidationError};
 
@@ -23,27 +24,15 @@ pub const POD_MANIFEST_KIND: &str = "PodManifest";
 pub struct PodManifest {
     pub ac_version: String,
     pub ac_kind: String,
-    pub apps: Vec<RuntimeApp>,
-    #[serde(serialize_with = "null_if_empty")]
-    pub volumes: Vec<Volume>,
-    #[serde(serialize_with = "null_if_empty")]
-    pub isolators: Vec<Isolator>,
-    pub annotations: Vec<Annotation>,
-    #[serde(serialize_with = "null_if_empty")]
-    pub ports: Vec<ExposedPort>,
+    pub apps: GoSlice<RuntimeApp>,
+    pub volumes: GoSlice<Volume>,
+    pub isolators: GoSlice<Isolator>,
+    pub annotations: GoSlice<Annotation>,
+    pub ports: GoSlice<ExposedPort>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub user_annotations: BTreeMap<String, String>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub user_labels: BTreeMap<String, String>,
-}
-
-/// An empty list as `null`, the way Go writes a nil slice.
-fn null_if_empty<T: Serialize, S: Serializer>(list: &[T], s: S) -> Result<S::Ok, S::Error> {
-    if list.is_empty() {
-        s.serialize_none()
-    } else {
-        list.serialize(s)
-    }
 }
 
 /// An app of the pod: the image it comes from and the overrides applied to it.

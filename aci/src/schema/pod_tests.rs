@@ -53,10 +53,18 @@ fn reads_rkt_style_pod_manifest() {
     assert!(out.starts_with(r#"{"acVersion":"0.8.11","acKind":"PodManifest","apps":[{"name":"web","image":{"name":"example.com/a","id":"sha512-"#), "{out}");
     assert!(out.contains(r#""readOnlyRootFS":true"#));
     assert!(
-        out.ends_with(r#""isolators":null,"annotations":[],"ports":null}"#),
-        "{out}"
+        out.ends_with(r#""isolators":null,"annotations":null,"ports":null}"#),
+        "null stays null: {out}"
     );
     assert_eq!(PodManifest::from_slice(out.as_bytes()).unwrap(), pm);
+    let empty = json.replace(r#""ports":null"#, r#""ports":[]"#);
+    let empty = PodManifest::from_slice(empty.as_bytes()).unwrap();
+    let out_empty = String::from_utf8(empty.to_json()).unwrap();
+    assert!(
+        out_empty.ends_with(r#""isolators":null,"annotations":null,"ports":[]}"#),
+        "[] stays []: {out_empty}"
+    );
+    assert_ne!(empty, pm, "null and [] are different manifests");
     assert_eq!(PodManifest::from_slice(&pm.to_json_pretty()).unwrap(), pm);
 }
 
@@ -239,5 +247,8 @@ fn isolator_values_keep_their_key_order() {
         out.contains(r#""volumes":[{"name":"v","kind":"empty","mode":"0700","uid":0,"gid":0}]"#),
         "{out}"
     );
-    assert!(out.ends_with(r#""annotations":[],"ports":null}"#), "{out}");
+    assert!(
+        out.ends_with(r#""annotations":null,"ports":null}"#),
+        "{out}"
+    );
 }

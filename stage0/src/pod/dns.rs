@@ -5,13 +5,15 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 
-use crate::contract::{RKT_HOSTS, RKT_RESOLV_CONF};
+use crate::contract::{HOSTS_FALLBACK, RKT_HOSTS, RKT_RESOLV_CONF};
 
-/// The localhost entries of stage1's `/etc/hosts-fallback`, which `--hosts-entry` files start
-/// with too.
-const HOSTS_LOCALHOST: &str =
-    "127.0.0.1\tlocalhost localhost.localdomain localhost4 localhost4.localdomain4\n\
-::1\tlocalhost localhost.localdomain localhost6 localhost6.localdomain6\n";
+/// Where a `--hosts-entry` file starts when the stage1 image has no `/etc/hosts-fallback`
+/// (rkt's own stage1 always had one, and so does ours).
+const HOSTS_WITHOUT_FALLBACK: &str =
+    "#created by rkt stage0\n127.0.0.1 localhost localhost.localdomain\n";
+
+/// The most of the stage1's `/etc/hosts-fallback` that is read.
+const MAX_HOSTS_FALLBACK: u64 = 64 * 1024;
 
 /// What to do with the pod's `/etc/resolv.conf`.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -150,14 +152,8 @@ impl DnsConfig {
         }
         match &self.hosts {
             HostsMode::Stage0(entries) => {
-                let fallback = std::fs::read_to_string(etc.join("hosts-fallback"))
-                    .unwrap_or_else(|_| HOSTS_LOCALHOST.into());
-                let mut text = fallback;
-                text.push_str("\n\n# Added by rkt run --hosts-entry\n");
-                for (ip, names) in entries {
-                    text.push_str(&format!("{ip} {}\n", names.join(" ")));
-                }
-                write(&s1root.join(RKT_HOSTS), &text)?;
+                let fallback = read_hosts_fallback(&s1root.join(HOSTS_FALLBACK))?;
+                write(&s1root.join(RKT_HOSTS), &hosts_file(fallback, entries))?;
             }
             HostsMode::Host => bind_host_file(Path::new("/etc/hosts"), &s1root.join(RKT_HOSTS))?,
             HostsMode::Default => {}
@@ -166,20 +162,69 @@ impl DnsConfig {
     }
 }
 
+/// The stage1's `/etc/hosts-fallback` (rkt's defaults), or rkt's stand-in when it has none.
+/// The stage1 root is the pod's: the file is opened without following a symlink and read
+/// only if it is a regular file, up to a bound.
+fn read_hosts_fallback(path: &Path) -> Result<String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+    {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(HOSTS_WITHOUT_FALLBACK.to_string())
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot open {}", path.display())),
+    };
+    let meta = file
+        .metadata()
+        .with_context(|| format!("cannot stat {}", path.display()))?;
+    if !meta.is_file() {
+        bail!(
+            "{} in the stage1 image is not a regular file: fix the stage1 image",
+            path.display()
+        );
+    }
+    let mut text = String::new();
+    file.take(MAX_HOSTS_FALLBACK)
+        .read_to_string(&mut text)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(text)
+}
+
+/// The `--hosts-entry` file: the fallback's entries, then one line per address with its
+/// names. stage1 adds the pod's hostname to the first 127.0.0.1 line when the pod starts.
+fn hosts_file(fallback: String, entries: &[(String, Vec<String>)]) -> String {
+    let mut text = fallback;
+    text.push_str("\n\n# Added by rkt run --hosts-entry\n");
+    for (ip, names) in entries {
+        text.push_str(&format!("{ip} {}\n", names.join(" ")));
+    }
+    text
+}
+
+/// `--hosts-entry` values: `host` (the whole value, any number of times) or comma-separated
+/// `IP=NAME` entries; the two cannot be mixed, as in rkt.
 fn parse_hosts(values: &[&str]) -> Result<HostsMode> {
+    let host = values.contains(&"host");
     let items: Vec<&str> = values
         .iter()
+        .filter(|v| **v != "host")
         .flat_map(|v| v.split(','))
         .filter(|s| !s.is_empty())
         .collect();
     if items.is_empty() {
-        return Ok(HostsMode::Default);
+        return Ok(if host {
+            HostsMode::Host
+        } else {
+            HostsMode::Default
+        });
     }
-    if items.contains(&"host") {
-        if items.len() > 1 {
-            bail!("cannot pass --hosts-entry=host with multiple hosts-entries");
-        }
-        return Ok(HostsMode::Host);
+    if host {
+        bail!("cannot pass --hosts-entry=host with multiple hosts-entries");
     }
     let mut entries: Vec<(String, Vec<String>)> = Vec::new();
     for item in items {
@@ -346,6 +391,40 @@ mod tests {
         assert!(parse_hosts(&["nonsense"]).is_err());
         assert!(parse_hosts(&["x=y"]).is_err());
         assert_eq!(parse_hosts(&["host"]).unwrap(), HostsMode::Host);
+    }
+
+    #[test]
+    fn hosts_entry_host_may_be_repeated_but_not_mixed() {
+        assert_eq!(parse_hosts(&["host", "host"]).unwrap(), HostsMode::Host);
+        let mixed = parse_hosts(&["host", "10.0.0.1=a"])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            mixed,
+            "cannot pass --hosts-entry=host with multiple hosts-entries"
+        );
+        let inside = parse_hosts(&["10.0.0.1=a,host"]).unwrap_err().to_string();
+        assert_eq!(inside, "Did not understand --hosts-entry host");
+    }
+
+    #[test]
+    fn the_hosts_entry_file_starts_with_the_stage1_fallback() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = read_hosts_fallback(&dir.path().join("hosts-fallback")).unwrap();
+        assert_eq!(missing, HOSTS_WITHOUT_FALLBACK);
+        let fallback = dir.path().join("hosts-fallback");
+        std::fs::write(&fallback, "# defaults\n127.0.0.1 localhost\n").unwrap();
+        let text = hosts_file(
+            read_hosts_fallback(&fallback).unwrap(),
+            &[("128.66.0.99".into(), vec!["host1".into(), "h1".into()])],
+        );
+        assert_eq!(
+            text,
+            "# defaults\n127.0.0.1 localhost\n\n\n# Added by rkt run --hosts-entry\n128.66.0.99 host1 h1\n"
+        );
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink("/etc/shadow", &link).unwrap();
+        assert!(read_hosts_fallback(&link).is_err(), "never followed");
     }
 
     #[test]

@@ -68,7 +68,12 @@ pub fn prepare(pod_dir: &Path, store: &Store, opts: &PrepareOptions<'_>) -> Resu
                 app.name
             )
         })?;
-        check_app(&app.name, section, &tree.rootfs())?;
+        let volumes: Vec<String> = aci::schema::app_mounts(app, section, &opts.manifest.volumes)
+            .with_context(|| format!("app {}: invalid mounts", app.name))?
+            .into_iter()
+            .map(|m| m.path)
+            .collect();
+        check_app(&app.name, section, &tree.rootfs(), &volumes)?;
 
         let info = pod_dir.join(APPS_INFO).join(&app.name);
         std::fs::create_dir_all(&info)
@@ -108,8 +113,10 @@ pub fn check_os_arch(image: &ImageManifest) -> Result<()> {
     Ok(())
 }
 
-/// Catches what would make the app fail to start, while the pod is still only prepared.
-fn check_app(name: &str, app: &App, rootfs: &Path) -> Result<()> {
+/// Catches what would make the app fail to start, while the pod is still only prepared. A
+/// command inside one of the app's `volumes` (mount targets) comes with the volume, so the
+/// image cannot tell.
+fn check_app(name: &str, app: &App, rootfs: &Path, volumes: &[String]) -> Result<()> {
     aci::user::resolve_uid(rootfs, &app.user)
         .with_context(|| format!("app {name}: unknown user {:?} in the image", app.user))?;
     aci::user::resolve_gid(rootfs, &app.group)
@@ -117,7 +124,8 @@ fn check_app(name: &str, app: &App, rootfs: &Path) -> Result<()> {
     let Some(exec0) = app.exec.first() else {
         bail!("app {name} has no exec: give one in the image or with --exec");
     };
-    aci::rootfs::resolve_exec(rootfs, exec0, &app.working_directory, &app.path_var())
+    let path_var = app.path_var();
+    aci::rootfs::resolve_app_exec(rootfs, exec0, &app.working_directory, &path_var, volumes)
         .with_context(|| format!("app {name}: cannot run {exec0:?}"))?;
     Ok(())
 }

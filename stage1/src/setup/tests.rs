@@ -208,3 +208,73 @@ fn the_console_is_a_pod_pty_made_before_the_apps_bind_dev() {
     );
     assert!(position(&ops, "start a new session") < console);
 }
+
+fn layout(f: &Fixture) -> PodLayout<'_> {
+    PodLayout {
+        pod_dir: &f.pod_dir,
+        s1root: &f.s1root,
+        hostname: "rkt-test",
+        ns: Namespaces {
+            net: true,
+            ipc: true,
+        },
+        console: None,
+        harden: true,
+    }
+}
+
+#[test]
+fn a_target_inside_another_mount_is_made_in_it_before_it_turns_read_only() {
+    let f = fixture();
+    let mut data = mount(MountSource::Shared("a".into()), "/data");
+    data.read_only = true;
+    let mounts = vec![
+        mount(MountSource::PodDev, "/dev"),
+        mount(
+            MountSource::Host {
+                path: "/dev/fuse".into(),
+                recursive: false,
+                device: true,
+            },
+            "/dev/fuse",
+        ),
+        data,
+        mount(MountSource::Shared("b".into()), "/data/sub"),
+    ];
+    let ops: Vec<String> = pod_ops(&layout(&f), &[app(mounts)], None, false)
+        .expect("plan")
+        .iter()
+        .map(|op| op.to_string())
+        .collect();
+    let root = f.s1root.join("opt/stage2/web/rootfs");
+    let r = root.display().to_string();
+    let bind_a = position(&ops, &format!("on /data in {r} (MS_BIND|MS_REC)"));
+    let make_sub = position(
+        &ops,
+        &format!("create mount target /data/sub in {r} (a directory)"),
+    );
+    let read_only = position(
+        &ops,
+        &format!("set attributes 0x1 and clear 0x0 on /data in {r}"),
+    );
+    let bind_b = position(&ops, &format!("on /data/sub in {r}"));
+    assert!(
+        bind_a < make_sub && make_sub < read_only && read_only < bind_b,
+        "{ops:#?}"
+    );
+    let make_fuse = position(&ops, &format!("create mount target /dev/fuse in {r}"));
+    assert!(position(&ops, &format!("on /dev in {r}")) < make_fuse);
+    assert!(make_fuse < position(&ops, "bind-mount /dev/fuse on"));
+    // Only targets of the image itself are made beforehand.
+    assert!(root.join("data").is_dir());
+    assert!(
+        !root.join("data/sub").exists(),
+        "made in the volume, not the image"
+    );
+    assert!(!root.join("dev/fuse").exists());
+    assert!(
+        !ops.iter()
+            .any(|o| o.contains("create mount target /data in")),
+        "{ops:#?}"
+    );
+}

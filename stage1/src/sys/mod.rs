@@ -7,7 +7,7 @@ mod report;
 mod resolve;
 pub mod term;
 
-pub use pod::{spawn_pod, ConsoleOp, Op, Target, MOUNT_ATTR_NODEV, MOUNT_ATTR_RDONLY};
+pub use pod::{spawn_pod, ConsoleOp, MakeTarget, Op, Target, MOUNT_ATTR_NODEV, MOUNT_ATTR_RDONLY};
 pub use term::RawMode;
 
 use std::ffi::CString;

@@ -23,7 +23,7 @@ use anyhow::{bail, Context, Result};
 
 use super::console::open_console;
 use super::report::{self, Report};
-use super::resolve::{at_target, at_targets};
+use super::resolve::{at_target, at_targets, make_target};
 use super::{
     errno, PreparedExec, CLONE_NEWPID, MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REC,
     MS_REMOUNT, MS_SLAVE, MS_STRICTATIME,
@@ -67,6 +67,41 @@ pub struct ConsoleOp {
     pub cols: u16,
 }
 
+/// A mount target to create inside an app's root while the pod is set up: a target inside
+/// another of the app's mounts exists only once that one is mounted (a volume at `/data/sub`
+/// is made in the volume at `/data`). Each component is resolved in the root as
+/// [`Target::InRoot`] does, and a missing one is made in the directory its parent resolved to:
+/// directories with mode 0755, the last component an empty file when `file`.
+pub struct MakeTarget {
+    root: CString,
+    path: CString,
+    /// For each component: the path up to it (`/a`, `/a/b`, ...) and its name.
+    steps: Vec<(CString, CString)>,
+    file: bool,
+}
+
+impl MakeTarget {
+    /// `path` is absolute and clean (no `.` or `..`), as mount targets are.
+    pub fn new(root: &std::path::Path, path: &str, file: bool) -> Result<MakeTarget> {
+        let mut steps = Vec::new();
+        let mut prefix = String::new();
+        for name in path.split('/').filter(|c| !c.is_empty()) {
+            if name == "." || name == ".." {
+                bail!("bug: mount target {path:?} is not clean");
+            }
+            prefix.push('/');
+            prefix.push_str(name);
+            steps.push((super::cstring(&prefix)?, super::cstring(name)?));
+        }
+        Ok(MakeTarget {
+            root: super::cpath(root)?,
+            path: super::cstring(path)?,
+            steps,
+            file,
+        })
+    }
+}
+
 /// One step of pod creation, executed in the child.
 pub enum Op {
     /// SIGKILL this process when stage1 (its parent, holding the pod lock) dies, so a pod never
@@ -105,6 +140,8 @@ pub enum Op {
     },
     /// Creates the pod's console pty and sends its master to stage1.
     Console(ConsoleOp),
+    /// Creates a missing mount target inside an app's root when the op runs.
+    MakeTarget(MakeTarget),
     Mkdir(CString, libc::mode_t),
     /// Creates an empty file (a bind-mount target) unless it exists.
     Touch(CString),
@@ -208,6 +245,13 @@ impl fmt::Display for Op {
                 "create the pod's console from {} and bind it on {}",
                 lossy(&c.ptmx),
                 lossy(&c.console)
+            ),
+            Op::MakeTarget(t) => write!(
+                f,
+                "create mount target {} in {} (a {})",
+                lossy(&t.path),
+                lossy(&t.root),
+                if t.file { "file" } else { "directory" }
             ),
             Op::Mkdir(p, _) => write!(f, "create directory {}", lossy(p)),
             Op::Touch(p) => write!(f, "create file {}", lossy(p)),
@@ -350,6 +394,7 @@ fn run_op(op: &Op, report: RawFd) -> Result<(), i32> {
                 }
             }
             Op::Console(console) => open_console(console, report),
+            Op::MakeTarget(t) => make_target(&t.root, &t.steps, t.file),
             Op::UnblockSignals => unblock_all_signals(),
             Op::Exec(e) => libc::execve(e.path.as_ptr(), e.argv.as_ptr(), e.envp.as_ptr()),
         }

@@ -49,6 +49,88 @@ struct OpenHow {
 const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
 const RESOLVE_IN_ROOT: u64 = 0x10;
 
+/// `openat2(rootfd, path, O_PATH, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)`.
+///
+/// # Safety
+/// Async-signal-safe: one raw system call on data owned by the caller.
+unsafe fn open_in_root(rootfd: libc::c_int, path: &std::ffi::CStr) -> libc::c_int {
+    let how = OpenHow {
+        flags: (libc::O_PATH | libc::O_CLOEXEC) as u64,
+        mode: 0,
+        resolve: RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+    };
+    libc::syscall(
+        libc::SYS_openat2,
+        rootfd,
+        path.as_ptr(),
+        &how as *const OpenHow,
+        std::mem::size_of::<OpenHow>(),
+    ) as libc::c_int
+}
+
+/// Creates what is missing of a mount target inside `root` (see `sys::MakeTarget`): each
+/// prefix in `steps` is opened in the root, and a missing one is created by name in the
+/// directory the previous one resolved to, so nothing is made outside the root. Returns 0,
+/// or -1 with errno set.
+///
+/// # Safety
+/// Async-signal-safe: only raw system calls on data owned by the caller.
+pub(super) unsafe fn make_target(
+    root: &std::ffi::CStr,
+    steps: &[(std::ffi::CString, std::ffi::CString)],
+    file: bool,
+) -> libc::c_int {
+    let rootfd = libc::open(
+        root.as_ptr(),
+        libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+    );
+    if rootfd < 0 {
+        return -1;
+    }
+    // The directory the last component resolved to (the root to start with).
+    let mut parent = rootfd;
+    let mut rc = 0;
+    for (i, (prefix, name)) in steps.iter().enumerate() {
+        let mut fd = open_in_root(rootfd, prefix);
+        if fd < 0 && errno() == libc::ENOENT {
+            let made = if file && i + 1 == steps.len() {
+                let flags = libc::O_WRONLY
+                    | libc::O_CREAT
+                    | libc::O_EXCL
+                    | libc::O_NOFOLLOW
+                    | libc::O_NOCTTY
+                    | libc::O_CLOEXEC;
+                let created = libc::openat(parent, name.as_ptr(), flags, 0o644);
+                if created >= 0 {
+                    libc::close(created);
+                }
+                created
+            } else {
+                libc::mkdirat(parent, name.as_ptr(), 0o755)
+            };
+            // EEXIST: a dangling symlink; opening it again below reports ENOENT.
+            if made >= 0 || errno() == libc::EEXIST {
+                fd = open_in_root(rootfd, prefix);
+            }
+        }
+        if fd < 0 {
+            rc = -1;
+            break;
+        }
+        if parent != rootfd {
+            libc::close(parent);
+        }
+        parent = fd;
+    }
+    let err = errno();
+    if parent != rootfd {
+        libc::close(parent);
+    }
+    libc::close(rootfd);
+    set_errno(err);
+    rc
+}
+
 /// Opens a mount target as an O_PATH descriptor (for in-root targets) and points `path` at
 /// it; plain paths are used as they are. Returns the descriptor to close, or -1.
 ///

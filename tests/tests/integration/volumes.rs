@@ -470,17 +470,6 @@ fn volume_mistakes_are_one_line_errors() {
             "volume \"nope\" not found",
         ),
         (
-            vec![
-                "--volume".into(),
-                "data,kind=empty".into(),
-                img.clone(),
-                "--mount".into(),
-                "volume=data,target=relative".into(),
-            ],
-            254,
-            "absolute",
-        ),
-        (
             vec!["--volume".into(), "data,kind=bogus".into(), img.clone()],
             254,
             "kind",

@@ -2,7 +2,7 @@
 //! pod-wide environment and ports; or loading an operator's `--pod-manifest`.
 use std::path::Path;
 
-use aci::schema::{ExposedPort, PodManifest, Volume};
+use aci::schema::{ExposedPort, GoSlice, PodManifest, Volume};
 use anyhow::{anyhow, bail, Context, Result};
 use store::{ImageKey, Store};
 
@@ -65,7 +65,7 @@ pub fn from_request(req: &PodRequest, fetcher: &Fetcher<'_>) -> Result<PodManife
     );
     let ports = exposed_ports(&req.ports, &resolved)?;
     let mut pm = generate(&resolved, &inputs, caller)?;
-    pm.ports = ports;
+    pm.ports = GoSlice::list(ports);
     Ok(pm)
 }
 

@@ -6,7 +6,8 @@ mod isolators;
 use std::collections::HashSet;
 
 use aci::schema::{
-    Annotation, App, EnvVar, ImageManifest, Mount, PodManifest, RuntimeApp, RuntimeImage, Volume,
+    Annotation, App, EnvVar, GoSlice, ImageManifest, Mount, PodManifest, RuntimeApp, RuntimeImage,
+    Volume,
 };
 use anyhow::{anyhow, bail, Result};
 use store::ImageKey;
@@ -97,14 +98,16 @@ pub fn generate(
     Ok(PodManifest {
         ac_version: crate::cmd::version::RKT_VERSION.to_string(),
         ac_kind: "PodManifest".into(),
-        apps: runtime_apps,
-        volumes: pod.volumes.clone(),
-        isolators: Vec::new(),
-        annotations: vec![Annotation {
+        // Go's slices as rkt makes them: apps and annotations allocated, volumes appended to
+        // a nil slice, isolators never set, ports from a flag list that starts allocated.
+        apps: GoSlice::list(runtime_apps),
+        volumes: GoSlice::appended(pod.volumes.clone()),
+        isolators: GoSlice::nil(),
+        annotations: GoSlice::list(vec![Annotation {
             name: ANN_MUTABLE.into(),
             value: "false".into(),
-        }],
-        ports: Vec::new(),
+        }]),
+        ports: GoSlice::list(Vec::new()),
         ..PodManifest::default()
     })
 }
