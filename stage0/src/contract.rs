@@ -1,4 +1,4 @@
-//! Names shared with stage1 through the pod directory and the stage1 image (REFERENCE §1.2-1.5).
+//! Names shared with stage1 through the pod directory and the stage1 image (docs/stage-contract.md).
 //! Every stage names these once; this is stage0's copy.
 
 /// Pod manifest written by stage0.

@@ -1,4 +1,4 @@
-//! The documented entrypoint arguments (REFERENCE §1.2, §1.5), parsed the way Go's `flag`
+//! The documented entrypoint arguments (docs/stage-contract.md, "Entrypoints and their arguments"), parsed the way Go's `flag`
 //! package does: `--name=value`, `--name value`, boolean `--name` or `--name=true|false`, flags
 //! before the positional arguments.
 use anyhow::{anyhow, bail, Result};

@@ -1,5 +1,5 @@
 //! Linux capabilities of an app: rkt's default set, adjusted by the appc capability isolators
-//! (REFERENCE §3.5, §8). stage2-init applies the numbers.
+//! (docs/stage-contract.md, "Capabilities"). stage2-init applies the numbers.
 use aci::isolator::{
     capability_number, LINUX_CAPABILITIES_REMOVE_SET as REMOVE,
     LINUX_CAPABILITIES_RETAIN_SET as RETAIN,

@@ -1,4 +1,4 @@
-//! The stage0 → stage1 → stage2 contract as stage1 sees it (REFERENCE §1.2-1.5, §1.4).
+//! The stage0 → stage1 → stage2 contract as stage1 sees it (docs/stage-contract.md).
 //! Paths are relative to the pod directory, which is stage1's working directory.
 
 /// Pod manifest written by stage0.

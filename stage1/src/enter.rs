@@ -1,6 +1,6 @@
 //! The `enter` entrypoint: asks the pod's PID 1 (stage2-init) to start a command in an app,
 //! then relays the caller's terminal and signals until it exits, and passes its status
-//! through (REFERENCE §2.2).
+//! through (docs/stage-contract.md, "rkt enter").
 //!
 //! Nothing of this process enters the pod: it never joins the pod's namespaces, so no host
 //! binary is ever visible in the pod's PID namespace (the CVE-2019-5736 class), and the

@@ -1,4 +1,4 @@
-//! rkt stage1: one binary, several entrypoints (REFERENCE §1.5). The stage1 image names each
+//! rkt stage1: one binary, several entrypoints (docs/stage-contract.md). The stage1 image names each
 //! entrypoint in its manifest annotations; they are links to this binary, told apart by name.
 mod args;
 mod caps;

@@ -113,7 +113,7 @@ pub fn app_root(name: &str) -> String {
 }
 
 /// The environment rkt gives an app: defaults for what the image leaves unset, the app's
-/// environment in order, then `AC_APP_NAME` forced (REFERENCE §3.6).
+/// environment in order, then `AC_APP_NAME` forced (docs/stage-contract.md, "What every app gets").
 pub fn compose_env(app_name: &str, app: &App) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = DEFAULT_ENV
         .iter()
@@ -263,7 +263,7 @@ fn volume_mounts(volumes: &[VolumeMount]) -> Vec<AppMount> {
     out
 }
 
-/// The mounts every app gets (appc's required files and devices, REFERENCE §3.7); `/sys` only
+/// The mounts every app gets (appc's required files and devices, docs/stage-contract.md, "What every app gets"); `/sys` only
 /// with `sysfs` (no volume of the app is at or below it).
 fn base_mounts(facts: &AppFacts, pod: &PodSettings, sysfs: bool) -> Vec<AppMount> {
     let mount = |source, target: &str, read_only, file| AppMount {

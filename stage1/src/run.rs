@@ -1,5 +1,5 @@
 //! The `run` entrypoint: read the pod, plan it, create its namespaces and PID 1, then stay as
-//! its parent holding the pod lock until it exits (REFERENCE §1.5).
+//! its parent holding the pod lock until it exits (docs/stage-contract.md, "The pod lock").
 use std::path::Path;
 
 use aci::schema::{App, ImageManifest, PodManifest};

@@ -188,7 +188,7 @@ fn allow_devices(target: Target) -> Op {
     }
 }
 
-/// Kernel interfaces an app may read but not change (REFERENCE §3.7), unless
+/// Kernel interfaces an app may read but not change (docs/stage-contract.md, "Devices"), unless
 /// `--insecure-options=paths`.
 const READ_ONLY_PROC: [&str; 5] = [
     "/proc/sys",

@@ -1,7 +1,7 @@
 //! Every path, file name, plan keyword and exit code that couples stage2-init to stage1 and
 //! stage0, named once.
 //!
-//! The pod-side paths follow the rkt stage1 contract (REFERENCE.md §1.5 and §1.7, upstream
+//! The pod-side paths follow the rkt stage1 contract (docs/stage-contract.md, and upstream
 //! `Documentation/devel/stage1-implementors-guide.md`): stage0 reads `rkt/status/<app>` and
 //! `rkt/supervisor-status`, relative to the stage1 root, which is stage2-init's own `/`.
 
@@ -31,7 +31,7 @@ pub const ENTER_MAGIC: &str = "rkt-enter-v1";
 pub const SUPERVISOR_READY: &str = "ready";
 
 /// Our own failures: bad plan, setup error, or an app that could not be started (rkt uses 254
-/// for every stage0/stage1 setup failure, REFERENCE.md §1.7).
+/// for every stage0/stage1 setup failure, docs/stage-contract.md, "Exit policy").
 pub const EXIT_SETUP_FAILURE: i32 = 254;
 
 /// Grace period between SIGTERM and SIGKILL when the pod stops, unless the plan says otherwise.

@@ -1,6 +1,6 @@
 //! stage2-init: PID 1 of an rkt pod. Reads the plan stage1 wrote, starts every app chrooted in
 //! its own mount namespace, reaps, forwards signals, records exit statuses and applies the
-//! immutable pod's exit policy (REFERENCE.md §1.7).
+//! immutable pod's exit policy (docs/stage-contract.md, "Exit policy").
 //!
 //! Usage: `stage2-init <plan-file>` (stage1 passes `/rkt/init-plan`).
 

@@ -94,7 +94,7 @@ fn app_specs(app: &AppPlan, interactive: bool, limits: ExecLimits) -> Result<App
         ExecSpec::new(&command, limits)
     };
     // Handlers run as root with no supplementary groups (rkt runs them privileged even for
-    // unprivileged apps, REFERENCE.md §1.7), in the app's root, cwd and environment, and
+    // unprivileged apps, docs/stage-contract.md, "How an app starts"), in the app's root, cwd and environment, and
     // with the app's capabilities.
     let handlers = |commands: &[Vec<OsString>]| {
         commands

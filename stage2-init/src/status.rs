@@ -1,5 +1,5 @@
 //! The files stage0 reads while and after the pod runs: `<rkt-dir>/status/<app>` and
-//! `<rkt-dir>/supervisor-status` (REFERENCE.md §1.5, §1.7). Both are replaced atomically, by
+//! `<rkt-dir>/supervisor-status` (docs/stage-contract.md, "Exit policy"). Both are replaced atomically, by
 //! a rename in the same directory, so a reader never sees a partial value.
 //!
 //! Temporary names start with `.`, which no AC Name (hence no app name) does.

@@ -8,7 +8,7 @@
 //!       │ exit ≠ 0 or spawn failure: the app failed, Main is skipped ──┘
 //! ```
 //!
-//! Exit policy of rkt's immutable pod (REFERENCE.md §1.7): an app whose main process exits 0
+//! Exit policy of rkt's immutable pod (docs/stage-contract.md, "Exit policy"): an app whose main process exits 0
 //! leaves the others running; one that fails (exit ≠ 0, killed by a signal we did not send,
 //! failed to start) stops the pod: the polite signal to every app's pre-start or main process,
 //! SIGKILL to whatever is left after the stop timeout. SIGTERM or SIGINT received starts the

@@ -96,3 +96,75 @@ fn the_stage1_image_names_the_entrypoints_stage0_looks_for() {
         );
     }
 }
+
+/// Every `docs/<file>.md, "Section"` the code cites names a document and a heading that exist.
+#[test]
+fn the_sections_the_code_cites_exist() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut cited = 0;
+    let mut missing = Vec::new();
+    let mut stack: Vec<std::path::PathBuf> =
+        ["aci", "store", "stage0", "stage1", "stage2-init", "tests"]
+            .iter()
+            .map(|c| root.join(c))
+            .collect();
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            if path.extension().is_none_or(|e| e != "rs") {
+                continue;
+            }
+            // Comments wrap lines: join each file's lines before looking.
+            let text = std::fs::read_to_string(&path).unwrap();
+            let joined: String = text
+                .lines()
+                .map(|l| {
+                    l.trim_start()
+                        .trim_start_matches("//!")
+                        .trim_start_matches("///")
+                        .trim_start_matches("//")
+                        .trim()
+                })
+                .collect::<Vec<_>>()
+                .join(" ");
+            for (at, _) in joined.match_indices("docs/") {
+                let rest = &joined[at..];
+                let Some(end) = rest.find(".md") else {
+                    continue;
+                };
+                let doc = &rest[..end + 3];
+                if doc.contains(' ') || doc.contains('<') {
+                    continue;
+                }
+                let text = match std::fs::read_to_string(root.join(doc)) {
+                    Ok(t) => t,
+                    Err(_) => {
+                        missing.push(format!("{}: {doc}", path.display()));
+                        continue;
+                    }
+                };
+                cited += 1;
+                let after = &rest[end + 3..];
+                if let Some(section) = after.strip_prefix(", \"").and_then(|s| s.split('"').next())
+                {
+                    let heading = text.lines().any(|l| {
+                        l.starts_with('#')
+                            && l.trim_start_matches('#')
+                                .trim()
+                                .trim_matches('`')
+                                .starts_with(section)
+                    });
+                    if !heading {
+                        missing.push(format!("{}: {doc} \"{section}\"", path.display()));
+                    }
+                }
+            }
+        }
+    }
+    assert!(cited > 20, "only {cited} citations found");
+    assert!(missing.is_empty(), "cited but missing: {missing:#?}");
+}

@@ -1,4 +1,4 @@
-//! Which volume is mounted where in an app, by rkt's rules (REFERENCE §7): the runtime app's
+//! Which volume is mounted where in an app, by rkt's rules (docs/stage-contract.md, "What every app gets"): the runtime app's
 //! `mounts` first, then every image mount point whose path is not mounted yet, fulfilled by
 //! the volume of the same name or by an implicit empty volume `<app>-<mount point>`.
 //!

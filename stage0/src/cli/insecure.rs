@@ -1,4 +1,4 @@
-//! `--insecure-options`: a comma list of security checks to skip (REFERENCE §2.3).
+//! `--insecure-options`: a comma list of security checks to skip (docs/cli.md, "--insecure-options").
 use std::fmt;
 
 use anyhow::{bail, Result};

@@ -1,5 +1,5 @@
 //! `rkt run` and `rkt prepare`: resolve the images, create and prepare the pod, then (run)
-//! start it (docs/cli.md, "rkt run").
+//! start it (docs/cli.md, "Checks before anything exists").
 use anyhow::{Context, Result};
 use store::{Store, TreeCheck};
 

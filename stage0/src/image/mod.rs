@@ -1,5 +1,5 @@
-//! Image arguments: classification (REFERENCE §4.1), resolution in the store and fetching
-//! (§4.2). Remote transports arrive with the remote-images issue; until then they fail with a
+//! Image arguments: classification, resolution in the store and fetching (docs/cli.md,
+//! "Image arguments"). Remote transports arrive with the remote-images issue; until then they fail with a
 //! message that says so.
 use std::fs::File;
 use std::path::{Path, PathBuf};

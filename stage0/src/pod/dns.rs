@@ -1,5 +1,5 @@
 //! `--dns*` and `--hosts-entry`: the name resolution files stage0 writes into the stage1 root
-//! (REFERENCE §6.6).
+//! (docs/stage-contract.md, "What every app gets").
 use std::net::IpAddr;
 use std::path::Path;
 

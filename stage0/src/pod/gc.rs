@@ -1,4 +1,4 @@
-//! Deleting a pod (REFERENCE §2.2 gc/rm): run the stage1 gc entrypoint, unmount everything
+//! Deleting a pod (docs/stage-contract.md, "Removing a pod"): run the stage1 gc entrypoint, unmount everything
 //! stage0 or stage1 left mounted under the pod directory, then remove it.
 use std::path::Path;
 

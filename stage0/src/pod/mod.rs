@@ -1,4 +1,5 @@
-//! Pod directories under `<data dir>/pods/<state>/<uuid>` and their lifecycle (REFERENCE §2.1).
+//! Pod directories under `<data dir>/pods/<state>/<uuid>` and their lifecycle (docs/stage-contract.md,
+//! "Pod states").
 //! A pod's state is the directory it is in plus whether its directory is `flock`ed.
 pub mod copy;
 pub mod dns;

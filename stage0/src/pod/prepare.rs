@@ -1,4 +1,4 @@
-//! Preparing a pod directory (REFERENCE §1.1 step 7): the stage1 image and every app image are
+//! Preparing a pod directory (docs/stage-contract.md, "Pod directory"): the stage1 image and every app image are
 //! rendered in the store, then recorded (overlay) or copied (`--no-overlay`) into the pod.
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;

@@ -1,4 +1,4 @@
-//! Run-time setup in the host mount namespace (REFERENCE §1.1 step 9): the stage1 and app
+//! Run-time setup in the host mount namespace (docs/stage-contract.md, "Pod directory"): the stage1 and app
 //! overlays. They live under the pod directory, where `rkt gc` finds and unmounts them.
 use std::path::{Path, PathBuf};
 

@@ -260,7 +260,7 @@ pub fn check_volumes(store: &Store, pm: &PodManifest) -> Result<()> {
         for m in mounts.iter().filter(|m| m.volume.kind == "host") {
             let source = m.volume.source.as_deref().unwrap_or_default();
             if std::fs::metadata(source).is_err() {
-                // rkt fails in stage1 here and exits 1 (docs/cli.md, "Exit codes").
+                // rkt fails in stage1 here and exits 1 (docs/cli.md, "Output and exit codes").
                 return Err(ExitStatus {
                     code: 1,
                     message: format!(
