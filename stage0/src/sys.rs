@@ -337,52 +337,6 @@ pub fn dir_is_empty(dir: BorrowedFd<'_>) -> io::Result<bool> {
     Ok(entries.next().is_none())
 }
 
-/// Opens the directory `name` in `parent` (whose path is `parent_path`), creating it with
-/// `mode` if missing, without following a symlink: a symlink or a non-directory at `name` is
-/// an error naming the path. With `exact`, a different mode is set through the descriptor.
-pub fn real_dir(
-    parent: BorrowedFd<'_>,
-    parent_path: &Path,
-    name: &str,
-    mode: u32,
-    exact: bool,
-) -> Result<OwnedFd> {
-    use nix::fcntl::{AtFlags, OFlag};
-    use nix::sys::stat::{fchmod, fstat, fstatat, mkdirat, Mode, SFlag};
-    let path = parent_path.join(name);
-    match retry(|| mkdirat(parent, name, Mode::from_bits_truncate(mode))) {
-        Ok(()) | Err(Errno::EEXIST) => {}
-        Err(e) => return Err(e).with_context(|| format!("cannot create {}", path.display())),
-    }
-    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-    let not_real = |what: &str| {
-        anyhow::anyhow!(
-            "{} is {what}; rkt's data directory must contain real directories",
-            path.display()
-        )
-    };
-    let fd = match retry(|| nix::fcntl::openat(parent, name, flags, Mode::empty())) {
-        Ok(fd) => fd,
-        Err(Errno::ELOOP | Errno::ENOTDIR) => {
-            let st = fstatat(parent, name, AtFlags::AT_SYMLINK_NOFOLLOW)
-                .with_context(|| format!("cannot stat {}", path.display()))?;
-            if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFLNK {
-                return Err(not_real("a symlink"));
-            }
-            return Err(not_real("not a directory"));
-        }
-        Err(e) => return Err(e).with_context(|| format!("cannot open {}", path.display())),
-    };
-    if exact {
-        let st = fstat(&fd).with_context(|| format!("cannot stat {}", path.display()))?;
-        if st.st_mode & 0o7777 != mode {
-            fchmod(&fd, Mode::from_bits_truncate(mode))
-                .with_context(|| format!("cannot chmod {} to {mode:o}", path.display()))?;
-        }
-    }
-    Ok(fd)
-}
-
 /// Creates the new file `name` in `dir` (`O_CREAT | O_EXCL | O_NOFOLLOW`, mode 0644 less the
 /// umask): an existing file or symlink there is `EEXIST`, never opened or followed.
 pub fn create_new_at(dir: BorrowedFd<'_>, name: &OsStr) -> nix::Result<File> {

@@ -12,7 +12,7 @@ use crate::{Result, StoreError};
 /// Opens the directory `name` in `parent` (whose path is `parent_path`), creating it with
 /// `mode` if missing. A symlink (to anything) or a non-directory at `name` is an error, never
 /// followed. With `exact`, the mode is set through the opened descriptor when it differs.
-pub(crate) fn real_dir(
+pub fn real_dir(
     parent: BorrowedFd<'_>,
     parent_path: &Path,
     name: &str,

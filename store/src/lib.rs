@@ -39,6 +39,7 @@ pub use error::StoreError;
 pub use import::ImportOptions;
 pub use index::ImageInfo;
 pub use key::{is_image_hash, ImageKey, TreeId};
+pub use layout::real_dir;
 pub use lock::StoreLock;
 pub use tree::{TreeCheck, TreeInfo};
 

@@ -17,6 +17,15 @@ pub struct OperatorTty {
     seen: Vec<u8>,
 }
 
+fn winsize(rows: u16, cols: u16) -> libc::winsize {
+    libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    }
+}
+
 fn check(rc: libc::c_int, what: &str) {
     assert!(rc >= 0, "{what}: {}", std::io::Error::last_os_error());
 }
@@ -25,12 +34,7 @@ impl OperatorTty {
     /// A new pty of `rows` x `cols`.
     pub fn new(rows: u16, cols: u16) -> OperatorTty {
         let (mut master, mut slave) = (-1, -1);
-        let size = libc::winsize {
-            ws_row: rows,
-            ws_col: cols,
-            ws_xpixel: 0,
-            ws_ypixel: 0,
-        };
+        let size = winsize(rows, cols);
         // SAFETY: openpty fills two ints; name and termios are not wanted; `size` is live.
         check(
             unsafe {
@@ -93,12 +97,7 @@ impl OperatorTty {
 
     /// Resizes the terminal (the kernel sends SIGWINCH to its foreground process group).
     pub fn resize(&self, rows: u16, cols: u16) {
-        let size = libc::winsize {
-            ws_row: rows,
-            ws_col: cols,
-            ws_xpixel: 0,
-            ws_ypixel: 0,
-        };
+        let size = winsize(rows, cols);
         // SAFETY: TIOCSWINSZ reads a live winsize.
         check(
             unsafe { libc::ioctl(self.master.as_raw_fd(), libc::TIOCSWINSZ, &size) },

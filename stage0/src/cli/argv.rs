@@ -105,28 +105,6 @@ mod tests {
                 "x"
             ]
         );
-        assert_eq!(
-            moved(&["rkt", "--image-size-limit", "1G", "fetch", "img"]),
-            ["rkt", "fetch", "--image-size-limit", "1G", "img"]
-        );
-        assert_eq!(
-            moved(&[
-                "rkt",
-                "--image-expansion-limit",
-                "9",
-                "image",
-                "render",
-                "x"
-            ]),
-            [
-                "rkt",
-                "image",
-                "render",
-                "--image-expansion-limit",
-                "9",
-                "x"
-            ]
-        );
         assert_eq!(moved(&["rkt", "run", "img"]), ["rkt", "run", "img"]);
         assert_eq!(moved(&["rkt", "--help"]), ["rkt", "--help"]);
     }

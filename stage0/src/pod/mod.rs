@@ -133,9 +133,9 @@ impl Pods {
             .with_context(|| format!("cannot create {}", data.display()))?;
         let data_fd = sys::open_dir(data)?;
         // Pod roots (overlays of images) are for root only, as the store is.
-        let pods = sys::real_dir(data_fd.as_fd(), data, PODS_DIR, 0o750, true)?;
+        let pods = store::real_dir(data_fd.as_fd(), data, PODS_DIR, 0o750, true)?;
         for state in StateDir::ALL {
-            sys::real_dir(pods.as_fd(), &self.root, state.name(), 0o755, false)?;
+            store::real_dir(pods.as_fd(), &self.root, state.name(), 0o755, false)?;
         }
         Ok(())
     }

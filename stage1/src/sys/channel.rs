@@ -9,7 +9,7 @@ use std::ptr;
 
 use anyhow::{Context, Result};
 
-use super::errno;
+use super::{errno, OpenHow, RESOLVE_BENEATH, RESOLVE_NO_MAGICLINKS, RESOLVE_NO_SYMLINKS};
 
 /// Most descriptors a message carries.
 pub const MAX_FDS: usize = 3;
@@ -117,18 +117,6 @@ pub fn recv(fd: BorrowedFd<'_>, max: usize) -> Result<Message> {
     data.truncate(n);
     Ok(Message { data, fds })
 }
-
-/// `struct open_how` of openat2(2).
-#[repr(C)]
-struct OpenHow {
-    flags: u64,
-    mode: u64,
-    resolve: u64,
-}
-
-const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
-const RESOLVE_NO_SYMLINKS: u64 = 0x04;
-const RESOLVE_BENEATH: u64 = 0x08;
 
 /// Opens the Unix socket at `rel` below the current directory as an O_PATH descriptor,
 /// following no symlink on the way (the path lies in the pod, which may have planted one) and

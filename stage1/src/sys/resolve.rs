@@ -1,7 +1,7 @@
 //! Resolving a mount op's source or target in the child after `fork`: without allocating, a
 //! path inside an app's root is opened with openat2 and named through `/proc/self/fd/<n>`.
-use super::errno;
 use super::pod::Target;
+use super::{errno, OpenHow, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS};
 
 /// `/proc/self/fd/<n>` built without allocating (the child may not allocate).
 pub(super) struct ProcFdPath {
@@ -37,17 +37,6 @@ impl ProcFdPath {
         self.buf.as_ptr() as *const libc::c_char
     }
 }
-
-/// `struct open_how` of openat2(2).
-#[repr(C)]
-struct OpenHow {
-    flags: u64,
-    mode: u64,
-    resolve: u64,
-}
-
-const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
-const RESOLVE_IN_ROOT: u64 = 0x10;
 
 /// `openat2(rootfd, path, O_PATH, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)`.
 ///
