@@ -1,5 +1,7 @@
-//! The spellings rkt inherits from Go, in one place: `strconv.ParseBool` and `path.Clean`.
-//! (Go's JSON encoding lives with the manifests, in `schema::json`.)
+//! The spellings rkt inherits from Go, in one place: `strconv.ParseBool`, `path.Clean` and
+//! `encoding/json`'s output (implemented with the manifests, in `schema::json`).
+
+pub use crate::schema::json::to_vec as to_json;
 
 /// Go's `strconv.ParseBool`: `1 t T TRUE true True`, `0 f F FALSE false False`.
 pub fn parse_bool(s: &str) -> Option<bool> {

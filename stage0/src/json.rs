@@ -30,37 +30,10 @@ pub fn render<T: Serialize>(items: &[T], format: Format) -> String {
     render_value(&items, format)
 }
 
-/// Serialises one value.
+/// Serialises one value (Go's escapes and tab indentation: `aci::go::to_json`).
 pub fn render_value<T: Serialize + ?Sized>(value: &T, format: Format) -> String {
-    let raw = if format == Format::JsonPretty {
-        let mut buf = Vec::new();
-        let fmt = serde_json::ser::PrettyFormatter::with_indent(b"\t");
-        let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
-        value
-            .serialize(&mut ser)
-            .expect("bug: output types always serialise");
-        String::from_utf8(buf).expect("bug: serde_json writes UTF-8")
-    } else {
-        serde_json::to_string(value).expect("bug: output types always serialise")
-    };
-    go_escape(&raw)
-}
-
-/// Go escapes `<`, `>`, `&`, U+2028 and U+2029 everywhere in its output (they can only occur
-/// inside strings).
-fn go_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '<' => out.push_str("\\u003c"),
-            '>' => out.push_str("\\u003e"),
-            '&' => out.push_str("\\u0026"),
-            '\u{2028}' => out.push_str("\\u2028"),
-            '\u{2029}' => out.push_str("\\u2029"),
-            c => out.push(c),
-        }
-    }
-    out
+    let bytes = aci::go::to_json(value, format == Format::JsonPretty);
+    String::from_utf8(bytes).expect("bug: serde_json writes UTF-8")
 }
 
 #[cfg(test)]

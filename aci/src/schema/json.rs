@@ -56,8 +56,9 @@ impl<F: Formatter> Formatter for GoFormatter<F> {
     }
 }
 
-/// Serialises a schema value. Our types hold only string-keyed maps, so this cannot fail.
-pub(crate) fn to_vec<T: Serialize>(value: &T, pretty: bool) -> Vec<u8> {
+/// Serialises a value as Go's `encoding/json` would. Values with string-keyed maps only (all
+/// of ours) cannot fail.
+pub fn to_vec<T: Serialize + ?Sized>(value: &T, pretty: bool) -> Vec<u8> {
     let mut out = Vec::with_capacity(1024);
     let result = if pretty {
         let fmt = GoFormatter(PrettyFormatter::with_indent(b"\t"));
@@ -66,7 +67,7 @@ pub(crate) fn to_vec<T: Serialize>(value: &T, pretty: bool) -> Vec<u8> {
         let fmt = GoFormatter(CompactFormatter);
         value.serialize(&mut serde_json::Serializer::with_formatter(&mut out, fmt))
     };
-    result.expect("bug: schema types always serialise");
+    result.expect("bug: values with string keys always serialise");
     out
 }
 

@@ -8,7 +8,7 @@
 mod app;
 mod go_slice;
 mod image;
-mod json;
+pub(crate) mod json;
 mod lenient;
 mod mounts;
 mod pod;
