@@ -420,18 +420,31 @@ fn pod_manifest_runs_apps_from_the_store() {
     std::fs::write(&path, manifest).unwrap();
     let out = env.rkt(&["run", &format!("--pod-manifest={}", path.display())]);
     assert_eq!(out.ok(), "from-pod-manifest hi\n");
-    let conflict = env.rkt(&[
+    // Flags that only mean something for images given on the command line, as rkt checks
+    // them (the deprecated pull flags included).
+    for flag in [
+        "--set-env=A=b",
+        "--store-only",
+        "--no-store",
+        "--pull-policy=never",
+    ] {
+        let conflict = env.rkt(&["run", &format!("--pod-manifest={}", path.display()), flag]);
+        assert_eq!(conflict.code, 254, "{flag}: {conflict:?}");
+        assert!(
+            conflict
+                .stderr
+                .lines()
+                .any(|l| l == "run: conflicting flags set with --pod-manifest (see --help)"),
+            "{flag}: {conflict:?}"
+        );
+    }
+    // A false boolean is no conflict.
+    let fine = env.rkt(&[
         "run",
         &format!("--pod-manifest={}", path.display()),
-        "--set-env=A=b",
+        "--store-only=false",
     ]);
-    assert_eq!(conflict.code, 254);
-    assert!(
-        conflict
-            .stderr
-            .contains("conflicting flags set with --pod-manifest"),
-        "{conflict:?}"
-    );
+    assert_eq!(fine.ok(), "from-pod-manifest hi\n");
 }
 
 #[test]
