@@ -13,7 +13,7 @@ use crate::contract::{
 };
 use crate::plan::{self, AppPlan, PodSettings};
 use crate::setup::{self, Namespaces};
-use crate::{facts, sys};
+use crate::{facts, net, sys};
 
 pub fn run(args: &RunArgs) -> Result<i32> {
     // Held (open, locked by stage0) until this process exits: that is what marks the pod exited.
@@ -40,12 +40,47 @@ pub fn run(args: &RunArgs) -> Result<i32> {
     let pod_dir = std::env::current_dir().context("cannot get the pod directory")?;
     let manifest = read_pod_manifest(&pod_dir)?;
     let s1root = pod_dir.join(STAGE1_ROOTFS);
-    for port in &manifest.ports {
-        eprintln!(
-            "stage1: warning: port {} is not forwarded to host port {}: port forwarding needs CNI networking, which this stage1 does not support yet",
-            port.name, port.host_port
-        );
+    // Networking first: a network's DNS decides the pod's resolv.conf. Anything failing after
+    // it takes the network down again (docs/stage-contract.md, "Networking").
+    let net_mode = net::conf::parse_mode(&args.net)?;
+    let forwards = net::forwards(&manifest, &|name| runtime_app(&manifest, &s1root, name))?;
+    let local_config = Path::new(args.local_config.as_deref().unwrap_or("/etc/rkt"));
+    let net_ctx = net::NetContext {
+        pod_dir: &pod_dir,
+        s1root: &s1root,
+        uuid: &args.uuid,
+        local_config,
+        debug: args.debug,
+    };
+    if !forwards.is_empty() && !matches!(net_mode, net::NetMode::Contained(_)) {
+        bail!("--port needs a contained network: it does not work with --net=host or --net=none");
     }
+    let network = net::setup(
+        &net_ctx,
+        &net_mode,
+        &forwards,
+        net::dns_from_network(args.dns_conf_mode.as_deref()),
+    )?;
+    let ns = Namespaces {
+        net: net_mode != net::NetMode::Host,
+        ipc,
+        join_net: network.as_ref().map(net::PodNetwork::netns_fd),
+    };
+    let started = start_pod(args, &pod_dir, &manifest, &s1root, ns);
+    if let (Err(_), Some(network)) = (&started, &network) {
+        network.teardown(&net_ctx);
+    }
+    started
+}
+
+/// Plans the apps, creates the pod's PID 1 and supervises it.
+fn start_pod(
+    args: &RunArgs,
+    pod_dir: &Path,
+    manifest: &PodManifest,
+    s1root: &Path,
+    ns: Namespaces,
+) -> Result<i32> {
     let pod = PodSettings {
         hostname: args
             .hostname
@@ -55,7 +90,7 @@ pub fn run(args: &RunArgs) -> Result<i32> {
         append_hostname: s1root.join(RKT_HOSTS).exists() && args.hosts_mode() != Some("host"),
         has_rkt_resolv: s1root.join(RKT_RESOLV_CONF).exists(),
     };
-    let apps = plan_apps(&manifest, &s1root, &pod, !args.disable_capabilities)?;
+    let apps = plan_apps(manifest, s1root, &pod, !args.disable_capabilities)?;
     if args.interactive && apps.len() != 1 {
         bail!(
             "interactive mode only works with a single app, the pod has {}",
@@ -63,14 +98,14 @@ pub fn run(args: &RunArgs) -> Result<i32> {
         );
     }
     setup::write_files(
-        &s1root,
+        s1root,
         &pod,
         &apps,
         args.interactive,
         args.debug,
         STOP_TIMEOUT_SECS,
     )?;
-    setup::create_shared_volumes(&pod_dir, &apps, &manifest.volumes)?;
+    setup::create_shared_volumes(pod_dir, &apps, &manifest.volumes)?;
     let stdin = if args.interactive {
         None
     } else {
@@ -78,13 +113,9 @@ pub fn run(args: &RunArgs) -> Result<i32> {
     };
     let slots = ConsoleSlots::detect(args.interactive);
     let console = slots.wanted().then_some(slots);
-    let ns = Namespaces {
-        net: !args.host_network(),
-        ipc,
-    };
     let layout = setup::PodLayout {
-        pod_dir: &pod_dir,
-        s1root: &s1root,
+        pod_dir,
+        s1root,
         hostname: &pod.hostname,
         ns,
         console,
@@ -169,6 +200,22 @@ fn plan_apps(
 }
 
 /// The app section of the image, for pod manifests that do not carry one.
+/// The app section an app runs with: the pod manifest's, else its image's.
+fn runtime_app(manifest: &PodManifest, s1root: &Path, name: &str) -> Result<App> {
+    let ra = manifest
+        .apps
+        .iter()
+        .find(|a| a.name == name)
+        .with_context(|| format!("bug: no app {name} in the pod manifest"))?;
+    match &ra.app {
+        Some(app) => Ok(app.clone()),
+        None => image_app(
+            &s1root.join(STAGE2_DIR).join(name).join("manifest"),
+            name,
+        ),
+    }
+}
+
 fn image_app(manifest: &Path, name: &str) -> Result<App> {
     let bytes =
         std::fs::read(manifest).with_context(|| format!("cannot read {}", manifest.display()))?;

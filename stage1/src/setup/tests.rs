@@ -76,6 +76,7 @@ fn plan(f: &Fixture, harden: bool, console: Option<ConsoleSlots>) -> Vec<String>
         ns: Namespaces {
             net: true,
             ipc: true,
+            join_net: None,
         },
         console,
         harden,
@@ -217,6 +218,7 @@ fn layout(f: &Fixture) -> PodLayout<'_> {
         ns: Namespaces {
             net: true,
             ipc: true,
+            join_net: None,
         },
         console: None,
         harden: true,
