@@ -223,11 +223,11 @@ fn attach(
     let mut results = Vec::new();
     for (i, conf) in confs.iter().enumerate() {
         let if_name = format!("eth{i}");
-        let mut copy = net_dir.join(&conf.file_name);
-        if copy.exists() {
-            copy = net_dir.join(format!("{if_name}-{}", conf.file_name));
+        let mut copy_name = conf.file_name.clone();
+        if net_dir.join(&copy_name).exists() {
+            copy_name = format!("{if_name}-{copy_name}");
         }
-        write_file(&copy, &conf.bytes)?;
+        write_file(&net_dir.join(&copy_name), &conf.bytes)?;
         let plugin = cni::find_plugin(&conf.plugin, &plugin_dirs).ok_or_else(|| {
             anyhow!(
                 "error adding network {:?}: could not find plugin {:?} in {}",
@@ -240,7 +240,8 @@ fn attach(
         })?;
         let mut info = NetInfo {
             net_name: conf.name.clone(),
-            net_conf: copy.to_string_lossy().into_owned(),
+            // Relative to the pod directory, as rkt recorded it: the directory moves.
+            net_conf: format!("{NET_DIR}/{copy_name}"),
             plugin_path: plugin.to_string_lossy().into_owned(),
             if_name: if_name.clone(),
             args: list.args(&conf.name),
@@ -376,10 +377,14 @@ pub fn teardown(ctx: &NetContext<'_>) {
     let net_dir = ctx.pod_dir.join(NET_DIR);
     for info in recorded(ctx.pod_dir).iter().rev() {
         // Only copies in the pod's own net/ directory are read.
-        let copy = PathBuf::from(&info.net_conf);
-        if copy.parent() != Some(net_dir.as_path()) {
+        let Some(name) = info
+            .net_conf
+            .strip_prefix(&format!("{NET_DIR}/"))
+            .filter(|n| !n.contains('/') && !n.starts_with('.'))
+        else {
             continue;
-        }
+        };
+        let copy = net_dir.join(name);
         let Ok(bytes) = std::fs::read(&copy) else {
             continue;
         };
