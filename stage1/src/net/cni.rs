@@ -81,6 +81,17 @@ impl Dns {
     }
 }
 
+/// `CNI_ARGS` for the operator's `--net=NAME:ARGS`. Today's plugins refuse arguments they do
+/// not know unless told `IgnoreUnknown=1` (the bridge plugin knows no `IP`, which its IPAM
+/// plugin takes), so it is added, as other CNI runtimes do; rkt's plugins did not need it.
+fn cni_args(args: &str) -> String {
+    if args.is_empty() || args.split(';').any(|a| a.starts_with("IgnoreUnknown=")) {
+        args.to_string()
+    } else {
+        format!("IgnoreUnknown=1;{args}")
+    }
+}
+
 /// The first executable regular file named `plugin` in `dirs`.
 pub fn find_plugin(plugin: &str, dirs: &[PathBuf]) -> Option<PathBuf> {
     dirs.iter()
@@ -98,7 +109,7 @@ pub fn exec(call: &Call<'_>) -> Result<Vec<u8>> {
         .env("CNI_COMMAND", call.command.as_str())
         .env("CNI_CONTAINERID", call.container_id)
         .env("CNI_NETNS", call.netns)
-        .env("CNI_ARGS", call.args)
+        .env("CNI_ARGS", cni_args(call.args))
         .env("CNI_IFNAME", call.if_name)
         .env("CNI_PATH", search)
         .stdin(Stdio::piped())
@@ -246,6 +257,13 @@ mod tests {
         assert!(r.dns.is_empty());
         assert!(parse_result(b"not json").is_err());
         assert!(parse_result(br#"{"ip4":{"ip":"1.2.3.4"}}"#).is_err());
+    }
+
+    #[test]
+    fn unknown_args_are_ignored_unless_the_operator_says_otherwise() {
+        assert_eq!(cni_args(""), "");
+        assert_eq!(cni_args("IP=10.1.0.5"), "IgnoreUnknown=1;IP=10.1.0.5");
+        assert_eq!(cni_args("IgnoreUnknown=0;IP=1.2.3.4"), "IgnoreUnknown=0;IP=1.2.3.4");
     }
 
     #[test]

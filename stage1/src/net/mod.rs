@@ -388,11 +388,18 @@ pub fn teardown(ctx: &NetContext<'_>) {
         let Ok(bytes) = std::fs::read(&copy) else {
             continue;
         };
-        let plugin = match conf::parse_conf("", &bytes, &info.net_conf) {
-            Ok(c) => cni::find_plugin(&c.plugin, &plugin_dirs),
-            Err(e) => {
-                warn(format!("{e:#}"));
-                None
+        // The plugin that added the network, else the one found now (gc may be given
+        // another --local-config than run was).
+        let recorded_plugin = Path::new(&info.plugin_path);
+        let plugin = if recorded_plugin.is_absolute() && recorded_plugin.is_file() {
+            Some(recorded_plugin.to_path_buf())
+        } else {
+            match conf::parse_conf("", &bytes, &info.net_conf) {
+                Ok(c) => cni::find_plugin(&c.plugin, &plugin_dirs),
+                Err(e) => {
+                    warn(format!("{e:#}"));
+                    None
+                }
             }
         };
         let Some(plugin) = plugin else {
