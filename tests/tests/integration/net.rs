@@ -157,20 +157,29 @@ fn shell_image(env: &TestEnv, name: &str) -> String {
 }
 
 /// A plain HTTP GET from the host; the response body.
-fn http_get(addr: &str) -> String {
-    let mut stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    stream
-        .write_all(b"GET /index.html HTTP/1.0\r\nHost: test\r\n\r\n")
-        .unwrap();
+fn try_http_get(addr: &str) -> std::io::Result<String> {
+    let mut stream = TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    stream.write_all(b"GET /index.html HTTP/1.0\r\nHost: test\r\n\r\n")?;
     let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    response
+    stream.read_to_string(&mut response)?;
+    Ok(response
         .split_once("\r\n\r\n")
         .map(|(_, body)| body.to_string())
-        .unwrap_or(response)
+        .unwrap_or(response))
+}
+
+/// [`try_http_get`] once the app listens (the pod has its address before its app runs).
+fn http_get(addr: &str) -> String {
+    let mut last = None;
+    TestEnv::wait_for(Duration::from_secs(20), || {
+        last = Some(try_http_get(addr));
+        matches!(last, Some(Ok(_)))
+    });
+    match last {
+        Some(Ok(body)) => body,
+        other => panic!("GET http://{addr}/index.html: {other:?}"),
+    }
 }
 
 /// A free TCP port on the host (the kernel's choice, released again).
