@@ -28,7 +28,7 @@ fn unique(salt: u32) -> u32 {
 /// Everything on the host that belongs to the pod `uuid`: its netns, NAT rules (CNI's
 /// masquerading and rkt's port forwarding name the pod), IPAM leases, and the host veths
 /// given in `veths`.
-fn owned_by(uuid: &str, veths: &[String]) -> Vec<String> {
+pub fn owned_by(uuid: &str, veths: &[String]) -> Vec<String> {
     let mut found = Vec::new();
     for ns in host("ip", &["netns", "list"]).lines() {
         if ns.contains(uuid) {
@@ -170,7 +170,7 @@ fn try_http_get(addr: &str) -> std::io::Result<String> {
 }
 
 /// [`try_http_get`] once the app listens (the pod has its address before its app runs).
-fn http_get(addr: &str) -> String {
+pub fn http_get(addr: &str) -> String {
     let mut last = None;
     TestEnv::wait_for(Duration::from_secs(20), || {
         last = Some(try_http_get(addr));
@@ -183,7 +183,7 @@ fn http_get(addr: &str) -> String {
 }
 
 /// A free TCP port on the host (the kernel's choice, released again).
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("0.0.0.0:0")
         .unwrap()
         .local_addr()
@@ -192,7 +192,7 @@ fn free_port() -> u16 {
 }
 
 /// One of the host's own non-loopback IPv4 addresses.
-fn host_address() -> String {
+pub fn host_address() -> String {
     host("ip", &["-o", "-4", "addr", "show", "scope", "global"])
         .lines()
         .filter(|l| !l.contains(" veth") && !l.contains("172.16.28.") && !l.contains("172.31."))
