@@ -209,10 +209,7 @@ fn runtime_app(manifest: &PodManifest, s1root: &Path, name: &str) -> Result<App>
         .with_context(|| format!("bug: no app {name} in the pod manifest"))?;
     match &ra.app {
         Some(app) => Ok(app.clone()),
-        None => image_app(
-            &s1root.join(STAGE2_DIR).join(name).join("manifest"),
-            name,
-        ),
+        None => image_app(&s1root.join(STAGE2_DIR).join(name).join("manifest"), name),
     }
 }
 

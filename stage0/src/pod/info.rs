@@ -9,8 +9,8 @@ use serde::Serialize;
 
 use super::{Pod, PodState};
 use crate::contract::{
-    APPS_INFO, NET_INFO, OVERLAY_DIR, PID_FILE, POD_CREATED, POD_MANIFEST, PPID_FILE, STAGE1_ROOTFS,
-    STAGE1_TREE_ID, STATUS_DIR,
+    APPS_INFO, NET_INFO, OVERLAY_DIR, PID_FILE, POD_CREATED, POD_MANIFEST, PPID_FILE,
+    STAGE1_ROOTFS, STAGE1_TREE_ID, STATUS_DIR,
 };
 
 /// A stat time in nanoseconds since the epoch.

@@ -263,7 +263,10 @@ mod tests {
     fn unknown_args_are_ignored_unless_the_operator_says_otherwise() {
         assert_eq!(cni_args(""), "");
         assert_eq!(cni_args("IP=10.1.0.5"), "IgnoreUnknown=1;IP=10.1.0.5");
-        assert_eq!(cni_args("IgnoreUnknown=0;IP=1.2.3.4"), "IgnoreUnknown=0;IP=1.2.3.4");
+        assert_eq!(
+            cni_args("IgnoreUnknown=0;IP=1.2.3.4"),
+            "IgnoreUnknown=0;IP=1.2.3.4"
+        );
     }
 
     #[test]
@@ -277,7 +280,10 @@ mod tests {
     fn plugin_errors_show_msg_and_details() {
         use std::os::unix::process::ExitStatusExt;
         let status = std::process::ExitStatus::from_raw(1 << 8);
-        let e = plugin_error(br#"{"code":11,"msg":"no IP","details":"range full"}"#, status);
+        let e = plugin_error(
+            br#"{"code":11,"msg":"no IP","details":"range full"}"#,
+            status,
+        );
         assert_eq!(e, "no IP; range full");
         assert!(plugin_error(b"garbage", status).contains("garbage"));
     }

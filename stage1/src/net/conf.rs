@@ -160,7 +160,10 @@ pub fn parse_conf(file_name: &str, bytes: &[u8], origin: &str) -> Result<NetConf
         name,
         plugin,
         file_name: file_name.to_string(),
-        ip_masq: value.get("ipMasq").and_then(Value::as_bool).unwrap_or(false),
+        ip_masq: value
+            .get("ipMasq")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
         bytes: bytes.to_vec(),
     })
 }

@@ -2,8 +2,8 @@
 //! "Networking"): a named network namespace per pod, one plugin call per network, results in
 //! `net-info.json`, forwarded ports in iptables chains of the pod's own, and a teardown that
 //! the gc entrypoint (or a failed setup) runs from what the pod directory records.
-pub mod conf;
 mod cni;
+pub mod conf;
 mod portfwd;
 mod sys;
 
@@ -108,10 +108,7 @@ pub fn dns_from_network(dns_conf_mode: Option<&str>) -> bool {
 
 /// The pod's `--port`s matched with its apps' ports (rkt's rules: the name must belong to
 /// exactly one app; a host port and protocol only once). `app` gives each app's app section.
-pub fn forwards(
-    manifest: &PodManifest,
-    app: &dyn Fn(&str) -> Result<App>,
-) -> Result<Vec<Forward>> {
+pub fn forwards(manifest: &PodManifest, app: &dyn Fn(&str) -> Result<App>) -> Result<Vec<Forward>> {
     let mut out: Vec<Forward> = Vec::new();
     for ep in &manifest.ports {
         let port = match &ep.pod_port {
@@ -250,7 +247,11 @@ fn attach(
         // Recorded before the call: a plugin that fails halfway is asked to undo it too.
         infos.push(info.clone());
         save_info(ctx.pod_dir, &infos, true)?;
-        ctx.log(format!("adding network {} with plugin {}", conf.name, plugin.display()));
+        ctx.log(format!(
+            "adding network {} with plugin {}",
+            conf.name,
+            plugin.display()
+        ));
         let out = cni::exec(&cni::Call {
             command: cni::CniCommand::Add,
             plugin: &plugin,
@@ -292,8 +293,7 @@ fn attach(
             .iter()
             .position(|c| c.ip_masq)
             .unwrap_or(confs.len().saturating_sub(1));
-        let (Some((pod_ip, _)), Some(result)) =
-            (results.get(i).and_then(|r| r.ip), results.get(i))
+        let (Some((pod_ip, _)), Some(result)) = (results.get(i).and_then(|r| r.ip), results.get(i))
         else {
             bail!("cannot forward ports: no network gave the pod an IPv4 address");
         };
@@ -346,11 +346,14 @@ fn write_new_file(path: &Path, data: &[u8]) -> Result<()> {
 /// What the pod directory says was attached: `net-info.json`, or the pending list of a setup
 /// that stopped halfway.
 fn recorded(pod_dir: &Path) -> Vec<NetInfo> {
-    [pod_dir.join(NET_DIR).join("pending.json"), pod_dir.join(NET_INFO)]
-        .iter()
-        .find_map(|p| std::fs::read(p).ok())
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default()
+    [
+        pod_dir.join(NET_DIR).join("pending.json"),
+        pod_dir.join(NET_INFO),
+    ]
+    .iter()
+    .find_map(|p| std::fs::read(p).ok())
+    .and_then(|b| serde_json::from_slice(&b).ok())
+    .unwrap_or_default()
 }
 
 /// Removes what the pod directory records, in reverse order of setup: forwarded ports, each
@@ -403,7 +406,10 @@ pub fn teardown(ctx: &NetContext<'_>) {
             }
         };
         let Some(plugin) = plugin else {
-            warn(format!("cannot remove network {:?}: its plugin is gone", info.net_name));
+            warn(format!(
+                "cannot remove network {:?}: its plugin is gone",
+                info.net_name
+            ));
             continue;
         };
         ctx.log(format!("removing network {}", info.net_name));

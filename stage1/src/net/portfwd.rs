@@ -47,7 +47,12 @@ fn jumps(dnat: &str, snat: &str) -> Vec<(&'static str, Vec<String>)> {
 }
 
 /// The rules in the pod's chains for one port: `(chain, rule)`.
-pub fn port_rules(f: &Forward, pod_ip: Ipv4Addr, dnat: &str, snat: &str) -> Vec<(String, Vec<String>)> {
+pub fn port_rules(
+    f: &Forward,
+    pod_ip: Ipv4Addr,
+    dnat: &str,
+    snat: &str,
+) -> Vec<(String, Vec<String>)> {
     let dst = match f.host_ip {
         Some(ip) if !ip.is_unspecified() => ip.to_string(),
         _ => "0.0.0.0/0".to_string(),

@@ -42,7 +42,11 @@ pub fn owned_by(uuid: &str, veths: &[String]) -> Vec<String> {
     }
     if let Ok(nets) = std::fs::read_dir("/var/lib/cni/networks") {
         for net in nets.flatten() {
-            for lease in std::fs::read_dir(net.path()).into_iter().flatten().flatten() {
+            for lease in std::fs::read_dir(net.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
                 if std::fs::read_to_string(lease.path()).is_ok_and(|c| c.contains(uuid)) {
                     found.push(format!("lease {}", lease.path().display()));
                 }
@@ -240,14 +244,13 @@ fn default_net_reaches_the_host_and_gc_leaves_nothing_behind() {
     assert_eq!(serve.join().unwrap(), ip);
     let status = env.rkt(&["status", &pod.uuid]);
     assert!(
-        status.ok().contains(&format!("networks=default:ip4={ip}\n")),
+        status
+            .ok()
+            .contains(&format!("networks=default:ip4={ip}\n")),
         "{status:?}"
     );
     let list = env.rkt(&["list", "--no-legend"]);
-    assert!(
-        list.ok().contains(&format!("default:ip4={ip}")),
-        "{list:?}"
-    );
+    assert!(list.ok().contains(&format!("default:ip4={ip}")), "{list:?}");
     let veth = host_veth(&ip);
     let held = owned_by(&pod.uuid, std::slice::from_ref(&veth));
     // The netns, the masquerading rules, the lease and the veth.
@@ -470,7 +473,9 @@ fn port_forwarding_reaches_the_app_from_the_host_and_localhost() {
     let other = env.run(&[&port_flag, &img]);
     assert_eq!(other.code, 254, "{other:?}");
     assert!(
-        other.stderr.contains(&format!("host port {host_port}/tcp is already forwarded")),
+        other
+            .stderr
+            .contains(&format!("host port {host_port}/tcp is already forwarded")),
         "{other:?}"
     );
     let failed: Vec<String> = std::fs::read_dir(env.data_dir().join("pods/run"))
@@ -572,7 +577,11 @@ fn an_address_in_use_is_refused() {
     let img = shell_image(&env, "conflict");
     let lc = net.local_config();
     let wanted = format!("--net={}:IP={}.60", net.name, net.prefix);
-    let first = start(&env, &[&lc], &[&wanted, &img, "--exec=/bin/sleep", "--", "600"]);
+    let first = start(
+        &env,
+        &[&lc],
+        &[&wanted, &img, "--exec=/bin/sleep", "--", "600"],
+    );
     running_networks(&env, &first.uuid, &[&lc]);
     let second = env.rkt(&[&lc, "--insecure-options=image", "run", &wanted, &img]);
     assert_eq!(second.code, 254, "{second:?}");

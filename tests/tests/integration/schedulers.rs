@@ -205,8 +205,11 @@ fn nomad_09_service_with_networking_and_a_mapped_port() {
     }
     use super::net::{free_port, host_address, http_get, owned_by};
     let env = TestEnv::new();
-    let mut spec = ImageSpec::new("example.com/nomad-web", &["/bin/httpd"])
-        .file("www/index.html", 0o644, b"hello from the task\n");
+    let mut spec = ImageSpec::new("example.com/nomad-web", &["/bin/httpd"]).file(
+        "www/index.html",
+        0o644,
+        b"hello from the task\n",
+    );
     spec.app().ports.push(aci::schema::Port {
         name: "http".into(),
         protocol: "tcp".into(),

@@ -39,7 +39,10 @@ fn net_modes_as_rkt_parsed_them() {
 fn list(names: &[&str]) -> NetList {
     NetList {
         all: false,
-        named: names.iter().map(|n| (n.to_string(), String::new())).collect(),
+        named: names
+            .iter()
+            .map(|n| (n.to_string(), String::new()))
+            .collect(),
     }
 }
 
@@ -102,7 +105,10 @@ fn builtins_without_user_confs() {
 fn bad_confs_and_unknown_names_are_errors() {
     let dir = tempfile::tempdir().unwrap();
     let err = load(&list(&["nope"]), dir.path(), &mut |_| {}).unwrap_err();
-    assert!(err.to_string().contains("networks not found: nope"), "{err}");
+    assert!(
+        err.to_string().contains("networks not found: nope"),
+        "{err}"
+    );
     std::fs::write(dir.path().join("50-bad.conf"), "{not json").unwrap();
     let err = load(&list(&["default"]), dir.path(), &mut |_| {}).unwrap_err();
     assert!(format!("{err:#}").contains("50-bad.conf"), "{err:#}");
