@@ -67,8 +67,11 @@ pub fn run(args: &RunArgs) -> Result<i32> {
         join_net: network.as_ref().map(net::PodNetwork::netns_fd),
     };
     let started = start_pod(args, &pod_dir, &manifest, &s1root, ns);
-    if let (Err(_), Some(network)) = (&started, &network) {
-        network.teardown(&net_ctx);
+    if let Some(network) = network {
+        match &started {
+            Err(_) => network.teardown(&net_ctx),
+            Ok(_) => network.teardown_after_exit(&net_ctx),
+        }
     }
     started
 }

@@ -95,6 +95,30 @@ impl PodNetwork {
         }
         teardown(ctx);
     }
+
+    /// Tears the network down after the pod exited, in a detached process, so that the pod's
+    /// exit status reaches the caller at once. That process holds the lock of the pod's `net/`
+    /// (taken here, before the caller can exit) until it is done, and a gc waits for it there.
+    /// It works relative to its working directory, the pod directory, which gc may rename.
+    /// Anything it cannot do stays recorded for gc; its messages go to `net/teardown.log`.
+    pub fn teardown_after_exit(self, ctx: &NetContext<'_>) {
+        let started = self.own_pid_ns.restore_for_children().and_then(|()| {
+            let lock = sys::lock_dir(&ctx.pod_dir.join(NET_DIR))?;
+            let here = NetContext {
+                pod_dir: Path::new("."),
+                s1root: Path::new(crate::contract::STAGE1_ROOTFS),
+                ..*ctx
+            };
+            let log = ctx.pod_dir.join(NET_DIR).join("teardown.log");
+            sys::spawn_detached(&lock, &log, || teardown_locked(&here))
+        });
+        if let Err(e) = started {
+            // gc will do it.
+            if ctx.debug {
+                eprintln!("stage1: networking: teardown left to gc: {e:#}");
+            }
+        }
+    }
 }
 
 /// `resolv=<mode>` of `--dns-conf-mode`: only `default` lets a network's DNS in.
@@ -356,10 +380,27 @@ fn recorded(pod_dir: &Path) -> Vec<NetInfo> {
     .unwrap_or_default()
 }
 
+/// Removes what the pod directory records (see [`teardown_locked`]), under the lock of its
+/// `net/`, so that gc and the teardown after the pod's exit never run at the same time.
+pub fn teardown(ctx: &NetContext<'_>) {
+    let net_dir = ctx.pod_dir.join(NET_DIR);
+    let _lock = match net_dir.is_dir() {
+        true => match sys::lock_dir(&net_dir) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                eprintln!("stage1: networking: warning: {e:#}");
+                None
+            }
+        },
+        false => None,
+    };
+    teardown_locked(ctx);
+}
+
 /// Removes what the pod directory records, in reverse order of setup: forwarded ports, each
 /// network (CNI DEL, then its conf copy, so a second teardown skips it), the namespace.
 /// Missing pieces are skipped; failures are reported and the rest is still tried.
-pub fn teardown(ctx: &NetContext<'_>) {
+fn teardown_locked(ctx: &NetContext<'_>) {
     let mut warn = |msg: String| eprintln!("stage1: networking: warning: {msg}");
     let marker = ctx.pod_dir.join(PORT_FORWARDING);
     if marker.exists() {

@@ -2,7 +2,7 @@
 //! `ip netns add`), the PID namespace for later children, and interface addresses.
 use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -188,4 +188,97 @@ pub fn interfaces_with(ip: std::net::Ipv4Addr) -> Result<Vec<String>> {
     // SAFETY: the list getifaddrs allocated, not used after this.
     unsafe { libc::freeifaddrs(list) };
     Ok(names)
+}
+
+/// An exclusive `flock` on a directory, held while the descriptor (or a forked copy) is open.
+pub fn lock_dir(dir: &Path) -> Result<OwnedFd> {
+    let c = cpath(dir)?;
+    // SAFETY: a valid path string; the result is checked before use.
+    let fd = unsafe {
+        libc::open(
+            c.as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    };
+    check(fd, || format!("cannot open {}", dir.display()))?;
+    // SAFETY: open just returned this descriptor, owned by nobody else.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    loop {
+        // SAFETY: flock on a descriptor we own.
+        if unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_EX) } == 0 {
+            return Ok(fd);
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e).with_context(|| format!("cannot lock {}", dir.display()));
+        }
+    }
+}
+
+/// Closes every descriptor from 3 up except those in `keep` (raw calls only: after `fork`).
+///
+/// # Safety
+/// Only in a process that owns no descriptor it still needs beyond `keep` and 0-2.
+unsafe fn close_all_but(keep: &mut [RawFd]) {
+    keep.sort_unstable();
+    let mut from: u32 = 3;
+    for &fd in keep.iter() {
+        let fd = fd as u32;
+        if fd > from {
+            libc::syscall(libc::SYS_close_range, from, fd - 1, 0u32);
+        }
+        from = from.max(fd + 1);
+    }
+    libc::syscall(libc::SYS_close_range, from, u32::MAX, 0u32);
+}
+
+/// Forks a detached process that runs `work` and exits. Returns once the child has closed
+/// every descriptor but `keep`: it must not hold the pod lock (the pod would look running)
+/// nor the caller's pipes (whoever waits for their end would wait for it too). The child
+/// gets `/dev/null` as stdin and `log` (appended, created) as stdout and stderr.
+pub fn spawn_detached(keep: &OwnedFd, log: &Path, work: impl FnOnce()) -> Result<()> {
+    let log = cpath(log)?;
+    let mut ends = [0 as RawFd; 2];
+    // SAFETY: `ends` is a valid array for pipe2 to fill.
+    check(
+        unsafe { libc::pipe2(ends.as_mut_ptr(), libc::O_CLOEXEC) },
+        || "cannot create a pipe".into(),
+    )?;
+    // SAFETY: pipe2 just returned these descriptors, owned by nobody else.
+    let (read_end, write_end) =
+        unsafe { (OwnedFd::from_raw_fd(ends[0]), OwnedFd::from_raw_fd(ends[1])) };
+    // SAFETY: stage1 is single-threaded here; the child only makes system calls, runs `work`
+    // and leaves with _exit.
+    let pid = unsafe { libc::fork() };
+    check(pid, || "cannot fork the network teardown".into())?;
+    if pid > 0 {
+        drop(write_end);
+        let mut byte = 0u8;
+        // End of file: the child closed its descriptors (or died).
+        // SAFETY: reading one byte into a valid buffer.
+        while unsafe { libc::read(read_end.as_raw_fd(), (&mut byte as *mut u8).cast(), 1) } < 0
+            && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted
+        {}
+        return Ok(());
+    }
+    // SAFETY (child): descriptor juggling on numbers this process owns, then _exit.
+    unsafe {
+        libc::setsid();
+        close_all_but(&mut [keep.as_raw_fd()]);
+        // That closed the pipe's write end too: the caller goes on.
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+        let out = libc::open(
+            log.as_ptr(),
+            libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND | libc::O_NOFOLLOW,
+            0o600,
+        );
+        if null < 0 || out < 0 {
+            libc::_exit(1);
+        }
+        libc::dup2(null, 0);
+        libc::dup2(out, 1);
+        libc::dup2(out, 2);
+        work();
+        libc::_exit(0);
+    }
 }

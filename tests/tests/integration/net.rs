@@ -271,8 +271,44 @@ fn default_net_reaches_the_host_and_gc_leaves_nothing_behind() {
     assert!(stdout.contains(&format!("inet {ip}/24")), "{stdout}");
     assert!(stdout.contains("default via 172.16.28.1"), "{stdout}");
     assert!(stdout.contains("hello-from-host"), "{stdout}");
+    // The pod's end takes its network down, without waiting for gc.
+    let veths = [veth];
+    assert!(
+        TestEnv::wait_for(Duration::from_secs(20), || owned_by(&uuid, &veths)
+            .is_empty()),
+        "still held after the pod exited: {:?}",
+        owned_by(&uuid, &veths)
+    );
     env.rkt(&["gc", "--grace-period=0s"]).ok();
-    assert_eq!(owned_by(&uuid, &[veth]), Vec::<String>::new());
+    assert_eq!(owned_by(&uuid, &veths), Vec::<String>::new());
+}
+
+#[test]
+fn gc_takes_down_the_network_of_a_pod_whose_rkt_was_killed() {
+    if !require_root("gc_takes_down_the_network_of_a_pod_whose_rkt_was_killed") {
+        return;
+    }
+    let env = TestEnv::new();
+    let img = shell_image(&env, "killed");
+    let mut pod = start(&env, &[], &[&img, "--exec=/bin/sleep", "--", "600"]);
+    let ip = running_networks(&env, &pod.uuid, &[])[0]["ip"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let veths = [host_veth(&ip)];
+    // SIGKILL: stage1 gets no chance to clean up; its pod dies with it.
+    pod.child.kill().unwrap();
+    pod.child.wait().unwrap();
+    assert!(TestEnv::wait_for(Duration::from_secs(20), || {
+        env.rkt(&["status", &pod.uuid])
+            .stdout
+            .contains("state=exited")
+    }));
+    let held = owned_by(&pod.uuid, &veths);
+    assert!(held.iter().any(|h| h.starts_with("netns")), "{held:?}");
+    assert!(held.iter().any(|h| h.starts_with("lease")), "{held:?}");
+    env.rkt(&["gc", "--grace-period=0s"]).ok();
+    assert_eq!(owned_by(&pod.uuid, &veths), Vec::<String>::new());
 }
 
 #[test]
