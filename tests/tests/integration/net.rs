@@ -680,3 +680,36 @@ fn twenty_pods_in_parallel_get_distinct_addresses() {
     assert_eq!(addresses.len(), 20, "{addresses:?}");
     env.rkt(&["gc", "--grace-period=0s"]).ok();
 }
+
+#[test]
+fn default_restricted_reaches_only_the_host() {
+    if !require_root("default_restricted_reaches_only_the_host") {
+        return;
+    }
+    let env = TestEnv::new();
+    let img = shell_image(&env, "restricted");
+    let pod = start(
+        &env,
+        &[],
+        &[
+            "--net=default-restricted",
+            &img,
+            "--exec=/bin/sh",
+            "--",
+            "-c",
+            "ip -o -4 addr show eth0; ip route; sleep 600",
+        ],
+    );
+    let nets = running_networks(&env, &pod.uuid, &[]);
+    assert_eq!(nets[0]["netName"], "default-restricted");
+    let held = owned_by(&pod.uuid, &[]);
+    // Running with a lease, and no masquerading rule: the pod cannot go past the host.
+    assert!(held.iter().any(|h| h.starts_with("lease")), "{held:?}");
+    assert!(!held.iter().any(|h| h.starts_with("iptables")), "{held:?}");
+    let uuid = pod.uuid.clone();
+    let (_, out, _) = pod.stop();
+    assert!(out.contains("inet 172.31."), "{out}");
+    assert!(!out.contains("default"), "a default route: {out}");
+    env.rkt(&["gc", "--grace-period=0s"]).ok();
+    assert_eq!(owned_by(&uuid, &[]), Vec::<String>::new());
+}
