@@ -251,7 +251,7 @@ fn attach(
         write_file(&net_dir.join(&copy_name), &conf.bytes)?;
         let plugin = cni::find_plugin(&conf.plugin, &plugin_dirs).ok_or_else(|| {
             anyhow!(
-                "error adding network {:?}: could not find plugin {:?} in {}",
+                "error adding network {:?}: could not find plugin {:?} in {} (Debian's containernetworking-plugins installs the standard ones in /usr/lib/cni)",
                 conf.name,
                 conf.plugin,
                 std::env::join_paths(&plugin_dirs)
