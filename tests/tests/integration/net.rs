@@ -713,3 +713,58 @@ fn default_restricted_reaches_only_the_host() {
     env.rkt(&["gc", "--grace-period=0s"]).ok();
     assert_eq!(owned_by(&uuid, &[]), Vec::<String>::new());
 }
+
+#[test]
+fn a_user_conf_replaces_a_builtin_and_all_loads_every_network() {
+    if !require_root("a_user_conf_replaces_a_builtin_and_all_loads_every_network") {
+        return;
+    }
+    let env = TestEnv::new();
+    let n = unique(3);
+    let config = env.tmp.path().join("config");
+    std::fs::create_dir_all(config.join("net.d")).unwrap();
+    // The operator's "default": ptp on a subnet of this test's own, leases in its directory.
+    let subnet = format!("10.203.{n}");
+    std::fs::write(
+        config.join("net.d/50-mydefault.conf"),
+        format!(
+            r#"{{"cniVersion":"0.1.0","name":"default","type":"ptp","ipam":{{"type":"host-local","subnet":"{subnet}.0/24","dataDir":"{}"}}}}"#,
+            env.tmp.path().join("ipam").display()
+        ),
+    )
+    .unwrap();
+    let lc = format!("--local-config={}", config.display());
+    let img = shell_image(&env, "alltest");
+    let run = env.rkt(&[
+        &lc,
+        "--insecure-options=image",
+        "run",
+        "--net=all",
+        &img,
+        "--exec=/bin/sh",
+        "--",
+        "-c",
+        "ip -o -4 addr show eth0; ip -o -4 addr show eth1",
+    ]);
+    let out = run.ok();
+    assert!(
+        run.stderr
+            .contains("overriding \"default\" network with one from"),
+        "{run:?}"
+    );
+    // 50-mydefault.conf sorts before the built-in 99-default-restricted.conf.
+    assert!(out.contains(&format!("eth0    inet {subnet}.")), "{out}");
+    assert!(out.contains("eth1    inet 172.31."), "{out}");
+    let uuid = env.rkt(&["list", "--no-legend", "--full"]).ok()[..36].to_string();
+    let json: serde_json::Value =
+        serde_json::from_str(env.rkt(&["status", "--format=json", &uuid]).ok()).unwrap();
+    let names: Vec<&str> = json["networks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["netName"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["default", "default-restricted"]);
+    env.rkt(&[&lc, "gc", "--grace-period=0s"]).ok();
+    assert_eq!(owned_by(&uuid, &[]), Vec::<String>::new());
+}
