@@ -442,6 +442,8 @@ fn start(
     let env = merged_env(app, &request.env);
     // Entered commands run as root in the app's root directory, like rkt's, and with the
     // app's capabilities: never more than the app itself could have.
+    // The app's cgroups, OOM score, no-new-privileges and seccomp filter too.
+    let programs = crate::pod::seccomp_programs(app).map_err(|e| e.to_string())?;
     let command = Command {
         root: &app.root,
         cwd: Path::new("/"),
@@ -452,6 +454,7 @@ fn start(
         groups: &[],
         session: Session::New,
         caps: app.caps,
+        confine: crate::pod::confinement(app, &programs),
     };
     let spec = ExecSpec::new(&command, limits).map_err(|e| e.to_string())?;
     let pid = sys::spawn(&spec, Some(&stdio)).map_err(|e| e.to_string())?;
