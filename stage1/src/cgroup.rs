@@ -336,6 +336,16 @@ pub fn create(layout: &Layout, uuid: &str, apps: &[AppLimits]) -> Result<(PodCgr
         mkdir(&pod)?;
         out.pod_dirs.push(pod.clone());
         inherit_cpuset(h, &pod)?;
+        let devices_v1 = !h.v2 && h.controllers.iter().any(|c| c == "devices");
+        if devices_v1 {
+            // Before any child exists (the kernel refuses a new "deny all" then). The pod as
+            // a whole may use what any of its apps may: v1 children can only narrow
+            // their parent.
+            if let Some(union) = device_union(apps) {
+                restrict_devices(&pod, &union)?;
+            }
+        }
+
         let init = pod.join(INIT_CGROUP);
         let slice = pod.join(APPS_SLICE);
         if h.v2 {
@@ -345,14 +355,6 @@ pub fn create(layout: &Layout, uuid: &str, apps: &[AppLimits]) -> Result<(PodCgr
         inherit_cpuset(h, &slice)?;
         if h.v2 {
             enable_v2(&slice, &v2_controllers)?;
-        }
-        let devices_v1 = !h.v2 && h.controllers.iter().any(|c| c == "devices");
-        if devices_v1 {
-            // The pod as a whole may use what any of its apps may (v1 children can only
-            // narrow their parent).
-            if let Some(union) = device_union(apps) {
-                restrict_devices(&pod, &union)?;
-            }
         }
         mkdir(&init)?;
         inherit_cpuset(h, &init)?;

@@ -3,6 +3,7 @@
 mod args;
 mod caps;
 mod cgroup;
+mod confine;
 mod console;
 mod contract;
 mod enter;

@@ -55,7 +55,9 @@ pub fn run(args: &RunArgs) -> Result<i32> {
         append_hostname: s1root.join(RKT_HOSTS).exists() && args.hosts_mode() != Some("host"),
         has_rkt_resolv: s1root.join(RKT_RESOLV_CONF).exists(),
     };
-    let apps = plan_apps(&manifest, &s1root, &pod, !args.disable_capabilities)?;
+    let (mut apps, images) = plan_apps(&manifest, &s1root, &pod, !args.disable_capabilities)?;
+    // Dropped when run returns: the pod's cgroups go with it.
+    let mut confinement = crate::confine::prepare(&pod_dir, &s1root, args, &mut apps, &images)?;
     if args.interactive && apps.len() != 1 {
         bail!(
             "interactive mode only works with a single app, the pod has {}",
@@ -90,7 +92,12 @@ pub fn run(args: &RunArgs) -> Result<i32> {
         console,
         harden: !args.disable_paths,
     };
-    let ops = setup::pod_ops(&layout, &apps, stdin, args.interactive)?;
+    let mut ops = setup::pod_ops(&layout, &apps, stdin, args.interactive)?;
+    // Right after the parent-death signal: everything PID 1 does is the pod's.
+    let init_fds = std::mem::take(&mut confinement.init_fds);
+    if !init_fds.is_empty() {
+        ops.insert(1, sys::Op::JoinCgroups(init_fds));
+    }
     let signals = sys::Signals::block()?;
     let child = setup::spawn_pod(&ops)?;
     let master = match child.wait_started(&ops) {
@@ -109,7 +116,9 @@ pub fn run(args: &RunArgs) -> Result<i32> {
     let pid_file = pod_dir.join(PID_FILE);
     std::fs::write(&pid_file, format!("{}\n", child.pid))
         .with_context(|| format!("cannot write {}", pid_file.display()))?;
-    supervise(child.pid, &signals, console)
+    let code = supervise(child.pid, &signals, console)?;
+    confinement.report_oom();
+    Ok(code)
 }
 
 fn read_pod_manifest(pod_dir: &Path) -> Result<PodManifest> {
@@ -125,11 +134,12 @@ fn plan_apps(
     s1root: &Path,
     pod: &PodSettings,
     restrict_caps: bool,
-) -> Result<Vec<AppPlan>> {
+) -> Result<(Vec<AppPlan>, Vec<App>)> {
     if manifest.apps.is_empty() {
         bail!("the pod manifest has no apps");
     }
     let mut plans = Vec::new();
+    let mut images = Vec::new();
     for ra in &manifest.apps {
         let app_dir = s1root.join(STAGE2_DIR).join(&ra.name);
         let rootfs = app_dir.join("rootfs");
@@ -164,8 +174,9 @@ fn plan_apps(
             pod,
             &volumes,
         )?);
+        images.push(app);
     }
-    Ok(plans)
+    Ok((plans, images))
 }
 
 /// The app section of the image, for pod manifests that do not carry one.

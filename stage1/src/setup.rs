@@ -239,6 +239,27 @@ fn hardening_ops(root: &Path) -> Result<Vec<Op>> {
     Ok(ops)
 }
 
+/// Parts of sysfs hidden from apps (docs/stage-contract.md, "Devices"): firmware tables, file
+/// system and module internals, hypervisor and power controls.
+const MASKED_SYS: [&str; 5] = ["firmware", "fs", "hypervisor", "module", "power"];
+
+/// Covers each [`MASKED_SYS`] directory of the app's sysfs at `sys` with an empty read-only
+/// tmpfs.
+fn sys_hardening_ops(root: &Path, sys: &str) -> Result<Vec<Op>> {
+    let mut ops = Vec::new();
+    for dir in MASKED_SYS {
+        ops.push(Op::Mount {
+            source: Some(cstring("tmpfs")?),
+            target: in_root(root, &format!("{}/{dir}", sys.trim_end_matches('/')))?,
+            fstype: Some(cstring("tmpfs")?),
+            flags: MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+            data: Some(cstring("size=0,mode=0555")?),
+            optional: true,
+        });
+    }
+    Ok(ops)
+}
+
 /// The pod-wide `/dev`: a tmpfs with the host's basic devices bound in, its own devpts and shm.
 /// `/dev/console` is created here and bound by [`console_ops`].
 fn dev_ops(s1root: &Path) -> Result<Vec<Op>> {
@@ -424,6 +445,9 @@ fn app_ops(layout: &PodLayout<'_>, app: &AppPlan) -> Result<Vec<Op>> {
                 true,
             )),
         }
+        if harden && matches!(m.source, MountSource::Sysfs) {
+            ops.extend(sys_hardening_ops(&root, &m.target)?);
+        }
         // Targets of later mounts inside this one exist only now: made before it may turn
         // read-only. (rkt made them in the same place, inside the volume.)
         for (later, parent) in app.mounts.iter().zip(&parents).skip(i + 1) {
@@ -540,6 +564,13 @@ pub fn pod_ops(
         ops.push(Op::LoopbackUp);
     }
     ops.push(Op::PivotRoot(cpath(s1root)?));
+    let app_caps: Vec<Option<Vec<u32>>> = apps.iter().map(|a| a.launch.caps.clone()).collect();
+    if let Some(keep) = crate::caps::init_bounding_set(&app_caps) {
+        ops.push(Op::LimitBounding {
+            keep,
+            last: crate::caps::last_cap(),
+        });
+    }
     ops.push(Op::UnblockSignals);
     let plan_path = format!("/{INIT_PLAN}");
     ops.push(Op::Exec(PreparedExec::new(

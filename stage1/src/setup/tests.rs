@@ -35,6 +35,7 @@ fn app(mounts: Vec<AppMount>) -> AppPlan {
             pre_start: vec![],
             post_stop: vec![],
             caps: None,
+            confine: Default::default(),
         },
         mounts,
         read_only_rootfs: false,

@@ -264,6 +264,16 @@ pub fn set_cloexec(fd: RawFd) -> Result<()> {
     Ok(())
 }
 
+/// Clears close-on-exec: stage2-init inherits the descriptor (the app cgroups' `cgroup.procs`).
+pub fn set_inheritable(fd: RawFd) -> Result<()> {
+    // SAFETY: fcntl on a descriptor number; failure is reported, not UB.
+    if unsafe { libc::fcntl(fd, libc::F_SETFD, 0) } != 0 {
+        return Err(io::Error::last_os_error())
+            .with_context(|| format!("cannot clear close-on-exec on fd {fd}"));
+    }
+    Ok(())
+}
+
 /// Takes ownership of the inherited lock descriptor (it stays open until stage1 exits).
 pub fn adopt_lock_fd(fd: RawFd) -> Result<OwnedFd> {
     // SAFETY: fcntl(F_GETFD) only checks that the number is an open descriptor.

@@ -153,6 +153,11 @@ pub enum Op {
     LoopbackUp,
     /// Replaces fd 0 with this descriptor.
     Stdin(OwnedFd),
+    /// Moves the pod's PID 1 into its cgroups: writes `0` to each `cgroup.procs`.
+    JoinCgroups(Vec<OwnedFd>),
+    /// Drops every capability from 0 to `last` that is not in the mask from the bounding set,
+    /// so that stage2-init starts with no more than it and its apps need.
+    LimitBounding { keep: u64, last: u32 },
     /// `chdir(new_root)`, `pivot_root(".", ".")`, detach the old root, `chdir("/")`.
     PivotRoot(CString),
     UnblockSignals,
@@ -261,6 +266,10 @@ impl fmt::Display for Op {
             Op::SetHostname(h) => write!(f, "set hostname {}", lossy(h)),
             Op::LoopbackUp => write!(f, "bring up the loopback interface"),
             Op::Stdin(_) => write!(f, "redirect stdin"),
+            Op::JoinCgroups(_) => write!(f, "join the pod's cgroups"),
+            Op::LimitBounding { keep, .. } => {
+                write!(f, "limit the capability bounding set to {keep:#x}")
+            }
             Op::PivotRoot(p) => write!(f, "pivot into {}", lossy(p)),
             Op::UnblockSignals => write!(f, "unblock signals"),
             Op::Exec(e) => write!(f, "execute {}", lossy(&e.path)),
@@ -374,6 +383,29 @@ fn run_op(op: &Op, report: RawFd) -> Result<(), i32> {
             }
             Op::SetHostname(h) => libc::sethostname(h.as_ptr(), h.as_bytes().len()),
             Op::LoopbackUp => loopback_up(),
+            Op::LimitBounding { keep, last } => {
+                let mut rc = 0;
+                for cap in 0..=(*last).min(63) {
+                    if keep & (1u64 << cap) == 0
+                        && libc::prctl(libc::PR_CAPBSET_DROP, libc::c_ulong::from(cap), 0, 0, 0) != 0
+                        && *libc::__errno_location() != libc::EINVAL
+                    {
+                        rc = -1;
+                        break;
+                    }
+                }
+                rc
+            }
+            Op::JoinCgroups(fds) => {
+                let mut rc = 0;
+                for fd in fds {
+                    if libc::write(fd.as_raw_fd(), c"0".as_ptr().cast(), 1) != 1 {
+                        rc = -1;
+                        break;
+                    }
+                }
+                rc
+            }
             Op::Stdin(fd) => {
                 if libc::dup2(fd.as_raw_fd(), 0) < 0 {
                     -1
