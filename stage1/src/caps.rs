@@ -140,6 +140,7 @@ mod tests {
     fn init_keeps_its_own_needs_and_the_apps_caps_only() {
         let mask = init_bounding_set(&[Some(vec![12]), Some(vec![0])]).unwrap();
         assert!(mask & 1 << 21 != 0, "CAP_SYS_ADMIN for pivot_root");
+        assert!(mask & 1 << 24 != 0, "CAP_SYS_RESOURCE for OOM scores");
         assert!(mask & 1 << 12 != 0, "an app's CAP_NET_ADMIN");
         assert_eq!(mask & 1 << 19, 0, "no CAP_SYS_PTRACE");
         assert_eq!(mask & 1 << 17, 0, "no CAP_SYS_RAWIO");

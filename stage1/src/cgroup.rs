@@ -106,8 +106,8 @@ fn cgroup_mounts(mountinfo: &str) -> Vec<(String, PathBuf, bool, Vec<String>)> {
 impl Layout {
     /// The layout of this process: its /proc/self/cgroup matched with the cgroup mounts.
     pub fn detect() -> Result<Layout> {
-        let own = fs::read_to_string("/proc/self/cgroup")
-            .context("cannot read /proc/self/cgroup")?;
+        let own =
+            fs::read_to_string("/proc/self/cgroup").context("cannot read /proc/self/cgroup")?;
         let mounts = fs::read_to_string("/proc/self/mountinfo")
             .context("cannot read /proc/self/mountinfo")?;
         Ok(Layout::parse(&own, &mounts))
@@ -291,7 +291,11 @@ fn enable_v2(dir: &Path, controllers: &[&str]) -> Result<()> {
 
 /// Creates the pod's cgroups and sets the apps' limits. Warnings name what could not be
 /// enforced and why.
-pub fn create(layout: &Layout, uuid: &str, apps: &[AppLimits]) -> Result<(PodCgroups, Vec<String>)> {
+pub fn create(
+    layout: &Layout,
+    uuid: &str,
+    apps: &[AppLimits],
+) -> Result<(PodCgroups, Vec<String>)> {
     let mut warnings = Vec::new();
     let pod_name = pod_cgroup_name(uuid);
     let mut out = PodCgroups {
@@ -359,7 +363,13 @@ pub fn create(layout: &Layout, uuid: &str, apps: &[AppLimits]) -> Result<(PodCgr
         mkdir(&init)?;
         inherit_cpuset(h, &init)?;
         if devices_v1 && apps.iter().all(|a| a.devices.is_some()) {
-            restrict_devices(&init, &BASE_DEVICES.iter().map(|s| s.to_string()).collect::<Vec<_>>())?;
+            restrict_devices(
+                &init,
+                &BASE_DEVICES
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect::<Vec<_>>(),
+            )?;
         }
         out.init_procs.push(init.join("cgroup.procs"));
         for (i, app) in apps.iter().enumerate() {
@@ -368,7 +378,8 @@ pub fn create(layout: &Layout, uuid: &str, apps: &[AppLimits]) -> Result<(PodCgr
             inherit_cpuset(h, &dir)?;
             if devices_v1 {
                 if let Some(extra) = &app.devices {
-                    let mut rules: Vec<String> = BASE_DEVICES.iter().map(|s| s.to_string()).collect();
+                    let mut rules: Vec<String> =
+                        BASE_DEVICES.iter().map(|s| s.to_string()).collect();
                     rules.extend(extra.iter().cloned());
                     restrict_devices(&dir, &rules)?;
                 }
@@ -382,9 +393,14 @@ pub fn create(layout: &Layout, uuid: &str, apps: &[AppLimits]) -> Result<(PodCgr
             };
             if serves("memory") {
                 if let Some(bytes) = app.memory_bytes {
-                    let file = if h.v2 { "memory.max" } else { "memory.limit_in_bytes" };
-                    write_file(&dir.join(file), &bytes.to_string())
-                        .with_context(|| format!("app {}: cannot set its memory limit", app.name))?;
+                    let file = if h.v2 {
+                        "memory.max"
+                    } else {
+                        "memory.limit_in_bytes"
+                    };
+                    write_file(&dir.join(file), &bytes.to_string()).with_context(|| {
+                        format!("app {}: cannot set its memory limit", app.name)
+                    })?;
                 }
                 if app.memory_bytes.is_some() || out.app_memory[i].is_none() {
                     out.app_memory[i] = Some((dir.clone(), h.v2));
@@ -405,15 +421,21 @@ fn set_cpu(dir: &Path, v2: bool, app: &AppLimits) -> Result<()> {
         // At least 1 ms per period: the kernel's minimum quota.
         let quota = (milli * CPU_PERIOD_US / 1000).max(1000);
         if v2 {
-            write_file(&dir.join("cpu.max"), &format!("{quota} {CPU_PERIOD_US}")).with_context(ctx)?;
+            write_file(&dir.join("cpu.max"), &format!("{quota} {CPU_PERIOD_US}"))
+                .with_context(ctx)?;
         } else {
-            write_file(&dir.join("cpu.cfs_period_us"), &CPU_PERIOD_US.to_string()).with_context(ctx)?;
+            write_file(&dir.join("cpu.cfs_period_us"), &CPU_PERIOD_US.to_string())
+                .with_context(ctx)?;
             write_file(&dir.join("cpu.cfs_quota_us"), &quota.to_string()).with_context(ctx)?;
         }
     }
     if let Some(shares) = app.cpu_shares {
         if v2 {
-            write_file(&dir.join("cpu.weight"), &shares_to_weight(shares).to_string()).with_context(ctx)?;
+            write_file(
+                &dir.join("cpu.weight"),
+                &shares_to_weight(shares).to_string(),
+            )
+            .with_context(ctx)?;
         } else {
             write_file(&dir.join("cpu.shares"), &shares.to_string()).with_context(ctx)?;
         }
@@ -507,9 +529,12 @@ pub fn recorded_dirs(record: &str, uuid: &str, layout: &Layout) -> Result<Vec<Pa
     for line in record.lines().filter(|l| !l.is_empty()) {
         let p = PathBuf::from(line);
         let inside = layout.hierarchies.iter().any(|h| p.starts_with(&h.mount));
-        let normal = p
-            .components()
-            .all(|c| matches!(c, std::path::Component::RootDir | std::path::Component::Normal(_)));
+        let normal = p.components().all(|c| {
+            matches!(
+                c,
+                std::path::Component::RootDir | std::path::Component::Normal(_)
+            )
+        });
         if !inside || !normal || p.file_name().and_then(|n| n.to_str()) != Some(name.as_str()) {
             bail!("the pod's cgroups record names {line:?}, which is not this pod's cgroup");
         }

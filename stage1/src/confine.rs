@@ -121,8 +121,8 @@ pub fn prepare(
             plan.launch.confine.seccomp = Some(format!("/{SECCOMP_DIR}/{name}"));
         }
         // rkt: a non-root app with any filter also gets no-new-privileges.
-        plan.launch.confine.no_new_privileges = w.no_new_privileges
-            || (plan.launch.confine.seccomp.is_some() && plan.launch.uid != 0);
+        plan.launch.confine.no_new_privileges =
+            w.no_new_privileges || (plan.launch.confine.seccomp.is_some() && plan.launch.uid != 0);
         plan.launch.confine.oom_score_adj = w.oom;
         limits.push(AppLimits {
             name: name.clone(),

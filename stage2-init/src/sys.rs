@@ -19,9 +19,9 @@ mod root;
 mod socket;
 mod spawn;
 
+pub use confine::{read_programs, Program};
 pub use pty::open_pty;
 pub use socket::{Connection, Listener};
-pub use confine::{read_programs, Program};
 pub use spawn::{spawn, Command, Confinement, ExecLimits, ExecSpec, Session, Stdio};
 
 /// A failed operation: `<op>: <strerror>`, where `op` names the call and its path.

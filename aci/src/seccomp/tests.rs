@@ -70,9 +70,15 @@ fn wildcards_follow_rkt() {
         policy(&[remove(&["@appc.io/empty"], "")]).unwrap(),
         Some(default_policy())
     );
-    let docker = policy(&[retain(&["@docker/default-whitelist"])]).unwrap().unwrap();
+    let docker = policy(&[retain(&["@docker/default-whitelist"])])
+        .unwrap()
+        .unwrap();
     assert_eq!(docker.syscalls, default_policy().syscalls);
-    assert_eq!(docker.refusal, Refusal::Kill, "no errno: SIGSYS as systemd did");
+    assert_eq!(
+        docker.refusal,
+        Refusal::Kill,
+        "no errno: SIGSYS as systemd did"
+    );
     let black = policy(&[remove(&["@rkt/default-blacklist"], "ENOSYS")])
         .unwrap()
         .unwrap();
@@ -86,25 +92,45 @@ fn wildcards_follow_rkt() {
 #[test]
 fn explicit_sets_keep_what_every_program_needs() {
     let p = policy(&[retain(&["read", "write"])]).unwrap().unwrap();
-    let mut want: Vec<u32> = ["read", "write", "execve", "exit", "exit_group", "rt_sigreturn", "capget", "capset"]
-        .iter()
-        .map(|n| nr(n))
-        .collect();
+    let mut want: Vec<u32> = [
+        "read",
+        "write",
+        "execve",
+        "exit",
+        "exit_group",
+        "rt_sigreturn",
+        "capget",
+        "capset",
+    ]
+    .iter()
+    .map(|n| nr(n))
+    .collect();
     want.sort_unstable();
     assert_eq!(p.syscalls, want);
     assert!(!p.block_user_namespaces);
-    let d = policy(&[remove(&["stat", "reboot"], "EXFULL")]).unwrap().unwrap();
+    let d = policy(&[remove(&["stat", "reboot"], "EXFULL")])
+        .unwrap()
+        .unwrap();
     assert_eq!(d.syscalls, vec![nr("stat"), nr("reboot")]);
     assert_eq!(d.refusal, Refusal::Errno(54));
 }
 
 #[test]
 fn unknown_names_are_errors_naming_them() {
-    let e = policy(&[retain(&["read", "frobnicate"])]).unwrap_err().to_string();
-    assert!(e.contains("frobnicate") && e.contains("seccomp-retain-set"), "{e}");
-    let e = policy(&[retain(&["@systemd/clock"])]).unwrap_err().to_string();
+    let e = policy(&[retain(&["read", "frobnicate"])])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("frobnicate") && e.contains("seccomp-retain-set"),
+        "{e}"
+    );
+    let e = policy(&[retain(&["@systemd/clock"])])
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("@systemd/clock"), "{e}");
-    let e = policy(&[remove(&["reboot"], "ENOTANERRNO")]).unwrap_err().to_string();
+    let e = policy(&[remove(&["reboot"], "ENOTANERRNO")])
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("ENOTANERRNO"), "{e}");
     assert!(policy(&[retain(&["@appc.io/empty"])]).is_err());
 }

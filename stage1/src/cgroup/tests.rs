@@ -24,8 +24,14 @@ fn detects_hybrid_v1_and_v2_layouts() {
     assert_eq!(l.hierarchies.len(), 5);
     let mem = l.v1("memory").unwrap();
     assert_eq!(mem.own, PathBuf::from("/sys/fs/cgroup/memory/batch/job1"));
-    assert_eq!(l.v1("cpuacct").unwrap().mount, PathBuf::from("/sys/fs/cgroup/cpu,cpuacct"));
-    assert_eq!(l.v2().unwrap().own, PathBuf::from("/sys/fs/cgroup/unified/"));
+    assert_eq!(
+        l.v1("cpuacct").unwrap().mount,
+        PathBuf::from("/sys/fs/cgroup/cpu,cpuacct")
+    );
+    assert_eq!(
+        l.v2().unwrap().own,
+        PathBuf::from("/sys/fs/cgroup/unified/")
+    );
 
     let v1 = Layout::parse(
         "4:memory:/\n",
@@ -57,7 +63,12 @@ fn mount_points_with_escapes_are_decoded() {
 
 fn fake_v1(root: &Path) -> Layout {
     let mut hs = Vec::new();
-    for ctrls in [&["memory"][..], &["cpu", "cpuacct"], &["devices"], &["cpuset"]] {
+    for ctrls in [
+        &["memory"][..],
+        &["cpu", "cpuacct"],
+        &["devices"],
+        &["cpuset"],
+    ] {
         let mount = root.join(ctrls.join(","));
         fs::create_dir_all(&mount).unwrap();
         hs.push(Hierarchy {
@@ -107,8 +118,16 @@ fn v1_limits_go_to_each_controllers_app_cgroup() {
     let (cg, warnings) = create(&layout, "u-1", &[web()]).unwrap();
     assert!(warnings.is_empty(), "{warnings:?}");
     let pod = pod_cgroup_name("u-1");
-    let app = |h: &str| tmp.path().join(h).join(&pod).join("system.slice/web.service");
-    assert_eq!(read(app("memory").join("memory.limit_in_bytes")), "134217728");
+    let app = |h: &str| {
+        tmp.path()
+            .join(h)
+            .join(&pod)
+            .join("system.slice/web.service")
+    };
+    assert_eq!(
+        read(app("memory").join("memory.limit_in_bytes")),
+        "134217728"
+    );
     assert_eq!(read(app("cpu,cpuacct").join("cpu.cfs_quota_us")), "75000");
     assert_eq!(read(app("cpu,cpuacct").join("cpu.cfs_period_us")), "100000");
     assert_eq!(read(app("cpu,cpuacct").join("cpu.shares")), "2048");
@@ -138,7 +157,10 @@ fn v2_limits_use_v2_files_and_delegate_top_down() {
     let app = pod.join("system.slice/web.service");
     assert_eq!(read(app.join("memory.max")), "134217728");
     assert_eq!(read(app.join("cpu.max")), "75000 100000");
-    assert_eq!(read(app.join("cpu.weight")), shares_to_weight(2048).to_string());
+    assert_eq!(
+        read(app.join("cpu.weight")),
+        shares_to_weight(2048).to_string()
+    );
     assert_eq!(cg.app_memory[0], Some((app, true)));
 }
 
@@ -169,9 +191,17 @@ fn weights_follow_the_usual_conversion() {
 #[test]
 fn oom_kills_are_read_from_both_versions() {
     let tmp = tempfile::tempdir().unwrap();
-    fs::write(tmp.path().join("memory.events"), "low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n").unwrap();
+    fs::write(
+        tmp.path().join("memory.events"),
+        "low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n",
+    )
+    .unwrap();
     assert!(oom_killed(tmp.path(), true));
-    fs::write(tmp.path().join("memory.oom_control"), "oom_kill_disable 0\nunder_oom 0\noom_kill 0\n").unwrap();
+    fs::write(
+        tmp.path().join("memory.oom_control"),
+        "oom_kill_disable 0\nunder_oom 0\noom_kill 0\n",
+    )
+    .unwrap();
     assert!(!oom_killed(tmp.path(), false));
 }
 

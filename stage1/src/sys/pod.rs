@@ -157,7 +157,10 @@ pub enum Op {
     JoinCgroups(Vec<OwnedFd>),
     /// Drops every capability from 0 to `last` that is not in the mask from the bounding set,
     /// so that stage2-init starts with no more than it and its apps need.
-    LimitBounding { keep: u64, last: u32 },
+    LimitBounding {
+        keep: u64,
+        last: u32,
+    },
     /// `chdir(new_root)`, `pivot_root(".", ".")`, detach the old root, `chdir("/")`.
     PivotRoot(CString),
     UnblockSignals,
@@ -387,7 +390,8 @@ fn run_op(op: &Op, report: RawFd) -> Result<(), i32> {
                 let mut rc = 0;
                 for cap in 0..=(*last).min(63) {
                     if keep & (1u64 << cap) == 0
-                        && libc::prctl(libc::PR_CAPBSET_DROP, libc::c_ulong::from(cap), 0, 0, 0) != 0
+                        && libc::prctl(libc::PR_CAPBSET_DROP, libc::c_ulong::from(cap), 0, 0, 0)
+                            != 0
                         && *libc::__errno_location() != libc::EINVAL
                     {
                         rc = -1;

@@ -128,8 +128,14 @@ mod tests {
         assert_eq!(progs[0][0].code, 6);
         assert_eq!(progs[0][0].k, 0x7fff_0000);
         assert_eq!((progs[0][1].jt, progs[0][1].jf), (1, 2));
-        assert!(parse_programs(&bytes[..bytes.len() - 1]).is_none(), "truncated");
+        assert!(
+            parse_programs(&bytes[..bytes.len() - 1]).is_none(),
+            "truncated"
+        );
         assert!(parse_programs(&[]).is_none(), "empty");
-        assert!(parse_programs(&0u32.to_ne_bytes()).is_none(), "zero-length program");
+        assert!(
+            parse_programs(&0u32.to_ne_bytes()).is_none(),
+            "zero-length program"
+        );
     }
 }
