@@ -56,8 +56,8 @@ pub fn programs(policy: &Policy) -> Result<Vec<BpfProgram>> {
     let main = match policy.mode {
         Mode::Allow => {
             if block_userns {
-                if rules.contains_key(&nr("clone")) {
-                    rules.insert(nr("clone"), vec![clone_newuser(false)?]);
+                if let Some(clone) = rules.get_mut(&nr("clone")) {
+                    *clone = vec![clone_newuser(false)?];
                 }
                 // Allowed here only so that the second program's ENOSYS decides.
                 rules.insert(nr("clone3"), Vec::new());
