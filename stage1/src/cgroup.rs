@@ -239,6 +239,11 @@ pub struct PodCgroups {
     pub app_procs: Vec<Vec<PathBuf>>,
     /// Per app: its cgroup dir in the hierarchy that counts memory (for OOM reports).
     pub app_memory: Vec<Option<(PathBuf, bool)>>,
+    /// The cgroup2 directories of PID 1 and of each app, where eBPF device programs go.
+    pub v2_init: Option<PathBuf>,
+    pub v2_apps: Vec<PathBuf>,
+    /// Whether the v1 `devices` controller carries the device policy.
+    pub devices_v1: bool,
 }
 
 fn write_file(path: &Path, value: &str) -> Result<()> {
@@ -372,6 +377,10 @@ pub fn create(
             )?;
         }
         out.init_procs.push(init.join("cgroup.procs"));
+        if h.v2 {
+            out.v2_init = Some(init.clone());
+        }
+        out.devices_v1 |= devices_v1;
         for (i, app) in apps.iter().enumerate() {
             let dir = pod.join(app_cgroup(&app.name));
             mkdir(&dir)?;
@@ -410,6 +419,9 @@ pub fn create(
                 set_cpu(&dir, h.v2, app)?;
             }
             out.app_procs[i].push(dir.join("cgroup.procs"));
+            if h.v2 {
+                out.v2_apps.push(dir.clone());
+            }
         }
     }
     Ok((out, warnings))
@@ -542,6 +554,8 @@ pub fn recorded_dirs(record: &str, uuid: &str, layout: &Layout) -> Result<Vec<Pa
     }
     Ok(out)
 }
+
+pub mod devices;
 
 #[cfg(test)]
 mod tests;

@@ -183,6 +183,10 @@ pub fn prepare(
     for w in warnings {
         eprintln!("stage1: warning: {w}");
     }
+    let device_rules: Vec<Option<Vec<String>>> = limits.iter().map(|l| l.devices.clone()).collect();
+    if let Some(warning) = attach_device_programs(cgroups, &device_rules) {
+        eprintln!("stage1: warning: {warning}");
+    }
     for path in &cgroups.init_procs {
         out.init_fds.push(open_procs(path)?);
     }
@@ -195,6 +199,54 @@ pub fn prepare(
         }
     }
     Ok(out)
+}
+
+fn insns(rules: &[String]) -> Result<Vec<u8>> {
+    let parsed = rules
+        .iter()
+        .map(|r| cgroup::devices::parse_rule(r))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(cgroup::devices::program(&parsed)
+        .into_iter()
+        .flat_map(|i| i.to_bytes())
+        .collect())
+}
+
+/// The closed device policy on cgroup2 (on hybrid hosts too, on top of the v1 controller):
+/// one eBPF program for PID 1 and one per app. A warning when the policy holds nowhere.
+fn attach_device_programs(
+    cgroups: &cgroup::PodCgroups,
+    rules: &[Option<Vec<String>>],
+) -> Option<String> {
+    let base: Vec<String> = cgroup::BASE_DEVICES.iter().map(|s| s.to_string()).collect();
+    if rules.iter().any(Option::is_none) {
+        return None; // --insecure-options=paths
+    }
+    let attach = || -> Result<()> {
+        let Some(init) = &cgroups.v2_init else {
+            return Ok(());
+        };
+        let prog = sys::load_device_program(&insns(&base)?)?;
+        sys::attach_device_program(init, &prog)?;
+        for (dir, extra) in cgroups.v2_apps.iter().zip(rules.iter().flatten()) {
+            let mut all = base.clone();
+            all.extend(extra.iter().cloned());
+            let prog = sys::load_device_program(&insns(&all)?)?;
+            sys::attach_device_program(dir, &prog)?;
+        }
+        Ok(())
+    };
+    let result = attach();
+    let enforced = cgroups.devices_v1 || (cgroups.v2_init.is_some() && result.is_ok());
+    match (enforced, result) {
+        (true, _) => None,
+        (false, Err(e)) => Some(format!(
+            "the device policy is not enforced by a cgroup ({e:#}); device nodes still work only where stage1 binds them"
+        )),
+        (false, Ok(())) => Some(
+            "no devices cgroup controller or cgroup2 hierarchy: the device policy is not enforced by a cgroup; device nodes still work only where stage1 binds them".to_string(),
+        ),
+    }
 }
 
 impl PodConfinement {

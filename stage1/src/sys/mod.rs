@@ -1,5 +1,6 @@
 //! The only place in stage1 that talks to the kernel directly: thin wrappers whose errors name
 //! the operation and its paths. [`pod`] holds the pod-creation ops run after `fork`.
+mod bpf;
 pub mod channel;
 mod console;
 mod pod;
@@ -7,6 +8,7 @@ mod report;
 mod resolve;
 pub mod term;
 
+pub use bpf::{attach_device_program, load_device_program};
 pub use pod::{spawn_pod, ConsoleOp, MakeTarget, Op, Target, MOUNT_ATTR_NODEV, MOUNT_ATTR_RDONLY};
 pub use term::RawMode;
 

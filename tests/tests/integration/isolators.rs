@@ -76,6 +76,42 @@ fn host_dir(hierarchy: &str, path: &str) -> PathBuf {
     mount.join(path.trim_start_matches('/'))
 }
 
+/// How many eBPF device programs are attached to the cgroup2 directory `dir`.
+fn device_programs(dir: &Path) -> u32 {
+    #[repr(C)]
+    struct Query {
+        target_fd: u32,
+        attach_type: u32,
+        query_flags: u32,
+        attach_flags: u32,
+        prog_ids: u64,
+        prog_cnt: u32,
+        pad: u32,
+    }
+    let cgroup = std::fs::File::open(dir).unwrap();
+    let mut ids = [0u32; 8];
+    let mut q = Query {
+        target_fd: std::os::fd::AsRawFd::as_raw_fd(&cgroup) as u32,
+        attach_type: 6, // BPF_CGROUP_DEVICE
+        query_flags: 0,
+        attach_flags: 0,
+        prog_ids: ids.as_mut_ptr() as u64,
+        prog_cnt: ids.len() as u32,
+        pad: 0,
+    };
+    // SAFETY: BPF_PROG_QUERY (16) on a live, zero-padded attr with room for 8 ids.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            16,
+            &mut q as *mut Query,
+            std::mem::size_of::<Query>() as u32,
+        )
+    };
+    assert_eq!(rc, 0, "{}", std::io::Error::last_os_error());
+    q.prog_cnt
+}
+
 #[test]
 fn memory_and_cpu_limits_are_in_the_apps_cgroup_and_removed_with_the_pod() {
     if !require_root("memory_and_cpu_limits_are_in_the_apps_cgroup_and_removed_with_the_pod") {
@@ -121,6 +157,10 @@ fn memory_and_cpu_limits_are_in_the_apps_cgroup_and_removed_with_the_pod() {
     } else {
         assert_eq!(read("", "memory.max"), "67108864");
         assert_eq!(read("", "cpu.max"), "25000 100000");
+    }
+    // On cgroup2 (hybrid hosts too) the device policy is an eBPF program on the app's cgroup.
+    if let (Some(path), Some(_)) = (cgroup_of(&proc_cgroup, ""), mount_of("")) {
+        assert_eq!(device_programs(&host_dir("", &path)), 1);
     }
     assert!(!pod_cgroups(&uuid).is_empty());
     env.rkt(&["stop", "--force", &uuid]).ok();
