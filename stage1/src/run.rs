@@ -26,9 +26,11 @@ pub fn run(args: &RunArgs) -> Result<i32> {
         }
         Err(_) => None,
     };
-    if args.private_users.is_some() {
-        bail!("--private-users is not supported by this stage1 yet");
-    }
+    let id_range = args
+        .private_users
+        .as_deref()
+        .map(parse_id_range)
+        .transpose()?;
     if args.mutable {
         bail!("mutable pods are not supported by this stage1");
     }
@@ -72,7 +74,8 @@ pub fn run(args: &RunArgs) -> Result<i32> {
         args.debug,
         STOP_TIMEOUT_SECS,
     )?;
-    setup::create_shared_volumes(&pod_dir, &apps, &manifest.volumes)?;
+    let shift = id_range.map_or(0, |(shift, _)| shift);
+    setup::create_shared_volumes(&pod_dir, &apps, &manifest.volumes, shift)?;
     let stdin = if args.interactive {
         None
     } else {
@@ -91,6 +94,14 @@ pub fn run(args: &RunArgs) -> Result<i32> {
         ns,
         console,
         harden: !args.disable_paths,
+        userns: match id_range {
+            Some((shift, count)) => {
+                let root = std::ffi::CString::new(s1root.as_os_str().as_encoded_bytes())
+                    .context("the stage1 root's path holds a NUL byte")?;
+                Some(sys::idmapped_tree(&root, shift, count)?)
+            }
+            None => None,
+        },
     };
     let mut ops = setup::pod_ops(&layout, &apps, stdin, args.interactive)?;
     // Right after the parent-death signal: everything PID 1 does is the pod's.
@@ -100,7 +111,7 @@ pub fn run(args: &RunArgs) -> Result<i32> {
     }
     let signals = sys::Signals::block()?;
     let child = setup::spawn_pod(&ops)?;
-    let master = match child.wait_started(&ops) {
+    let master = match child.wait_started(&ops, id_range) {
         Ok(master) => master,
         Err(e) => {
             // The child already failed; its status adds nothing to the report.
@@ -119,6 +130,19 @@ pub fn run(args: &RunArgs) -> Result<i32> {
     let code = supervise(child.pid, &signals, console)?;
     confinement.report_oom();
     Ok(code)
+}
+
+/// `--private-users=SHIFT:COUNT` (docs/stage-contract.md, "User namespaces").
+fn parse_id_range(value: &str) -> Result<(u32, u32)> {
+    let parsed = value
+        .split_once(':')
+        .and_then(|(s, c)| Some((s.parse::<u32>().ok()?, c.parse::<u32>().ok()?)));
+    match parsed {
+        Some((shift, count)) if shift > 0 && count > 0 && shift.checked_add(count).is_some() => {
+            Ok((shift, count))
+        }
+        _ => bail!("invalid --private-users value {value:?}: expected SHIFT:COUNT, both positive"),
+    }
 }
 
 fn read_pod_manifest(pod_dir: &Path) -> Result<PodManifest> {

@@ -185,7 +185,6 @@ impl RunRequest {
             if !std::path::Path::new("/proc/self/uid_map").exists() {
                 bail!("--private-users is not supported, kernel compiled without user namespace support");
             }
-            bail!("--private-users is not supported by this rkt yet (user namespaces come with the isolation work): run without it");
         }
         let nets: Vec<&str> = launch
             .net

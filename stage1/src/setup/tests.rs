@@ -80,6 +80,7 @@ fn plan(f: &Fixture, harden: bool, console: Option<ConsoleSlots>) -> Vec<String>
         },
         console,
         harden,
+        userns: None,
     };
     pod_ops(&layout, &[app(base_mounts())], None, true)
         .expect("plan")
@@ -221,6 +222,7 @@ fn layout(f: &Fixture) -> PodLayout<'_> {
         },
         console: None,
         harden: true,
+        userns: None,
     }
 }
 

@@ -9,7 +9,10 @@ mod resolve;
 pub mod term;
 
 pub use bpf::{attach_device_program, load_device_program};
-pub use pod::{spawn_pod, ConsoleOp, MakeTarget, Op, Target, MOUNT_ATTR_NODEV, MOUNT_ATTR_RDONLY};
+pub use pod::{
+    idmapped_tree, spawn_pod, ConsoleOp, MakeTarget, Op, Target, MOUNT_ATTR_NODEV,
+    MOUNT_ATTR_RDONLY,
+};
 pub use term::RawMode;
 
 use std::ffi::CString;

@@ -287,7 +287,8 @@ fn crun_bundle(work: &Path, rootfs: &Path, limited: bool) -> PathBuf {
     if limited {
         // The same limits as rkt's --memory=128M --cpu=500m.
         config["linux"]["resources"]["memory"] = serde_json::json!({ "limit": 128_000_000 });
-        config["linux"]["resources"]["cpu"] = serde_json::json!({ "quota": 50_000, "period": 100_000 });
+        config["linux"]["resources"]["cpu"] =
+            serde_json::json!({ "quota": 50_000, "period": 100_000 });
     }
     std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
     bundle

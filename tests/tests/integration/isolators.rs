@@ -369,3 +369,75 @@ fn bad_isolator_values_are_refused_before_the_pod_exists() {
         "no pod left"
     );
 }
+
+#[test]
+fn private_users_run_the_pod_in_a_shifted_user_namespace() {
+    if !require_root("private_users_run_the_pod_in_a_shifted_user_namespace") {
+        return;
+    }
+    let env = TestEnv::new();
+    let host = env.work().join("shared");
+    std::fs::create_dir_all(&host).unwrap();
+    // Host volumes are not shifted: the pod's root is an ordinary user to them.
+    std::fs::set_permissions(&host, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let script = "cat /proc/self/uid_map; stat -c 'owner %u:%g' /bin/busybox; \
+                  touch /hv/made && echo made";
+    let img = ImageSpec::shell("example.com/userns", script).mount_point("hv", "/hv", false);
+    let img = env.image(&img, "userns.aci");
+    let volume = format!("hv,kind=host,source={}", host.display());
+    let out = env.rkt(&[
+        "--insecure-options=image",
+        "run",
+        "--private-users",
+        "--volume",
+        &volume,
+        &img,
+    ]);
+    let s = out.ok();
+    let map: Vec<u64> = s
+        .lines()
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .map(|n| n.parse().unwrap())
+        .collect();
+    let shift = map[1];
+    assert_eq!(map[0], 0, "{out:?}");
+    assert_eq!(map[2], 65536, "{out:?}");
+    assert!(
+        shift >= 65536 && shift % 65536 == 0,
+        "rkt's n<<16 shift: {out:?}"
+    );
+    // The image's files are the pod root's own (an id-mapped mount, not a chown).
+    assert!(s.contains("owner 0:0"), "{out:?}");
+    assert!(s.contains("made"), "{out:?}");
+    use std::os::unix::fs::MetadataExt;
+    let made = std::fs::metadata(host.join("made")).unwrap();
+    assert_eq!(
+        u64::from(made.uid()),
+        shift,
+        "the pod's root is uid {shift} on the host"
+    );
+    assert_eq!(u64::from(made.gid()), shift);
+
+    // prepare records the range; run-prepared uses it.
+    let prepared = env.rkt(&[
+        "--insecure-options=image",
+        "prepare",
+        "--private-users",
+        &img,
+        "--exec",
+        "/bin/cat",
+        "--",
+        "/proc/self/uid_map",
+    ]);
+    let uuid = prepared.ok().trim().to_string();
+    let out = env.rkt(&["run-prepared", &uuid]);
+    let first = out
+        .ok()
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
+    assert_ne!(first, "0", "{out:?}");
+}
