@@ -405,7 +405,7 @@ fn private_users_run_the_pod_in_a_shifted_user_namespace() {
     assert_eq!(map[0], 0, "{out:?}");
     assert_eq!(map[2], 65536, "{out:?}");
     assert!(
-        shift >= 65536 && shift % 65536 == 0,
+        shift >= 65536 && shift.is_multiple_of(65536),
         "rkt's n<<16 shift: {out:?}"
     );
     // The image's files are the pod root's own (an id-mapped mount, not a chown).
