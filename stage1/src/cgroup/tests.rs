@@ -220,3 +220,39 @@ fn the_record_may_only_name_this_pods_scope() {
         assert!(recorded_dirs(&bad, "abc", &layout).is_err(), "{bad}");
     }
 }
+
+#[test]
+fn hybrid_hosts_limit_through_v1_and_track_in_the_unified_hierarchy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut layout = fake_v1(tmp.path());
+    // cgroup2 mounted beside the v1 controllers, with no controller of its own.
+    let unified = fake_v2(tmp.path(), "\n");
+    layout.hierarchies.extend(unified.hierarchies);
+    assert_eq!(layout.kind(), Kind::Hybrid);
+    let (cg, warnings) = create(&layout, "u-5", &[web()]).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let pod = pod_cgroup_name("u-5");
+    let app = |h: &str| {
+        tmp.path()
+            .join(h)
+            .join(&pod)
+            .join("system.slice/web.service")
+    };
+    assert_eq!(
+        read(app("memory").join("memory.limit_in_bytes")),
+        "134217728"
+    );
+    let v2_app = tmp
+        .path()
+        .join("unified/job")
+        .join(&pod)
+        .join("system.slice/web.service");
+    assert!(
+        !v2_app.join("memory.max").exists(),
+        "v1 enforces memory here"
+    );
+    assert_eq!(cg.app_procs[0].len(), 5, "every hierarchy tracks the app");
+    assert_eq!(cg.v2_apps, vec![v2_app.clone()]);
+    assert!(cg.devices_v1);
+    assert_eq!(cg.app_memory[0], Some((app("memory"), false)));
+}

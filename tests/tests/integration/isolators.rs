@@ -142,6 +142,9 @@ fn memory_and_cpu_limits_are_in_the_apps_cgroup_and_removed_with_the_pod() {
     // An entered command joins the app's cgroups too.
     let entered = env.rkt(&["enter", &uuid, "/bin/cat", "/proc/self/cgroup"]);
     assert_eq!(entered.ok(), proc_cgroup);
+    // And gets the app's seccomp filter.
+    let entered = env.rkt(&["enter", &uuid, "/bin/grep", "Seccomp:", "/proc/self/status"]);
+    assert_eq!(field(entered.ok(), "Seccomp:"), "2", "{entered:?}");
     let read = |hierarchy: &str, file: &str| {
         let path = cgroup_of(&proc_cgroup, hierarchy).unwrap();
         std::fs::read_to_string(host_dir(hierarchy, &path).join(file))
