@@ -11,6 +11,8 @@ pub const POD_CREATED: &str = "pod-created";
 pub const STAGE1_TREE_ID: &str = "stage1TreeStoreID";
 /// Marker: the pod was prepared for overlay mounts.
 pub const OVERLAY_PREPARED: &str = "overlay-prepared";
+/// `SHIFT:COUNT` of the pod's user namespace, as rkt wrote it (`--private-users`).
+pub const PRIVATE_USERS_PREPARED: &str = "private-users-prepared";
 /// Per-app image manifests and tree ids: `appsinfo/<app>/{manifest,treeStoreID}`.
 pub const APPS_INFO: &str = "appsinfo";
 pub const APP_TREE_ID: &str = "treeStoreID";

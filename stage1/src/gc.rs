@@ -1,8 +1,9 @@
-//! The `gc` entrypoint: release what stage1 set up outside the pod's own namespaces. The
-//! mounts live in the pod's private mount namespace, which the kernel removed when the pod
-//! exited; the network does not: its plugins' work (host-side interfaces, routes, NAT rules,
-//! address leases), the forwarded ports and the named network namespace are undone here
-//! (docs/stage-contract.md, "Networking").
+//! The `gc` entrypoint: release what stage1 set up outside the pod's own namespaces. Everything
+//! this stage1 mounts lives in the pod's private mount namespace, which the kernel removed when
+//! the pod exited. The pod's cgroups and its network are removed by `run` when the pod ends,
+//! and here when that stage1 was killed before it could: the network's plugin work (host-side
+//! interfaces, routes, NAT rules, address leases), the forwarded ports and the named network
+//! namespace (docs/stage-contract.md, "Networking").
 use anyhow::{Context, Result};
 
 use crate::args::PodArgs;
@@ -19,5 +20,6 @@ pub fn gc(args: &PodArgs) -> Result<i32> {
         local_config: std::path::Path::new(local_config),
         debug: args.debug,
     });
+    crate::confine::collect(&args.uuid)?;
     Ok(0)
 }

@@ -10,6 +10,7 @@ mod integration {
     pub mod image;
     pub mod image_compat;
     pub mod isolation;
+    pub mod isolators;
     pub mod lifecycle;
     pub mod net;
     pub mod run;

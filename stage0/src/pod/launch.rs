@@ -47,6 +47,7 @@ impl Launch {
             disable_paths: globals.insecure.skip_paths(),
             disable_seccomp: globals.insecure.skip_seccomp(),
             ipc: opts.ipc.clone(),
+            private_users: None,
         };
         Ok(Launch { dns, flags })
     }
@@ -88,6 +89,16 @@ pub fn net_list(value: Option<&str>) -> Result<Vec<String>> {
     Ok(out)
 }
 
+/// The user namespace range the pod was prepared with, if any.
+fn read_id_range(dir: &std::path::Path) -> Result<Option<String>> {
+    let path = dir.join(crate::contract::PRIVATE_USERS_PREPARED);
+    match std::fs::read_to_string(&path) {
+        Ok(range) => Ok(Some(range.trim().to_string())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
 /// Mounts the pod's filesystems, moves it to `run/` and becomes stage1.
 pub fn launch(
     pod: &mut Pod,
@@ -103,7 +114,9 @@ pub fn launch(
         .write(&dir.join(STAGE1_ROOTFS))
         .context("error writing name resolution files")?;
     let stage1 = Stage1::of_pod(store, &dir)?;
-    let argv = stage1.run_argv(&launch.flags, &pod.uuid.to_string(), &|w| {
+    let mut flags = launch.flags.clone();
+    flags.private_users = read_id_range(&dir)?;
+    let argv = stage1.run_argv(&flags, &pod.uuid.to_string(), &|w| {
         log.print(format!("warning: {w}"))
     })?;
     // Loaded and checked before the pod counts as running.

@@ -342,6 +342,7 @@ fn golden_launches() -> Vec<AppLaunch> {
             pre_start: vec![s(&["/bin/prepare", "x"])],
             post_stop: vec![s(&["/bin/cleanup"])],
             caps: Some(vec![0, 10, 27]),
+            confine: Default::default(),
         },
         AppLaunch {
             name: "db".into(),
@@ -355,6 +356,7 @@ fn golden_launches() -> Vec<AppLaunch> {
             pre_start: vec![],
             post_stop: vec![],
             caps: None,
+            confine: Default::default(),
         },
     ]
 }
@@ -388,6 +390,7 @@ fn init_plan_is_nul_separated() {
         pre_start: vec![],
         post_stop: vec![vec!["/bin/true".into()]],
         caps: Some(vec![0, 27]),
+        confine: Default::default(),
     };
     let bytes = init_plan(&[launch], false, false, 10);
     let fields: Vec<&[u8]> = bytes.split(|b| *b == 0).collect();
