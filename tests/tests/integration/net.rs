@@ -122,18 +122,11 @@ fn rand_suffix(env: &TestEnv, prefix: &str) -> usize {
 }
 
 impl Background {
-    /// Stops the pod (SIGTERM to rkt, as an init system would) and returns rkt's output.
-    fn stop(mut self) -> (i32, String, String) {
+    /// Stops the pod (SIGTERM to rkt, as an init system would) and waits for rkt to exit.
+    fn stop(self) {
         // SAFETY: signalling our own child.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let out = std::mem::replace(&mut self.child, Command::new("true").spawn().unwrap())
-            .wait_with_output()
-            .unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        let _ = self.child.wait_with_output();
     }
 }
 
@@ -228,11 +221,12 @@ fn default_net_reaches_the_host_and_gc_leaves_nothing_behind() {
         peer.ip().to_string()
     });
     let img = shell_image(&env, "client");
-    let script = format!(
-        "ip -o -4 addr show eth0; ip route; wget -q -O - http://172.16.28.1:{port}/; echo; sleep 600"
-    );
-    let pod = start(&env, &[], &[&img, "--exec=/bin/sh", "--", "-c", &script]);
+    let pod = start(&env, &[], &[&img, "--exec=/bin/sleep", "--", "600"]);
     let nets = running_networks(&env, &pod.uuid, &[]);
+    let script =
+        format!("ip -o -4 addr show eth0; ip route; wget -q -O - http://172.16.28.1:{port}/");
+    let inside = env.rkt(&["enter", &pod.uuid, "/bin/sh", "-c", &script]);
+    let stdout = inside.ok().to_string();
     assert_eq!(nets.len(), 1);
     assert_eq!(nets[0]["netName"], "default");
     assert_eq!(nets[0]["ifName"], "eth0");
@@ -267,7 +261,7 @@ fn default_net_reaches_the_host_and_gc_leaves_nothing_behind() {
         "no masquerading for the pod: {nat}"
     );
     let uuid = pod.uuid.clone();
-    let (_, stdout, _) = pod.stop();
+    pod.stop();
     assert!(stdout.contains(&format!("inet {ip}/24")), "{stdout}");
     assert!(stdout.contains("default via 172.16.28.1"), "{stdout}");
     assert!(stdout.contains("hello-from-host"), "{stdout}");
@@ -694,20 +688,27 @@ fn default_restricted_reaches_only_the_host() {
         &[
             "--net=default-restricted",
             &img,
-            "--exec=/bin/sh",
+            "--exec=/bin/sleep",
             "--",
-            "-c",
-            "ip -o -4 addr show eth0; ip route; sleep 600",
+            "600",
         ],
     );
     let nets = running_networks(&env, &pod.uuid, &[]);
     assert_eq!(nets[0]["netName"], "default-restricted");
+    let inside = env.rkt(&[
+        "enter",
+        &pod.uuid,
+        "/bin/sh",
+        "-c",
+        "ip -o -4 addr show eth0; ip route",
+    ]);
+    let out = inside.ok().to_string();
     let held = owned_by(&pod.uuid, &[]);
     // Running with a lease, and no masquerading rule: the pod cannot go past the host.
     assert!(held.iter().any(|h| h.starts_with("lease")), "{held:?}");
     assert!(!held.iter().any(|h| h.starts_with("iptables")), "{held:?}");
     let uuid = pod.uuid.clone();
-    let (_, out, _) = pod.stop();
+    pod.stop();
     assert!(out.contains("inet 172.31."), "{out}");
     assert!(!out.contains("default"), "a default route: {out}");
     env.rkt(&["gc", "--grace-period=0s"]).ok();
