@@ -550,6 +550,26 @@ fn bad_networks_fail_with_the_network_and_the_cause() {
     };
     check(&run("no-such-net"), "networks not found: no-such-net");
 
+    // The plugin search path is the operator's: without the standard directories, the
+    // default network's ptp is nowhere.
+    let empty = env.tmp.path().join("no-plugins");
+    std::fs::create_dir_all(&empty).unwrap();
+    let nowhere = env
+        .cmd(&[&lc, "--insecure-options=image", "run", &img])
+        .env("RKT_NET_PLUGIN_PATH", &empty)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&nowhere.stderr);
+    assert_eq!(nowhere.status.code(), Some(254), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "error adding network \"default\": could not find plugin \"ptp\" in {}:{}",
+            netd.display(),
+            empty.display()
+        )),
+        "{stderr}"
+    );
+
     std::fs::write(
         netd.join("20-missing.conf"),
         r#"{"cniVersion":"0.1.0","name":"missing","type":"rkt-test-no-such-plugin"}"#,
@@ -591,7 +611,7 @@ fn bad_networks_fail_with_the_network_and_the_cause() {
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(pods.len(), 4, "{pods:?}");
+    assert_eq!(pods.len(), 5, "{pods:?}");
     for uuid in &pods {
         assert_eq!(owned_by(uuid, &[]), Vec::<String>::new(), "pod {uuid}");
     }
