@@ -158,7 +158,7 @@ pub fn net_bench(out: &mut String, work: &Path) {
          | stage1's network setup, as it times itself (--debug) | {setup:.1} |\n\
          | **our overhead beyond the plugins' own time in that setup** (target ≤ 5) | **{ours:.2}** |\n\
          | rkt gc of a --net=none pod | {} |\n\
-         | rkt gc of a --net=default pod (CNI DEL included) | {} |",
+         | rkt gc right after a --net=default pod (waits for the DEL the pod's end started) | {} |",
         ms(none),
         ms(default),
         ms(extra),
