@@ -12,6 +12,7 @@ mod integration {
     pub mod isolation;
     pub mod isolators;
     pub mod lifecycle;
+    pub mod metadata;
     pub mod run;
     pub mod schedulers;
     pub mod volumes;
