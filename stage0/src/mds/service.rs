@@ -245,6 +245,10 @@ impl Service {
         }
         let pod_annotations = || annotations(&[&pod.manifest["annotations"]]);
         match rest.split('/').collect::<Vec<_>>().as_slice() {
+            // As the manifest has it, `null` included: clients compare the two.
+            ["pod", "annotations"] if pod.manifest["annotations"].is_null() => {
+                Response::json(b"null".to_vec())
+            }
             ["pod", "annotations"] => annotations_json(&pod_annotations()),
             ["pod", "annotations", name] => annotation(&pod_annotations(), name, "Pod annotation"),
             ["pod", "manifest"] => Response::json(pod.manifest_bytes.clone()),

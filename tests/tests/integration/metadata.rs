@@ -237,3 +237,73 @@ fn the_service_keeps_serving_through_bad_requests_and_load() {
         assert!(reply.ends_with(&uuid), "{reply}");
     }
 }
+
+/// The appc executor validator (`ace/validator.go` of the appc spec, from Debian's
+/// golang-github-appc-spec-dev), built static with Go.
+fn ace_validator(env: &TestEnv) -> PathBuf {
+    let out = env.work().join("ace-validator");
+    let built = Command::new("go")
+        .args(["build", "-o"])
+        .arg(&out)
+        .arg("github.com/appc/spec/ace")
+        .env("GO111MODULE", "off")
+        .env("GOPATH", "/usr/share/gocode")
+        .env("CGO_ENABLED", "0")
+        .env("GOCACHE", env.work().join("go-cache"))
+        .output()
+        .expect("go is installed (Debian golang-go, see .ci/run)");
+    assert!(
+        built.status.success(),
+        "building the ACE validator: {}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    out
+}
+
+#[test]
+fn the_appc_executor_validator_passes() {
+    if !require_root("the_appc_executor_validator_passes") {
+        return;
+    }
+    let env = TestEnv::new();
+    std::fs::create_dir_all(env.work()).unwrap();
+    let validator = std::fs::read(ace_validator(&env)).unwrap();
+    let main = ImageSpec::new(
+        "example.com/ace-validator-main",
+        &["/ace-validator", "main"],
+    )
+    .file("/ace-validator", 0o755, &validator)
+    .dir("/opt/acvalidator", 0o755)
+    .working_dir("/opt/acvalidator")
+    .env("IN_ACE_VALIDATOR", "correct")
+    .mount_point("database", "/db", false)
+    .handler("pre-start", &["/ace-validator", "prestart"])
+    .handler("post-stop", &["/ace-validator", "poststop"])
+    .annotation("created-by", "rkt-tests");
+    let sidekick = ImageSpec::new(
+        "example.com/ace-validator-sidekick",
+        &["/ace-validator", "sidekick"],
+    )
+    .file("/ace-validator", 0o755, &validator)
+    .mount_point("database", "/db", false);
+    let main = env.image(&main, "main.aci");
+    let sidekick = env.image(&sidekick, "sidekick.aci");
+    let mds = Mds::start(&env);
+    let out = mds.rkt(
+        &env,
+        &[
+            "--insecure-options=image",
+            "run",
+            "--mds-register",
+            "--net=host",
+            "--volume",
+            "database,kind=empty",
+            &main,
+            &sidekick,
+        ],
+    );
+    assert_eq!(out.code, 0, "{out:?}");
+    for mode in ["prestart OK", "main OK", "sidekick OK", "poststop OK"] {
+        assert!(out.stdout.lines().any(|l| l == mode), "{mode}: {out:?}");
+    }
+}
