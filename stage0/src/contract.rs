@@ -51,3 +51,8 @@ pub const ANN_INTERFACE_VERSION: &str = "coreos.com/rkt/stage1/interface-version
 pub const ANN_MUTABLE: &str = "coreos.com/rkt/stage1/mutable";
 
 pub const DEFAULT_STAGE1_FILE: &str = "stage1.aci";
+
+/// Marker: the pod was registered with the metadata service; gc deregisters it.
+pub const MDS_REGISTERED: &str = "mds-registered";
+/// The metadata service's port when it is not 18112, for stage1's `AC_METADATA_URL`.
+pub const MDS_PORT: &str = "mds-port";

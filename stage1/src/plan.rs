@@ -118,6 +118,8 @@ pub struct PodSettings {
     pub append_hostname: bool,
     /// `/etc/rkt-resolv.conf` exists in the stage1 root.
     pub has_rkt_resolv: bool,
+    /// `AC_METADATA_URL` for every app, with `--mds-token` only.
+    pub metadata_url: Option<String>,
 }
 
 /// The app's root inside the stage1 root.
@@ -139,6 +141,16 @@ pub fn compose_env(app_name: &str, app: &App) -> Vec<(String, String)> {
         }
     }
     env.push(("AC_APP_NAME".into(), app_name.into()));
+    env
+}
+
+/// rkt sets `AC_METADATA_URL` only for pods registered with the metadata service, and then
+/// over whatever the image says.
+fn with_metadata_url(mut env: Vec<(String, String)>, pod: &PodSettings) -> Vec<(String, String)> {
+    if let Some(url) = &pod.metadata_url {
+        env.retain(|(k, _)| k != "AC_METADATA_URL");
+        env.push(("AC_METADATA_URL".into(), url.clone()));
+    }
     env
 }
 
@@ -181,7 +193,7 @@ pub fn plan_app(
         gid: facts.gid,
         groups: supplementary_groups(facts.gid, &app.supplementary_gids),
         cwd,
-        env: compose_env(name, app),
+        env: with_metadata_url(compose_env(name, app), pod),
         exec,
         pre_start: handler("pre-start"),
         post_stop: handler("post-stop"),

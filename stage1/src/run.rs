@@ -95,6 +95,11 @@ fn start_pod(
         has_rkt_hosts: s1root.join(RKT_HOSTS).exists(),
         append_hostname: s1root.join(RKT_HOSTS).exists() && args.hosts_mode() != Some("host"),
         has_rkt_resolv: s1root.join(RKT_RESOLV_CONF).exists(),
+        metadata_url: args
+            .mds_token
+            .as_deref()
+            .map(|token| metadata_url(&pod_dir, token))
+            .transpose()?,
     };
     let (mut apps, images) = plan_apps(manifest, s1root, &pod, !args.disable_capabilities)?;
     // Dropped when run returns: the pod's cgroups go with it.
@@ -165,6 +170,26 @@ fn start_pod(
     let code = supervise(child.pid, &signals, console)?;
     confinement.report_oom();
     Ok(code)
+}
+
+/// The metadata service's port when it is not rkt's 18112 (stage0 writes it, see
+/// docs/stage-contract.md, "Metadata service").
+const MDS_PORT_FILE: &str = "mds-port";
+
+/// Where apps reach the metadata service: the host, through the pod's network, on the
+/// service's port, under the pod's token.
+fn metadata_url(pod_dir: &Path, token: &str) -> Result<String> {
+    if token.is_empty() || !token.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        bail!("invalid --mds-token {token:?}");
+    }
+    let port = match std::fs::read_to_string(pod_dir.join(MDS_PORT_FILE)) {
+        Ok(p) => p
+            .trim()
+            .parse::<u16>()
+            .with_context(|| format!("invalid {MDS_PORT_FILE} {p:?}"))?,
+        Err(_) => 18112,
+    };
+    Ok(format!("http://127.0.0.1:{port}/{token}"))
 }
 
 /// `--private-users=SHIFT:COUNT` (docs/stage-contract.md, "User namespaces").

@@ -12,6 +12,7 @@ mod integration {
     pub mod isolation;
     pub mod isolators;
     pub mod lifecycle;
+    pub mod metadata;
     pub mod net;
     pub mod run;
     pub mod schedulers;

@@ -220,9 +220,6 @@ impl RunRequest {
         if pod.apps.is_empty() && pod.pod_manifest.is_none() {
             bail!("must provide at least one image or specify the pod manifest");
         }
-        if launch.mds_register {
-            bail!("--mds-register: the metadata service is not supported by this rkt yet");
-        }
         Ok(())
     }
 }

@@ -24,6 +24,7 @@ fn pod() -> PodSettings {
         has_rkt_hosts: false,
         append_hostname: false,
         has_rkt_resolv: false,
+        metadata_url: None,
     }
 }
 
