@@ -68,7 +68,13 @@ pub fn run(args: &RunArgs) -> Result<i32> {
         ipc,
         join_net: network.as_ref().map(net::PodNetwork::netns_fd),
     };
-    let started = start_pod(args, &pod_dir, &manifest, &s1root, ns, id_range);
+    // Apps reach host services (the metadata service) at the host's address on their
+    // network, as in rkt; sharing the host's network, at 127.0.0.1.
+    let host_ip = network
+        .as_ref()
+        .and_then(net::PodNetwork::host_ip)
+        .map_or_else(|| "127.0.0.1".to_string(), |ip| ip.to_string());
+    let started = start_pod(args, &pod_dir, &manifest, &s1root, ns, id_range, &host_ip);
     if let Some(network) = network {
         match &started {
             Err(_) => network.teardown(&net_ctx),
@@ -86,6 +92,7 @@ fn start_pod(
     s1root: &Path,
     ns: Namespaces,
     id_range: Option<(u32, u32)>,
+    host_ip: &str,
 ) -> Result<i32> {
     let pod = PodSettings {
         hostname: args
@@ -98,7 +105,7 @@ fn start_pod(
         metadata_url: args
             .mds_token
             .as_deref()
-            .map(|token| metadata_url(&pod_dir, token))
+            .map(|token| metadata_url(pod_dir, host_ip, token))
             .transpose()?,
     };
     let (mut apps, images) = plan_apps(manifest, s1root, &pod, !args.disable_capabilities)?;
@@ -178,7 +185,7 @@ const MDS_PORT_FILE: &str = "mds-port";
 
 /// Where apps reach the metadata service: the host, through the pod's network, on the
 /// service's port, under the pod's token.
-fn metadata_url(pod_dir: &Path, token: &str) -> Result<String> {
+fn metadata_url(pod_dir: &Path, host_ip: &str, token: &str) -> Result<String> {
     if token.is_empty() || !token.bytes().all(|b| b.is_ascii_alphanumeric()) {
         bail!("invalid --mds-token {token:?}");
     }
@@ -189,7 +196,7 @@ fn metadata_url(pod_dir: &Path, token: &str) -> Result<String> {
             .with_context(|| format!("invalid {MDS_PORT_FILE} {p:?}"))?,
         Err(_) => 18112,
     };
-    Ok(format!("http://127.0.0.1:{port}/{token}"))
+    Ok(format!("http://{host_ip}:{port}/{token}"))
 }
 
 /// `--private-users=SHIFT:COUNT` (docs/stage-contract.md, "User namespaces").

@@ -78,9 +78,16 @@ pub struct NetInfo {
 pub struct PodNetwork {
     netns: OwnedFd,
     own_pid_ns: sys::OwnPidNs,
+    host_ip: Option<Ipv4Addr>,
 }
 
 impl PodNetwork {
+    /// The host's address on the pod's forwarding network (the first that masquerades, else
+    /// the last): where the pod reaches services on the host, such as the metadata service.
+    pub fn host_ip(&self) -> Option<Ipv4Addr> {
+        self.host_ip
+    }
+
     /// The namespace for the pod's PID 1 to join; open as long as `self` lives.
     pub fn netns_fd(&self) -> RawFd {
         self.netns.as_raw_fd()
@@ -205,7 +212,11 @@ pub fn setup(
     .context("error loading network definitions")?;
     let own_pid_ns = sys::OwnPidNs::open()?;
     match attach(ctx, list, &confs, forwards, dns_from_net) {
-        Ok(netns) => Ok(Some(PodNetwork { netns, own_pid_ns })),
+        Ok((netns, host_ip)) => Ok(Some(PodNetwork {
+            netns,
+            own_pid_ns,
+            host_ip,
+        })),
         Err(e) => {
             teardown(ctx);
             Err(e)
@@ -226,7 +237,7 @@ fn attach(
     confs: &[conf::NetConf],
     forwards: &[Forward],
     dns_from_net: bool,
-) -> Result<OwnedFd> {
+) -> Result<(OwnedFd, Option<Ipv4Addr>)> {
     let start = std::time::Instant::now();
     let netns = netns_path(ctx.uuid);
     sys::make_shared_dir(Path::new(NETNS_DIR))?;
@@ -259,13 +270,23 @@ fn attach(
         forward_ports(ctx, confs, &results, forwards)?;
     }
     let netns = sys::open_ns(&netns)?;
+    let host_ip = results.get(forwarding_net(confs)).and_then(|r| r.gateway);
     // `make bench` reads this line: our cost is the difference.
     ctx.log(format!(
         "networks set up in {:.2} ms, {:.2} ms of it in plugins",
         start.elapsed().as_secs_f64() * 1000.0,
         in_plugins.as_secs_f64() * 1000.0
     ));
-    Ok(netns)
+    Ok((netns, host_ip))
+}
+
+/// The network that carries forwarded ports and host services: rkt's choice, the first that
+/// masquerades, else the last one.
+fn forwarding_net(confs: &[conf::NetConf]) -> usize {
+    confs
+        .iter()
+        .position(|c| c.ip_masq)
+        .unwrap_or(confs.len().saturating_sub(1))
 }
 
 /// Copies the network's conf into the pod's `net/`, records it (`pending.json`) and calls the
@@ -370,10 +391,7 @@ fn forward_ports(
     results: &[cni::AddResult],
     forwards: &[Forward],
 ) -> Result<()> {
-    let i = confs
-        .iter()
-        .position(|c| c.ip_masq)
-        .unwrap_or(confs.len().saturating_sub(1));
+    let i = forwarding_net(confs);
     let Some(result) = results.get(i) else {
         bail!("cannot forward ports: the pod has no network");
     };

@@ -789,3 +789,56 @@ fn a_user_conf_replaces_a_builtin_and_all_loads_every_network() {
     env.rkt(&[&lc, "gc", "--grace-period=0s"]).ok();
     assert_eq!(owned_by(&uuid, &[]), Vec::<String>::new());
 }
+
+/// rkt's metadata URL for a contained pod: the host's address on the pod's network.
+#[test]
+fn a_pod_on_the_default_network_reaches_the_metadata_service_at_its_gateway() {
+    if !require_root("a_pod_on_the_default_network_reaches_the_metadata_service_at_its_gateway") {
+        return;
+    }
+    use std::io::BufRead;
+    let env = TestEnv::new();
+    let socket = env.work().join("mds.sock");
+    let mut service = Command::new(rkt_tests::env::rkt_bin())
+        .args(["metadata-service", "--listen-port=0"])
+        .env("RKT_METADATA_SOCKET", &socket)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(service.stderr.take().unwrap()).lines();
+    let port: u16 = loop {
+        let line = lines.next().expect("service output").unwrap();
+        if let Some(rest) = line.split("running on port ").nth(1) {
+            break rest.trim_end_matches("...").parse().unwrap();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    let img = env.image(
+        &ImageSpec::shell(
+            "example.com/mds-reader",
+            "echo url=$AC_METADATA_URL; echo uuid=$(wget -q -O - $AC_METADATA_URL/acMetadata/v1/pod/uuid)",
+        ),
+        "mds-reader.aci",
+    );
+    let out = env
+        .cmd(&["--insecure-options=image", "run", "--mds-register", &img])
+        .env("RKT_METADATA_SOCKET", &socket)
+        .output()
+        .unwrap();
+    let _ = service.kill();
+    let _ = service.wait();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let uuid = env.rkt(&["list", "--no-legend", "--full"]).ok()[..36].to_string();
+    assert!(
+        stdout.contains(&format!("url=http://172.16.28.1:{port}/")),
+        "{stdout}"
+    );
+    assert!(stdout.contains(&format!("uuid={uuid}")), "{stdout}");
+}
