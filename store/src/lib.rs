@@ -27,6 +27,7 @@ mod index;
 mod key;
 mod layout;
 mod lock;
+mod remote;
 mod tree;
 mod usage;
 mod workdir;
@@ -41,6 +42,7 @@ pub use index::ImageInfo;
 pub use key::{is_image_hash, ImageKey, TreeId};
 pub use layout::real_dir;
 pub use lock::StoreLock;
+pub use remote::RemoteRecord;
 pub use tree::{TreeCheck, TreeInfo};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
