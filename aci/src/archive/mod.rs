@@ -11,6 +11,7 @@ mod build;
 mod extract;
 mod limits;
 mod member;
+mod peek;
 mod read;
 mod sparse;
 mod whitelist;
@@ -25,6 +26,7 @@ mod tests;
 mod testutil;
 
 pub use build::{AciBuilder, MAX_TREE_DEPTH};
+pub use peek::peek_manifest;
 pub use limits::{
     LimitExceeded, LimitedDecompressor, Limits, DEFAULT_EXPANSION_FLOOR,
     DEFAULT_MAX_EXPANSION_RATIO, DEFAULT_MAX_RENDERED_SIZE,
