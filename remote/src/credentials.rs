@@ -61,7 +61,11 @@ pub fn base64(data: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for chunk in data.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -86,7 +90,9 @@ mod tests {
         let mut c = Credentials::default();
         c.add_basic("example.com:5000", "user", "pass");
         assert_eq!(
-            c.header_for("https://example.com:5000/v2/").unwrap().as_str(),
+            c.header_for("https://example.com:5000/v2/")
+                .unwrap()
+                .as_str(),
             "Basic dXNlcjpwYXNz"
         );
         assert!(c.header_for("https://example.com/v2/").is_none());

@@ -62,11 +62,7 @@ pub fn discover_keys(client: &Client, name: &str) -> Discovered<String> {
     })
 }
 
-fn discover<T>(
-    client: &Client,
-    name: &str,
-    extract: impl Fn(&str, &mut Vec<T>),
-) -> Discovered<T> {
+fn discover<T>(client: &Client, name: &str, extract: impl Fn(&str, &mut Vec<T>)) -> Discovered<T> {
     let mut result = Discovered {
         found: Vec::new(),
         attempts: Vec::new(),
@@ -215,7 +211,10 @@ mod tests {
             </head></html>"#;
         assert_eq!(
             meta_pairs(page, "ac-discovery"),
-            vec![("example.com".into(), "https://example.com/{name}.{ext}".into())]
+            vec![(
+                "example.com".into(),
+                "https://example.com/{name}.{ext}".into()
+            )]
         );
         assert_eq!(
             meta_pairs(page, "ac-discovery-pubkeys"),

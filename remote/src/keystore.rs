@@ -192,7 +192,11 @@ fn store_key(dir: &Path, key: &PublicKey) -> Result<PathBuf, KeystoreError> {
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))
         .map_err(write_err(dir))?;
     let path = dir.join(key.fingerprint_hex());
-    let tmp = dir.join(format!(".{}.tmp-{}", key.fingerprint_hex(), std::process::id()));
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        key.fingerprint_hex(),
+        std::process::id()
+    ));
     let result = (|| {
         let mut f = std::fs::OpenOptions::new()
             .write(true)
@@ -218,7 +222,10 @@ mod tests {
 
     #[test]
     fn ancestors_go_up_to_the_first_component() {
-        assert_eq!(ancestors("a.com/b/c"), vec!["a.com/b/c", "a.com/b", "a.com"]);
+        assert_eq!(
+            ancestors("a.com/b/c"),
+            vec!["a.com/b/c", "a.com/b", "a.com"]
+        );
         assert_eq!(ancestors("a.com"), vec!["a.com"]);
     }
 
@@ -226,7 +233,10 @@ mod tests {
     fn prefixes_that_could_escape_are_refused() {
         let ks = Keystore::new(Path::new("/nonexistent/s"), Path::new("/nonexistent/l"));
         for bad in ["../etc", "a/../../b", "/abs", "a//b", ""] {
-            assert!(matches!(ks.keyring(bad), Err(KeystoreError::BadPrefix(_))), "{bad}");
+            assert!(
+                matches!(ks.keyring(bad), Err(KeystoreError::BadPrefix(_))),
+                "{bad}"
+            );
         }
         assert!(ks.keyring("example.com/app").unwrap().is_empty());
         assert!(!ks.has_prefix_keys("example.com/app").unwrap());

@@ -22,7 +22,8 @@ pub enum VerifyError {
     UnknownIssuer,
     #[error("keystore: no valid signatures found in signature file")]
     NoSignature,
-    #[error("openpgp: invalid signature: {0}")]
+    /// The signature does not match the data (the pgp crate's detail is for `--debug`).
+    #[error("openpgp: invalid signature: the data does not match the signature")]
     Invalid(String),
     #[error("error reading the image: {0}")]
     Io(#[from] std::io::Error),
@@ -38,8 +39,8 @@ pub struct PublicKey {
 impl PublicKey {
     /// The first key of an ASCII-armored key block (rkt stores the block as given).
     pub fn from_armored(bytes: &[u8]) -> Result<PublicKey, KeyError> {
-        let (mut keys, _) = SignedPublicKey::from_armor_many(bytes)
-            .map_err(|e| KeyError::Parse(e.to_string()))?;
+        let (mut keys, _) =
+            SignedPublicKey::from_armor_many(bytes).map_err(|e| KeyError::Parse(e.to_string()))?;
         let key = keys
             .next()
             .ok_or(KeyError::Empty)?
@@ -111,7 +112,8 @@ impl<K: VerifyingKey> VerifyingKeyDyn for K {
 fn issued_by(sig: &Signature, key: &impl KeyDetails) -> bool {
     let fp = key.fingerprint();
     let id = key.legacy_key_id();
-    sig.issuer_fingerprint().iter().any(|f| **f == fp) || sig.issuer_key_id().iter().any(|k| **k == id)
+    sig.issuer_fingerprint().iter().any(|f| **f == fp)
+        || sig.issuer_key_id().iter().any(|k| **k == id)
 }
 
 fn group_fingerprint(bytes: &[u8]) -> String {
@@ -159,7 +161,10 @@ impl DetachedSignatures {
         self.find(keyring).map(|(k, _)| k)
     }
 
-    fn find<'k>(&self, keyring: &'k [PublicKey]) -> Result<(&'k PublicKey, &Signature), VerifyError> {
+    fn find<'k>(
+        &self,
+        keyring: &'k [PublicKey],
+    ) -> Result<(&'k PublicKey, &Signature), VerifyError> {
         for sig in &self.sigs {
             if let Some(key) = keyring.iter().find(|k| k.issuer_of(sig).is_some()) {
                 return Ok((key, sig));
@@ -176,8 +181,13 @@ impl DetachedSignatures {
         data: &mut dyn Read,
     ) -> Result<&'k PublicKey, VerifyError> {
         let (key, sig) = self.find(keyring)?;
-        let issuer = key.issuer_of(sig).expect("bug: find returned the issuer's key");
-        let mut counting = ErrorKeepingReader { inner: data, error: None };
+        let issuer = key
+            .issuer_of(sig)
+            .expect("bug: find returned the issuer's key");
+        let mut counting = ErrorKeepingReader {
+            inner: data,
+            error: None,
+        };
         match issuer.verify_stream(sig, &mut counting) {
             Ok(()) => Ok(key),
             Err(e) => match counting.error {

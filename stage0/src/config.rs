@@ -168,7 +168,10 @@ impl Config {
             bail!("no rktKind specified in {:?}", path.display().to_string());
         }
         if header.version.is_empty() {
-            bail!("no rktVersion specified in {:?}", path.display().to_string());
+            bail!(
+                "no rktVersion specified in {:?}",
+                path.display().to_string()
+            );
         }
         if !kinds.contains(&header.kind.as_str()) {
             let dir = path.parent().unwrap_or(Path::new("")).display().to_string();
@@ -206,9 +209,7 @@ impl Config {
         let creds = auth.credentials.unwrap_or(Value::Null);
         let entry = match auth.kind.as_str() {
             "basic" => {
-                let basic = basic_credentials(
-                    serde_json::from_value::<Option<BasicV1>>(creds)?,
-                )?;
+                let basic = basic_credentials(serde_json::from_value::<Option<BasicV1>>(creds)?)?;
                 HostAuth::Basic {
                     user: basic.user,
                     password: basic.password,
@@ -282,8 +283,8 @@ impl Config {
     }
 
     fn parse_stage1(&mut self, raw: &[u8]) -> Result<()> {
-        let s: Stage1V1 =
-            serde_json::from_slice(raw).map_err(|e| anyhow!("invalid stage1 configuration: {e}"))?;
+        let s: Stage1V1 = serde_json::from_slice(raw)
+            .map_err(|e| anyhow!("invalid stage1 configuration: {e}"))?;
         if !s.version.is_empty() && s.name.is_empty() {
             bail!("default stage1 image version specified, but name is missing");
         }
@@ -385,7 +386,10 @@ fn basic_credentials(basic: Option<BasicV1>) -> Result<BasicV1> {
 fn valid_dir(path: &Path) -> Result<bool> {
     match std::fs::metadata(path) {
         Ok(m) if m.is_dir() => Ok(true),
-        Ok(_) => bail!("expected {:?} to be a directory", path.display().to_string()),
+        Ok(_) => bail!(
+            "expected {:?} to be a directory",
+            path.display().to_string()
+        ),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
         Err(e) => Err(anyhow!(e).context(format!("cannot read {}", path.display()))),
     }
@@ -404,23 +408,57 @@ mod tests {
     fn later_directories_override_per_domain_and_field() {
         let sys = tempfile::tempdir().unwrap();
         let local = tempfile::tempdir().unwrap();
-        write(sys.path(), "auth.d", "a.json", r#"{"rktKind":"auth","rktVersion":"v1","domains":["a.com","b.com"],"type":"basic","credentials":{"user":"u1","password":"p1"}}"#);
-        write(local.path(), "auth.d", "a.json", r#"{"rktKind":"auth","rktVersion":"v1","domains":["b.com"],"type":"oauth","credentials":{"token":"t2"}}"#);
-        write(sys.path(), "paths.d", "p.json", r#"{"rktKind":"paths","rktVersion":"v1","data":"/sys-data","stage1-images":"/s1"}"#);
-        write(local.path(), "paths.d", "p.json", r#"{"rktKind":"paths","rktVersion":"v1","data":"/local-data"}"#);
-        write(local.path(), "auth.d", "d.json", r#"{"rktKind":"dockerAuth","rktVersion":"v1","registries":["r.io"],"credentials":{"user":"du","password":"dp"}}"#);
+        write(
+            sys.path(),
+            "auth.d",
+            "a.json",
+            r#"{"rktKind":"auth","rktVersion":"v1","domains":["a.com","b.com"],"type":"basic","credentials":{"user":"u1","password":"p1"}}"#,
+        );
+        write(
+            local.path(),
+            "auth.d",
+            "a.json",
+            r#"{"rktKind":"auth","rktVersion":"v1","domains":["b.com"],"type":"oauth","credentials":{"token":"t2"}}"#,
+        );
+        write(
+            sys.path(),
+            "paths.d",
+            "p.json",
+            r#"{"rktKind":"paths","rktVersion":"v1","data":"/sys-data","stage1-images":"/s1"}"#,
+        );
+        write(
+            local.path(),
+            "paths.d",
+            "p.json",
+            r#"{"rktKind":"paths","rktVersion":"v1","data":"/local-data"}"#,
+        );
+        write(
+            local.path(),
+            "auth.d",
+            "d.json",
+            r#"{"rktKind":"dockerAuth","rktVersion":"v1","registries":["r.io"],"credentials":{"user":"du","password":"dp"}}"#,
+        );
         write(local.path(), "auth.d", "ignored.txt", "not json");
         let c = Config::load(&[sys.path(), local.path()]).unwrap();
         assert_eq!(
             c.auth_per_host["a.com"],
-            HostAuth::Basic { user: "u1".into(), password: "p1".into() }
+            HostAuth::Basic {
+                user: "u1".into(),
+                password: "p1".into()
+            }
         );
-        assert_eq!(c.auth_per_host["b.com"], HostAuth::OAuth { token: "t2".into() });
+        assert_eq!(
+            c.auth_per_host["b.com"],
+            HostAuth::OAuth { token: "t2".into() }
+        );
         assert_eq!(c.data_dir, Some(PathBuf::from("/local-data")));
         assert_eq!(c.stage1_images_dir, Some(PathBuf::from("/s1")));
         assert_eq!(c.docker_per_registry["r.io"].user, "du");
         assert_eq!(
-            c.credentials.header_for("https://b.com/x").unwrap().as_str(),
+            c.credentials
+                .header_for("https://b.com/x")
+                .unwrap()
+                .as_str(),
             "Bearer t2"
         );
         let out = c.to_json();
@@ -431,13 +469,29 @@ mod tests {
     #[test]
     fn mistakes_are_errors_naming_the_file() {
         let dir = tempfile::tempdir().unwrap();
-        write(dir.path(), "paths.d", "p.json", r#"{"rktKind":"auth","rktVersion":"v1"}"#);
+        write(
+            dir.path(),
+            "paths.d",
+            "p.json",
+            r#"{"rktKind":"auth","rktVersion":"v1"}"#,
+        );
         let e = format!("{:#}", Config::load(&[dir.path()]).unwrap_err());
-        assert!(e.contains("expects to have configuration files of kinds"), "{e}");
+        assert!(
+            e.contains("expects to have configuration files of kinds"),
+            "{e}"
+        );
         let dir = tempfile::tempdir().unwrap();
-        write(dir.path(), "auth.d", "a.json", r#"{"rktKind":"auth","rktVersion":"v1","domains":["a"],"type":"basic","credentials":{"user":"u"}}"#);
+        write(
+            dir.path(),
+            "auth.d",
+            "a.json",
+            r#"{"rktKind":"auth","rktVersion":"v1","domains":["a"],"type":"basic","credentials":{"user":"u"}}"#,
+        );
         let e = format!("{:#}", Config::load(&[dir.path()]).unwrap_err());
-        assert!(e.contains("a.json") && e.contains("password not specified"), "{e}");
+        assert!(
+            e.contains("a.json") && e.contains("password not specified"),
+            "{e}"
+        );
         assert!(!e.contains("\"u\""), "{e}");
     }
 }

@@ -26,12 +26,12 @@ mod tests;
 mod testutil;
 
 pub use build::{AciBuilder, MAX_TREE_DEPTH};
-pub use peek::peek_manifest;
 pub use limits::{
     LimitExceeded, LimitedDecompressor, Limits, DEFAULT_EXPANSION_FLOOR,
     DEFAULT_MAX_EXPANSION_RATIO, DEFAULT_MAX_RENDERED_SIZE,
 };
 pub use member::{copy_rootfs_file, rootfs_member_path, RootfsFile};
+pub use peek::peek_manifest;
 pub use read::read_aci;
 pub use whitelist::apply_path_whitelist;
 

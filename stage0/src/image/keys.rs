@@ -107,7 +107,11 @@ impl KeyManager<'_> {
                 bail!("--insecure-allow-http required for http URLs")
             }
             Some("http" | "https") => {
-                match self.client.get(location, None).context("error getting key")? {
+                match self
+                    .client
+                    .get(location, None)
+                    .context("error getting key")?
+                {
                     Fetched::Body(d) => Ok(d.read_limited(KEY_LIMIT)?),
                     Fetched::Deferred => bail!("bad HTTP status code: 202"),
                     Fetched::NotModified => bail!("bad HTTP status code: 304"),

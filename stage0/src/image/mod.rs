@@ -241,7 +241,9 @@ impl Fetcher<'_> {
         let mut file = File::open(aci)
             .with_context(|| format!("open {}", aci.display()))
             .context("error opening ACI file")?;
-        let asc = signature.map(PathBuf::from).unwrap_or_else(|| asc_path(aci));
+        let asc = signature
+            .map(PathBuf::from)
+            .unwrap_or_else(|| asc_path(aci));
         self.verify_file(&mut file, &asc)
     }
 

@@ -88,7 +88,7 @@ impl Fetcher<'_> {
     /// `http(s)://...` image URLs.
     pub(super) fn fetch_url(&self, url: &str, signature: Option<&str>) -> Result<ImageKey> {
         if !url.starts_with("https://") && !self.globals.insecure.allow_http() {
-            bail!("refusing to fetch {url} over plain HTTP: use https or pass --insecure-options=http");
+            bail!("refusing to fetch {url} over plain HTTP: use https, or pass --insecure-options=http");
         }
         if self.policy != PullPolicy::Update {
             if let Some(rec) = self.store.remote(url)? {
@@ -128,7 +128,9 @@ impl Fetcher<'_> {
         };
         // With a name known before the download, an untrusted signer is refused without
         // transferring the image.
-        if let (Some(ks), Some(exp), Some(Signature::Ready(sigs))) = (&keystore, &expected, &signature) {
+        if let (Some(ks), Some(exp), Some(Signature::Ready(sigs))) =
+            (&keystore, &expected, &signature)
+        {
             let keyring = ks.keyring(exp.name)?;
             if let Err(e) = sigs.signer(&keyring) {
                 return Err(self.signature_error(e, exp.name));
@@ -142,12 +144,21 @@ impl Fetcher<'_> {
         let download = match response {
             Fetched::NotModified => {
                 let rec = cached.expect("bug: 304 without an ETag sent");
-                self.debug(&format!("image for {url} has not changed, using the stored copy"));
+                self.debug(&format!(
+                    "image for {url} has not changed, using the stored copy"
+                ));
                 let key = rec.image_key()?;
-                self.store.write_remote(&RemoteRecord::new(url, &key, rec.etag.clone(), rec.max_age))?;
+                self.store.write_remote(&RemoteRecord::new(
+                    url,
+                    &key,
+                    rec.etag.clone(),
+                    rec.max_age,
+                ))?;
                 return Ok(key);
             }
-            Fetched::Deferred => bail!("error downloading ACI {url}: the server deferred the image itself"),
+            Fetched::Deferred => {
+                bail!("error downloading ACI {url}: the server deferred the image itself")
+            }
             Fetched::Body(d) => d,
         };
         let (etag, max_age) = (download.etag.clone(), download.max_age);
@@ -212,7 +223,9 @@ impl Fetcher<'_> {
                     self.log("server requested deferring the signature download");
                     return Ok(Signature::Deferred);
                 }
-                Fetched::NotModified => bail!("unexpected cache reuse request for signature {url:?}"),
+                Fetched::NotModified => {
+                    bail!("unexpected cache reuse request for signature {url:?}")
+                }
             },
         };
         let sigs = DetachedSignatures::parse(&bytes)
@@ -235,9 +248,12 @@ impl Fetcher<'_> {
         let Some(ks) = self.keystore() else {
             return Ok(());
         };
-        let bytes = std::fs::read(asc)
-            .with_context(|| format!("open {}", asc.display()))
-            .context("error opening signature file")?;
+        let bytes = std::fs::read(asc).map_err(|e| {
+            anyhow!(
+                "error opening signature file {}: {e}: sign the image and trust its key with `rkt trust`, or pass --insecure-options=image",
+                asc.display()
+            )
+        })?;
         let sigs = DetachedSignatures::parse(&bytes)
             .map_err(|e| anyhow!(e))
             .with_context(|| format!("invalid signature file {}", asc.display()))?;
@@ -304,16 +320,10 @@ fn print_identities(key: &PublicKey) {
 
 /// Copies the body into `out`, with a progress bar on stderr when it is a terminal. A body
 /// shorter than its `Content-Length` is an error.
-fn copy_with_progress(
-    url: &str,
-    download: remote::http::Download,
-    out: &mut File,
-) -> Result<()> {
+fn copy_with_progress(url: &str, download: remote::http::Download, out: &mut File) -> Result<()> {
     let expected = download.length;
-    let bar = indicatif::ProgressBar::with_draw_target(
-        expected,
-        indicatif::ProgressDrawTarget::stderr(),
-    );
+    let bar =
+        indicatif::ProgressBar::with_draw_target(expected, indicatif::ProgressDrawTarget::stderr());
     bar.set_style(
         indicatif::ProgressStyle::with_template(
             "Downloading {msg}: {bytes}/{total_bytes} {bytes_per_sec}",
@@ -334,7 +344,8 @@ fn copy_with_progress(
                 return Err(anyhow!(e));
             }
         };
-        out.write_all(&buf[..n]).context("cannot write the download")?;
+        out.write_all(&buf[..n])
+            .context("cannot write the download")?;
         total += n as u64;
         bar.set_position(total);
     }
@@ -355,6 +366,9 @@ mod tests {
     fn signature_urls_follow_the_image_url() {
         assert_eq!(asc_url("https://e.com/a.aci"), "https://e.com/a.aci.asc");
         assert_eq!(asc_url("https://e.com/a"), "https://e.com/a.aci.asc");
-        assert_eq!(asc_url("https://e.com/a.aci?x=1"), "https://e.com/a.aci.asc?x=1");
+        assert_eq!(
+            asc_url("https://e.com/a.aci?x=1"),
+            "https://e.com/a.aci.asc?x=1"
+        );
     }
 }
