@@ -85,6 +85,33 @@ impl Download {
     }
 }
 
+/// Any response, whatever its status (for protocols that read 401 challenges).
+pub struct Response {
+    pub status: u16,
+    headers: Vec<(String, String)>,
+    pub body: Box<dyn Read + Send + Sync + 'static>,
+}
+
+impl Response {
+    /// The first value of a header (names compared without case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as a [`Download`] (with its length, ETag and max-age).
+    pub fn into_download(self) -> Download {
+        Download {
+            etag: self.header("etag").map(str::to_string),
+            max_age: self.header("cache-control").map(parse_max_age).unwrap_or(0),
+            length: self.header("content-length").and_then(|v| v.trim().parse().ok()),
+            body: self.body,
+        }
+    }
+}
+
 /// An HTTP(S) client with the options of one rkt invocation.
 pub struct Client {
     agent: Agent,
@@ -174,6 +201,31 @@ impl Client {
             length,
             body: Box::new(resp.into_body().into_reader()),
         }))
+    }
+}
+
+impl Client {
+    /// GET `url` with `headers` (no `auth.d` credentials); every status is returned.
+    pub fn request(&self, url: &str, headers: &[(&str, &str)]) -> Result<Response, HttpError> {
+        if url.starts_with("http://") && !self.options.allow_http {
+            return Err(HttpError::PlainHttp(url.to_string()));
+        }
+        let mut req = self.agent.get(url);
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        let resp = req.call().map_err(transport_error)?;
+        let status = resp.status().as_u16();
+        let headers = resp
+            .headers()
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
+            .collect();
+        Ok(Response {
+            status,
+            headers,
+            body: Box::new(resp.into_body().into_reader()),
+        })
     }
 }
 

@@ -3,6 +3,7 @@
 //! Policy (what to fetch, what to tell the user) stays in stage0.
 pub mod credentials;
 pub mod discovery;
+pub mod docker;
 pub mod http;
 pub mod keystore;
 pub mod openpgp;
