@@ -106,7 +106,9 @@ impl Response {
         Download {
             etag: self.header("etag").map(str::to_string),
             max_age: self.header("cache-control").map(parse_max_age).unwrap_or(0),
-            length: self.header("content-length").and_then(|v| v.trim().parse().ok()),
+            length: self
+                .header("content-length")
+                .and_then(|v| v.trim().parse().ok()),
             body: self.body,
         }
     }

@@ -105,6 +105,14 @@ impl Pki {
         }
     }
 
+    pub fn cert_pem(&self) -> &Path {
+        &self.cert_pem
+    }
+
+    pub fn key_pem(&self) -> &Path {
+        &self.key_pem
+    }
+
     /// The files [`Pki::new`] made in `dir`.
     pub fn reuse(dir: &Path) -> Pki {
         Pki {

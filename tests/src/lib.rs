@@ -7,6 +7,7 @@ pub mod hostile;
 pub mod https;
 pub mod images;
 pub mod netns;
+pub mod oci;
 pub mod pty;
 
 pub use env::{require_root, TestEnv};

@@ -4,6 +4,7 @@ mod integration {
     pub mod bombs;
     pub mod cli;
     pub mod compat;
+    pub mod docker;
     pub mod escapes;
     pub mod fetch;
     pub mod hostside;

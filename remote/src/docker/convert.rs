@@ -54,11 +54,13 @@ fn appc_arch(docker: &str) -> String {
 
 /// The appc image name of a Docker image: `registry/repository`, sanitised.
 pub fn image_name(r: &DockerRef) -> Result<String, DockerError> {
-    aci::validate::sanitize_ac_identifier(&format!("{}/{}", r.registry, r.repository).replace(':', "-"))
-        .ok_or_else(|| DockerError::Invalid {
-            what: "image name".into(),
-            detail: format!("{}/{}", r.registry, r.repository),
-        })
+    aci::validate::sanitize_ac_identifier(
+        &format!("{}/{}", r.registry, r.repository).replace(':', "-"),
+    )
+    .ok_or_else(|| DockerError::Invalid {
+        what: "image name".into(),
+        detail: format!("{}/{}", r.registry, r.repository),
+    })
 }
 
 pub fn to_manifest(
@@ -138,7 +140,11 @@ pub fn to_manifest(
         user_labels: c.labels.unwrap_or_default(),
         ..App::default()
     };
-    let os = if cfg.os.is_empty() { "linux".into() } else { cfg.os };
+    let os = if cfg.os.is_empty() {
+        "linux".into()
+    } else {
+        cfg.os
+    };
     let arch = if cfg.architecture.is_empty() {
         "amd64".into()
     } else {
@@ -198,7 +204,14 @@ mod tests {
             "Env":["PATH=/bin","BROKEN"],"Entrypoint":["/bin/web"],"Cmd":["--port","80"],
             "WorkingDir":"/srv","ExposedPorts":{"80/tcp":{}},"Volumes":{"/data":{}},
             "Labels":{"a":"b"}}}"#;
-        let m = to_manifest(&r, "127.0.0.1:5000/test/web:2.1", cfg, "sha256:c", "sha256:m").unwrap();
+        let m = to_manifest(
+            &r,
+            "127.0.0.1:5000/test/web:2.1",
+            cfg,
+            "sha256:c",
+            "sha256:m",
+        )
+        .unwrap();
         assert_eq!(m.name, "127.0.0.1-5000/test/web");
         assert!(m.validate().is_ok());
         let app = m.app.clone().unwrap();
@@ -209,7 +222,10 @@ mod tests {
         assert_eq!(app.ports[0].name, "80-tcp");
         assert_eq!(app.mount_points[0].name, "volume-data");
         assert_eq!(app.user_labels["a"], "b");
-        assert!(m.annotations.iter().any(|a| a.name == "appc.io/docker/cmd" && a.value == r#"["--port","80"]"#));
+        assert!(m
+            .annotations
+            .iter()
+            .any(|a| a.name == "appc.io/docker/cmd" && a.value == r#"["--port","80"]"#));
         let only_cmd = br#"{"config":{"Cmd":["/bin/sh"]}}"#;
         let m = to_manifest(&r, "x", only_cmd, "c", "m").unwrap();
         assert_eq!(m.app.unwrap().exec, vec!["/bin/sh"]);

@@ -43,10 +43,11 @@ impl DockerRef {
         }
         let component_ok = |c: &str| {
             !c.is_empty()
-                && c.chars().all(|ch| {
-                    ch.is_ascii_lowercase() || ch.is_ascii_digit() || "._-".contains(ch)
-                })
-                && c.chars().next().is_some_and(|ch| ch.is_ascii_alphanumeric())
+                && c.chars()
+                    .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || "._-".contains(ch))
+                && c.chars()
+                    .next()
+                    .is_some_and(|ch| ch.is_ascii_alphanumeric())
         };
         if !repository.split('/').all(component_ok) {
             return Err(bad());
@@ -61,7 +62,9 @@ impl DockerRef {
             (None, Some(t)) => {
                 if t.is_empty()
                     || t.len() > 128
-                    || !t.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+                    || !t
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
                 {
                     return Err(bad());
                 }
@@ -79,7 +82,10 @@ impl DockerRef {
     /// `registry/repository:tag` (or `@digest`): the key the store remembers the image by.
     pub fn canonical(&self) -> String {
         let sep = if self.is_digest() { '@' } else { ':' };
-        format!("{}/{}{sep}{}", self.registry, self.repository, self.reference)
+        format!(
+            "{}/{}{sep}{}",
+            self.registry, self.repository, self.reference
+        )
     }
 
     pub fn is_digest(&self) -> bool {
@@ -105,7 +111,10 @@ mod tests {
         let r = DockerRef::parse("busybox").unwrap();
         assert_eq!(r.canonical(), "registry-1.docker.io/library/busybox:latest");
         let r = DockerRef::parse("quay.io/coreos/etcd:v2.0.0").unwrap();
-        assert_eq!((r.registry.as_str(), r.repository.as_str(), r.tag()), ("quay.io", "coreos/etcd", "v2.0.0"));
+        assert_eq!(
+            (r.registry.as_str(), r.repository.as_str(), r.tag()),
+            ("quay.io", "coreos/etcd", "v2.0.0")
+        );
         let r = DockerRef::parse("127.0.0.1:5000/test/img:1.0").unwrap();
         assert_eq!(r.registry, "127.0.0.1:5000");
         assert_eq!(r.repository, "test/img");

@@ -187,7 +187,11 @@ impl<'a> Registry<'a> {
     pub fn resolve(&self, reference: &str, arch: &str) -> Result<Resolved, DockerError> {
         let mut reference = reference.to_string();
         for _ in 0..2 {
-            let bytes = self.document(&format!("manifests/{reference}"), MANIFEST_TYPES, "manifest")?;
+            let bytes = self.document(
+                &format!("manifests/{reference}"),
+                MANIFEST_TYPES,
+                "manifest",
+            )?;
             let digest = sha256_digest(&bytes);
             if reference.starts_with("sha256:") && digest != reference {
                 return Err(DockerError::DigestMismatch {
@@ -196,10 +200,11 @@ impl<'a> Registry<'a> {
                     actual: digest,
                 });
             }
-            let doc: ManifestDoc = serde_json::from_slice(&bytes).map_err(|e| DockerError::Invalid {
-                what: "manifest".into(),
-                detail: e.to_string(),
-            })?;
+            let doc: ManifestDoc =
+                serde_json::from_slice(&bytes).map_err(|e| DockerError::Invalid {
+                    what: "manifest".into(),
+                    detail: e.to_string(),
+                })?;
             if doc.schema_version != 2 {
                 return Err(DockerError::Invalid {
                     what: "manifest".into(),
@@ -227,7 +232,8 @@ impl<'a> Registry<'a> {
                     detail: "no config or layers".into(),
                 });
             };
-            let config_bytes = self.document(&format!("blobs/{}", config.digest), "*/*", "image config")?;
+            let config_bytes =
+                self.document(&format!("blobs/{}", config.digest), "*/*", "image config")?;
             let actual = sha256_digest(&config_bytes);
             if actual != config.digest {
                 return Err(DockerError::DigestMismatch {
@@ -260,7 +266,9 @@ impl<'a> Registry<'a> {
         let mut buf = vec![0u8; 256 * 1024];
         let mut total = 0u64;
         loop {
-            let n = body.read(&mut buf).map_err(io_err(format!("download of {digest}")))?;
+            let n = body
+                .read(&mut buf)
+                .map_err(io_err(format!("download of {digest}")))?;
             if n == 0 {
                 break;
             }
@@ -297,7 +305,11 @@ fn parse_challenge(params: &str) -> Vec<(String, String)> {
         let Some((key, after)) = rest.split_once('=') else {
             break;
         };
-        let key = key.trim().trim_start_matches(',').trim().to_ascii_lowercase();
+        let key = key
+            .trim()
+            .trim_start_matches(',')
+            .trim()
+            .to_ascii_lowercase();
         let after = after.trim_start();
         let (value, remaining) = if let Some(q) = after.strip_prefix('"') {
             match q.find('"') {
@@ -336,8 +348,14 @@ mod tests {
         let p = parse_challenge(
             r#"realm="https://auth.example.com/token",service="registry.example.com",scope="repository:a/b:pull""#,
         );
-        assert_eq!(p[0], ("realm".into(), "https://auth.example.com/token".into()));
+        assert_eq!(
+            p[0],
+            ("realm".into(), "https://auth.example.com/token".into())
+        );
         assert_eq!(p[2], ("scope".into(), "repository:a/b:pull".into()));
-        assert_eq!(url_encode("repository:a/b:pull"), "repository%3Aa%2Fb%3Apull");
+        assert_eq!(
+            url_encode("repository:a/b:pull"),
+            "repository%3Aa%2Fb%3Apull"
+        );
     }
 }

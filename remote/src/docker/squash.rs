@@ -76,6 +76,39 @@ impl State {
     }
 }
 
+/// A header owned by root, dated the epoch.
+fn root_header(kind: EntryType, mode: u32) -> Header {
+    let mut h = Header::new_gnu();
+    h.set_entry_type(kind);
+    h.set_mode(mode);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    h.set_size(0);
+    h
+}
+
+/// A fresh header with the entry's type, mode, owner, time, size and device numbers (fields
+/// that do not parse become 0, as Go's archive/tar reads them leniently).
+fn clean_header(src: &Header, kind: EntryType, size: u64) -> Header {
+    let mut h = Header::new_gnu();
+    h.set_entry_type(kind);
+    h.set_mode(src.mode().unwrap_or(0o644) & 0o7777);
+    h.set_uid(src.uid().unwrap_or(0));
+    h.set_gid(src.gid().unwrap_or(0));
+    h.set_mtime(src.mtime().unwrap_or(0));
+    h.set_size(if kind.is_file() || kind == EntryType::Continuous {
+        size
+    } else {
+        0
+    });
+    if matches!(kind, EntryType::Char | EntryType::Block) {
+        let _ = h.set_device_major(src.device_major().ok().flatten().unwrap_or(0));
+        let _ = h.set_device_minor(src.device_minor().ok().flatten().unwrap_or(0));
+    }
+    h
+}
+
 /// Writes the squashed ACI with `manifest` to `out`. `layers` are bottom first.
 pub fn squash(
     layers: &[Layer],
@@ -85,17 +118,12 @@ pub fn squash(
 ) -> Result<(), DockerError> {
     let mut builder = tar::Builder::new(out);
     builder.mode(tar::HeaderMode::Complete);
-    let mut h = Header::new_gnu();
-    h.set_entry_type(EntryType::Regular);
-    h.set_mode(0o644);
+    let mut h = root_header(EntryType::Regular, 0o644);
     h.set_size(manifest.len() as u64);
     builder
         .append_data(&mut h, "manifest", manifest)
         .map_err(io_err("write the image"))?;
-    let mut h = Header::new_gnu();
-    h.set_entry_type(EntryType::Directory);
-    h.set_mode(0o755);
-    h.set_size(0);
+    let mut h = root_header(EntryType::Directory, 0o755);
     builder
         .append_data(&mut h, "rootfs", std::io::empty())
         .map_err(io_err("write the image"))?;
@@ -104,7 +132,8 @@ pub fn squash(
     for layer in layers.iter().rev() {
         let mut new_whiteouts = Vec::new();
         let mut new_opaque = Vec::new();
-        let file = File::open(&layer.path).map_err(io_err(format!("open layer {}", layer.digest)))?;
+        let file =
+            File::open(&layer.path).map_err(io_err(format!("open layer {}", layer.digest)))?;
         let stream = LimitedDecompressor::new(file, limits)
             .map_err(io_err(format!("read layer {}", layer.digest)))?;
         let mut archive = tar::Archive::new(stream);
@@ -139,11 +168,15 @@ pub fn squash(
                 continue;
             }
             let kind = entry.header().entry_type();
-            let mut header = entry.header().clone();
+            let mut header = clean_header(entry.header(), kind, entry.size());
             let dest = format!("rootfs/{path}");
             match kind {
-                EntryType::Regular | EntryType::Continuous | EntryType::Directory | EntryType::Fifo
-                | EntryType::Char | EntryType::Block => {
+                EntryType::Regular
+                | EntryType::Continuous
+                | EntryType::Directory
+                | EntryType::Fifo
+                | EntryType::Char
+                | EntryType::Block => {
                     builder
                         .append_data(&mut header, &dest, &mut entry)
                         .map_err(io_err("write the image"))?;
@@ -158,7 +191,10 @@ pub fn squash(
                         .map_err(io_err("write the image"))?;
                 }
                 EntryType::Link => {
-                    let raw_target = entry.link_name_bytes().map(|t| t.into_owned()).unwrap_or_default();
+                    let raw_target = entry
+                        .link_name_bytes()
+                        .map(|t| t.into_owned())
+                        .unwrap_or_default();
                     let Some(target) = normalize(&raw_target, &layer.digest)? else {
                         continue;
                     };
@@ -237,25 +273,33 @@ mod tests {
     #[test]
     fn upper_layers_win_and_whiteouts_remove() {
         let dir = tempfile::tempdir().unwrap();
-        let base = layer(dir.path(), "base", &[
-            ("etc/", None),
-            ("etc/keep", Some(b"base")),
-            ("etc/gone", Some(b"x")),
-            ("etc/changed", Some(b"old")),
-            ("var/", None),
-            ("var/cache/", None),
-            ("var/cache/a", Some(b"a")),
-            ("bin", Some(b"file")),
-        ]);
-        let top = layer(dir.path(), "top", &[
-            ("etc/", None),
-            ("etc/.wh.gone", Some(b"")),
-            ("etc/changed", Some(b"new")),
-            ("var/cache/", None),
-            ("var/cache/.wh..wh..opq", Some(b"")),
-            ("var/cache/b", Some(b"b")),
-            ("./new", Some(b"n")),
-        ]);
+        let base = layer(
+            dir.path(),
+            "base",
+            &[
+                ("etc/", None),
+                ("etc/keep", Some(b"base")),
+                ("etc/gone", Some(b"x")),
+                ("etc/changed", Some(b"old")),
+                ("var/", None),
+                ("var/cache/", None),
+                ("var/cache/a", Some(b"a")),
+                ("bin", Some(b"file")),
+            ],
+        );
+        let top = layer(
+            dir.path(),
+            "top",
+            &[
+                ("etc/", None),
+                ("etc/.wh.gone", Some(b"")),
+                ("etc/changed", Some(b"new")),
+                ("var/cache/", None),
+                ("var/cache/.wh..wh..opq", Some(b"")),
+                ("var/cache/b", Some(b"b")),
+                ("./new", Some(b"n")),
+            ],
+        );
         let mut out = tempfile::tempfile().unwrap();
         squash(&[base, top], b"{}", &mut out, Limits::default()).unwrap();
         let c = contents(&mut out);

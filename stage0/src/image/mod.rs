@@ -11,6 +11,7 @@ use store::{ImageKey, ImportOptions, Store};
 use crate::globals::Globals;
 
 pub mod discovery;
+pub mod docker;
 pub mod keys;
 pub mod limits;
 pub mod remote;
@@ -152,22 +153,9 @@ impl Fetcher<'_> {
             ImageArg::Hash(h) => self.store.resolve_id(&h).map_err(Into::into),
             ImageArg::File(path) => self.import_file(&path, signature),
             ImageArg::Http(url) => self.fetch_url(&url, signature),
-            ImageArg::Docker(_) => self.remote(arg, arg, "fetching docker:// images"),
+            ImageArg::Docker(reference) => self.fetch_docker(arg, &reference),
             ImageArg::Name { name, labels } => self.by_name(arg, &name, labels, signature),
         }
-    }
-
-    fn remote(&self, arg: &str, url: &str, what: &str) -> Result<ImageKey> {
-        if self.policy != PullPolicy::Update {
-            if let Some(info) = self.store.find_by_url(url)? {
-                self.debug(&format!("using image from local store for url {url}"));
-                return Ok(info.image_key());
-            }
-        }
-        if self.policy == PullPolicy::Never {
-            bail!("unable to fetch image from URL {arg:?}: either image was not found in the store or store was disabled and fetching from remote yielded nothing or it was disabled");
-        }
-        bail!("{what} is not supported yet ({arg}): import a local ACI file with `rkt fetch FILE` instead")
     }
 
     fn by_name(

@@ -99,17 +99,6 @@ fn fetch_without_insecure_image_refuses_unverified_images() {
 }
 
 #[test]
-fn docker_images_say_they_are_not_supported_yet() {
-    if !require_root("docker_images_say_they_are_not_supported_yet") {
-        return;
-    }
-    let env = TestEnv::new();
-    let out = env.rkt(&["--insecure-options=image", "fetch", "docker://busybox"]);
-    assert_eq!(out.code, 254, "{out:?}");
-    assert!(out.stderr.contains("not supported yet"), "{out:?}");
-}
-
-#[test]
 fn bad_global_flags_are_errors() {
     if !require_root("bad_global_flags_are_errors") {
         return;
