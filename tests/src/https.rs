@@ -158,6 +158,8 @@ pub enum Reply {
     },
     /// Reads the request and never answers.
     Silent,
+    /// Claims `claimed` bytes, sends `body` and then nothing more, keeping the connection.
+    Stall { body: Vec<u8>, claimed: usize },
 }
 
 impl Reply {
@@ -351,6 +353,13 @@ fn serve(conn: TcpStream, tls: Option<Arc<rustls::ServerConfig>>, shared: &Share
         Some(Reply::Truncated { body, claimed }) => {
             record(200);
             respond(&mut stream, 200, &[], &body, Some(claimed));
+        }
+        Some(Reply::Stall { body, claimed }) => {
+            record(200);
+            respond(&mut stream, 200, &[], &body, Some(claimed));
+            while !shared.stop.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(100));
+            }
         }
         Some(Reply::Silent) => {
             record(0);

@@ -344,6 +344,44 @@ fn a_server_that_never_answers_times_out() {
 }
 
 #[test]
+fn a_killed_download_leaves_nothing() {
+    if !require_root("a_killed_download_leaves_nothing") {
+        return;
+    }
+    let w = World::new();
+    let (aci, _) = w.signed_image("example.com/killed", "killed.aci", SIGNER);
+    let server = Server::https(&w.pki);
+    server.route(
+        "/killed.aci",
+        Reply::Stall {
+            body: aci[..aci.len() / 2].to_vec(),
+            claimed: aci.len(),
+        },
+    );
+    let url = server.url("/killed.aci");
+    let mut child = w
+        .cmd(&["--insecure-options=image", "fetch", &url])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(TestEnv::wait_for(std::time::Duration::from_secs(20), || {
+        !server.hits("/killed.aci").is_empty()
+    }));
+    // SAFETY: kill(2) on the PID of the child this test started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    child.wait().unwrap();
+    assert_eq!(w.stored_images(), 0);
+    let leftovers: Vec<_> = std::fs::read_dir(w.env.data_dir().join("cas/tmp"))
+        .unwrap()
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    // The next fetch starts afresh and succeeds.
+    server.route("/killed.aci", Reply::file(&aci));
+    id_line(&w.rkt(&["--insecure-options=image", "fetch", &url]));
+}
+
+#[test]
 fn local_files_are_verified_with_their_signature_or_signature_flag() {
     if !require_root("local_files_are_verified_with_their_signature_or_signature_flag") {
         return;
