@@ -159,7 +159,10 @@ pub enum Reply {
     /// Reads the request and never answers.
     Silent,
     /// Claims `claimed` bytes, sends `body` and then nothing more, keeping the connection.
-    Stall { body: Vec<u8>, claimed: usize },
+    Stall {
+        body: Vec<u8>,
+        claimed: usize,
+    },
 }
 
 impl Reply {
