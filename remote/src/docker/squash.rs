@@ -113,7 +113,7 @@ fn clean_header(src: &Header, kind: EntryType, size: u64) -> Header {
 pub fn squash(
     layers: &[Layer],
     manifest: &[u8],
-    out: &mut File,
+    out: &mut dyn Write,
     limits: Limits,
 ) -> Result<(), DockerError> {
     let mut builder = tar::Builder::new(out);

@@ -4,8 +4,9 @@
 //! "Image arguments"). As in rkt, they need `--insecure-options=image`: Docker images carry
 //! no appc signatures.
 use std::fs::File;
-use std::io::{Seek, SeekFrom, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{anyhow, bail, Context, Result};
 use remote::docker::convert::to_manifest;
@@ -89,20 +90,13 @@ impl Fetcher<'_> {
             &resolved.manifest_digest,
         )
         .map_err(|e| anyhow!(e))?;
-        let mut aci = self.store.download_file()?;
-        squash(&layers, &manifest.to_json(), &mut aci, self.store.limits())
-            .map_err(|e| anyhow!(e))?;
-        aci.seek(SeekFrom::Start(0))?;
         let opts = ImportOptions {
             url: Some(url.to_string()),
             latest: dref.tag() == "latest",
             render: true,
             ..ImportOptions::default()
         };
-        let info = self
-            .store
-            .import(&mut aci, &opts)
-            .context("cannot import the converted image")?;
+        let info = self.squash_and_import(&layers, &manifest.to_json(), &opts)?;
         let key = info.image_key();
         self.store.write_remote(&RemoteRecord::new(
             url,
@@ -111,6 +105,48 @@ impl Fetcher<'_> {
             0,
         ))?;
         Ok(key)
+    }
+
+    /// Squashes the layers into a pipe that the store imports from at the same time: the
+    /// squashed image is never written out whole.
+    fn squash_and_import(
+        &self,
+        layers: &[Layer],
+        manifest: &[u8],
+        opts: &ImportOptions,
+    ) -> Result<store::ImageInfo> {
+        let (reader, writer) = std::io::pipe().context("cannot create a pipe")?;
+        let limits = self.store.limits();
+        let complete = AtomicBool::new(false);
+        let mut reader = UntilComplete {
+            inner: reader,
+            complete: &complete,
+        };
+        std::thread::scope(|s| {
+            let complete = &complete;
+            let squasher = s.spawn(move || {
+                let mut writer = writer;
+                let result = squash(layers, manifest, &mut writer, limits);
+                // Set before the writer closes: the importer sees the end of the stream only
+                // after this, and a squash that failed midway must not look like a short image.
+                complete.store(result.is_ok(), Ordering::SeqCst);
+                drop(writer);
+                result
+            });
+            let imported = self.store.import(&mut reader, opts);
+            // Whatever the import left unread is drained, so that the squasher never blocks
+            // on (or writes to) a pipe nobody reads.
+            let _ = std::io::copy(&mut reader, &mut std::io::sink());
+            let squashed = squasher.join().unwrap_or_else(|_| {
+                Err(remote::docker::DockerError::Invalid {
+                    what: "image".into(),
+                    detail: "the squashing thread panicked".into(),
+                })
+            });
+            // A layer's own error says more than the import's view of a cut stream.
+            squashed.map_err(|e| anyhow!(e))?;
+            imported.context("cannot import the converted image")
+        })
     }
 
     /// Every layer in the blob cache (downloaded, verified and renamed into place when
@@ -178,6 +214,22 @@ impl Fetcher<'_> {
             let _ = std::fs::remove_file(&tmp);
         }
         result
+    }
+}
+
+/// The read end of the squash pipe: its end is an error unless the squash completed.
+struct UntilComplete<'a> {
+    inner: std::io::PipeReader,
+    complete: &'a AtomicBool,
+}
+
+impl Read for UntilComplete<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n == 0 && !buf.is_empty() && !self.complete.load(Ordering::SeqCst) {
+            return Err(std::io::Error::other("the squashed image was cut short"));
+        }
+        Ok(n)
     }
 }
 
