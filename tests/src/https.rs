@@ -158,6 +158,13 @@ pub enum Reply {
     },
     /// Reads the request and never answers.
     Silent,
+    /// `then` when the request's `Authorization` is exactly `expect`, else 401 with
+    /// `WWW-Authenticate: challenge`.
+    Auth {
+        expect: String,
+        challenge: String,
+        then: Box<Reply>,
+    },
     /// Claims `claimed` bytes, sends `body` and then nothing more, keeping the connection.
     Stall {
         body: Vec<u8>,
@@ -310,7 +317,35 @@ fn serve(conn: TcpStream, tls: Option<Arc<rustls::ServerConfig>>, shared: &Share
     let Some((path, headers)) = read_request(&mut stream) else {
         return;
     };
-    let reply = shared.routes.lock().unwrap().get(&path).cloned();
+    let mut reply = shared.routes.lock().unwrap().get(&path).cloned();
+    while let Some(Reply::Auth {
+        expect,
+        challenge,
+        then,
+    }) = reply.clone()
+    {
+        let given = headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+            .map(|(_, v)| v.clone());
+        if given.as_deref() == Some(expect.as_str()) {
+            reply = Some(*then);
+        } else {
+            shared.hits.lock().unwrap().push(Hit {
+                path: path.clone(),
+                status: 401,
+                headers: headers.clone(),
+            });
+            respond(
+                &mut stream,
+                401,
+                &[("WWW-Authenticate".into(), challenge)],
+                b"",
+                None,
+            );
+            return;
+        }
+    }
     let record = |status| {
         shared.hits.lock().unwrap().push(Hit {
             path: path.clone(),
@@ -364,6 +399,7 @@ fn serve(conn: TcpStream, tls: Option<Arc<rustls::ServerConfig>>, shared: &Share
                 std::thread::sleep(Duration::from_millis(100));
             }
         }
+        Some(Reply::Auth { .. }) => unreachable!("bug: resolved above"),
         Some(Reply::Silent) => {
             record(0);
             while !shared.stop.load(Ordering::SeqCst) {

@@ -226,7 +226,17 @@ fn walk(dir: &std::path::Path) -> Vec<String> {
 /// A fake registry (our HTTPS server) serving one image whose manifest lists `layer_digest`
 /// but whose blob is `layer_blob`.
 fn fake_registry(w: &World, repo: &str, layer_digest: &str, layer_blob: &[u8]) -> Server {
-    let server = Server::https(&w.pki);
+    fake_registry_with(Server::https(&w.pki), repo, layer_digest, layer_blob, |r| r)
+}
+
+/// The same, each reply of the repository passed through `wrap` (to require credentials).
+fn fake_registry_with(
+    server: Server,
+    repo: &str,
+    layer_digest: &str,
+    layer_blob: &[u8],
+    wrap: impl Fn(Reply) -> Reply,
+) -> Server {
     let config = serde_json::to_vec(
         &json!({"architecture":"amd64","os":"linux","config":{"Cmd":["/bin/sh"]}}),
     )
@@ -240,14 +250,17 @@ fn fake_registry(w: &World, repo: &str, layer_digest: &str, layer_blob: &[u8]) -
     }))
     .unwrap();
     server.route("/v2/", Reply::file(b"{}"));
-    server.route(&format!("/v2/{repo}/manifests/1.0"), Reply::file(&manifest));
+    server.route(
+        &format!("/v2/{repo}/manifests/1.0"),
+        wrap(Reply::file(&manifest)),
+    );
     server.route(
         &format!("/v2/{repo}/blobs/{config_digest}"),
-        Reply::file(&config),
+        wrap(Reply::file(&config)),
     );
     server.route(
         &format!("/v2/{repo}/blobs/{layer_digest}"),
-        Reply::file(layer_blob),
+        wrap(Reply::file(layer_blob)),
     );
     server
 }
@@ -299,4 +312,58 @@ fn lying_registries_and_hostile_layers_are_refused_and_leave_nothing() {
     let out = w.rkt(&["--insecure-options=image", "fetch", "docker://UPPER/Case"]);
     assert_eq!(out.code, 254, "{out:?}");
     assert!(out.stderr.contains("invalid docker URL"), "{out:?}");
+}
+
+/// Bearer tokens: the registry's challenge names a token service, which wants the
+/// `dockerAuth` user and password of `auth.d`; neither the password nor the token is printed.
+#[test]
+fn registry_bearer_tokens_are_obtained_with_docker_auth_credentials() {
+    if !require_root("registry_bearer_tokens_are_obtained_with_docker_auth_credentials") {
+        return;
+    }
+    let w = World::new();
+    let layer = LayerBuilder::new().busybox().build();
+    let server = Server::https(&w.pki);
+    let port = server.port();
+    let challenge = format!(
+        r#"Bearer realm="https://127.0.0.1:{port}/token",service="fake-registry",scope="repository:test/private:pull""#
+    );
+    let token = "tok-0123456789";
+    let server = fake_registry_with(server, "test/private", &layer.digest, &layer.blob, |r| {
+        Reply::Auth {
+            expect: format!("Bearer {token}"),
+            challenge: challenge.clone(),
+            then: Box::new(r),
+        }
+    });
+    // base64("robot:pa55word")
+    server.route(
+        "/token?service=fake-registry&scope=repository%3Atest%2Fprivate%3Apull",
+        Reply::Auth {
+            expect: "Basic cm9ib3Q6cGE1NXdvcmQ=".into(),
+            challenge: "Basic realm=\"tokens\"".into(),
+            then: Box::new(Reply::file(format!(r#"{{"token":"{token}"}}"#).as_bytes())),
+        },
+    );
+    let image = format!("docker://127.0.0.1:{port}/test/private:1.0");
+
+    let out = w.rkt(&["--insecure-options=image", "fetch", &image]);
+    assert_eq!(out.code, 254, "{out:?}");
+    assert!(out.stderr.contains("authentication to"), "{out:?}");
+    assert_eq!(w.stored_images(), 0);
+
+    let auth = w.env.work().join("no-config/auth.d");
+    std::fs::create_dir_all(&auth).unwrap();
+    std::fs::write(
+        auth.join("registry.json"),
+        format!(
+            r#"{{"rktKind":"dockerAuth","rktVersion":"v1","registries":["127.0.0.1:{port}"],"credentials":{{"user":"robot","password":"pa55word"}}}}"#
+        ),
+    )
+    .unwrap();
+    let out = w.rkt(&["--debug", "--insecure-options=image", "fetch", &image]);
+    assert!(out.ok().trim().starts_with("sha512-"), "{out:?}");
+    for secret in ["pa55word", token, "cm9ib3Q6"] {
+        assert!(!out.stderr.contains(secret), "{secret} printed: {out:?}");
+    }
 }
