@@ -165,6 +165,11 @@ pub enum Reply {
         challenge: String,
         then: Box<Reply>,
     },
+    /// `first` for the first request, `then` for every later one.
+    Once {
+        first: Box<Reply>,
+        then: Box<Reply>,
+    },
     /// Claims `claimed` bytes, sends `body` and then nothing more, keeping the connection.
     Stall {
         body: Vec<u8>,
@@ -317,7 +322,16 @@ fn serve(conn: TcpStream, tls: Option<Arc<rustls::ServerConfig>>, shared: &Share
     let Some((path, headers)) = read_request(&mut stream) else {
         return;
     };
-    let mut reply = shared.routes.lock().unwrap().get(&path).cloned();
+    let mut reply = {
+        let mut routes = shared.routes.lock().unwrap();
+        match routes.get(&path).cloned() {
+            Some(Reply::Once { first, then }) => {
+                routes.insert(path.clone(), *then);
+                Some(*first)
+            }
+            other => other,
+        }
+    };
     while let Some(Reply::Auth {
         expect,
         challenge,
@@ -399,7 +413,10 @@ fn serve(conn: TcpStream, tls: Option<Arc<rustls::ServerConfig>>, shared: &Share
                 std::thread::sleep(Duration::from_millis(100));
             }
         }
-        Some(Reply::Auth { .. }) => unreachable!("bug: resolved above"),
+        Some(Reply::Auth { .. } | Reply::Once { .. }) => {
+            record(500);
+            respond(&mut stream, 500, &[], b"nested test reply\n", None);
+        }
         Some(Reply::Silent) => {
             record(0);
             while !shared.stop.load(Ordering::SeqCst) {

@@ -8,6 +8,7 @@ use rkt_tests::env::Run;
 use rkt_tests::gpg::Gpg;
 use rkt_tests::https::{Pki, Reply, Server};
 use rkt_tests::netns::Netns;
+use rkt_tests::pty::OperatorTty;
 use rkt_tests::{require_root, ImageSpec, TestEnv};
 
 const SIGNER: &str = "Test Signer <signer@example.com>";
@@ -134,6 +135,8 @@ fn https_images_are_verified_cached_by_etag_and_by_pull_policy() {
             .contains(&format!("image: signature verified:\n  {SIGNER}")),
         "{out:?}"
     );
+    // Not a terminal: no progress bar.
+    assert!(!out.stderr.contains("Downloading"), "{out:?}");
     // The refused fetch downloaded it too (an URL's name is known only from its manifest).
     assert_eq!(server.hits("/app.aci").len(), 2);
 
@@ -812,4 +815,114 @@ fn remote_stage1_images_are_fetched_and_verified() {
     let out = w.rkt(&["run", &app_aci]);
     assert!(out.ok().contains("from-remote-stage1"), "{out:?}");
     assert_eq!(server.hits("/config/stage1.aci").len(), 1);
+}
+
+/// A server may answer 202 for the signature: it is fetched again after the image.
+#[test]
+fn a_deferred_signature_is_fetched_after_the_image() {
+    if !require_root("a_deferred_signature_is_fetched_after_the_image") {
+        return;
+    }
+    let w = World::new();
+    let (aci, asc) = w.signed_image("example.com/deferred", "deferred.aci", SIGNER);
+    w.trust("example.com/deferred", SIGNER);
+    let server = Server::https(&w.pki);
+    server.route("/deferred.aci", Reply::file(&aci));
+    server.route(
+        "/deferred.aci.asc",
+        Reply::Once {
+            first: Box::new(Reply::Status(202)),
+            then: Box::new(Reply::file(&asc)),
+        },
+    );
+    let out = w.rkt(&["fetch", &server.url("/deferred.aci")]);
+    id_line(&out);
+    assert!(
+        out.stderr
+            .contains("server requested deferring the signature download"),
+        "{out:?}"
+    );
+    assert!(out.stderr.contains("signature verified"), "{out:?}");
+    let statuses: Vec<u16> = server
+        .hits("/deferred.aci.asc")
+        .iter()
+        .map(|h| h.status)
+        .collect();
+    assert_eq!(statuses, vec![202, 200]);
+}
+
+/// On a terminal: `rkt trust` asks to review the fingerprint, and downloads show progress.
+#[test]
+fn terminals_get_the_fingerprint_review_and_a_progress_bar() {
+    if !require_root("terminals_get_the_fingerprint_review_and_a_progress_bar") {
+        return;
+    }
+    let w = World::new();
+    let key = w.key_file(SIGNER).display().to_string();
+    let mut tty = OperatorTty::new(24, 120);
+    let mut child = tty.spawn(w.cmd(&["trust", "--prefix=example.com/app", &key]));
+    let wait = std::time::Duration::from_secs(20);
+    assert!(
+        tty.wait_for("Are you sure you want to trust this key (yes/no)?", wait),
+        "{}",
+        tty.screen()
+    );
+    assert!(
+        tty.screen().contains("gpg key fingerprint is:"),
+        "{}",
+        tty.screen()
+    );
+    tty.type_in("maybe\n");
+    assert!(
+        tty.wait_for("Please enter 'yes' or 'no'", wait),
+        "{}",
+        tty.screen()
+    );
+    tty.type_in("yes\n");
+    assert!(
+        tty.wait_for("Added key for prefix \"example.com/app\"", wait),
+        "{}",
+        tty.screen()
+    );
+    assert!(child.wait().unwrap().success());
+    let fp = w.gpg.fingerprint(SIGNER);
+    assert!(w
+        .local_config()
+        .join("trustedkeys/prefix.d/example.com/app")
+        .join(fp)
+        .is_file());
+
+    // "no" trusts nothing.
+    let mut tty = OperatorTty::new(24, 120);
+    let mut child = tty.spawn(w.cmd(&["trust", "--prefix=example.com/other", &key]));
+    assert!(tty.wait_for("(yes/no)?", wait), "{}", tty.screen());
+    tty.type_in("no\n");
+    child.wait().unwrap();
+    assert!(!w
+        .local_config()
+        .join("trustedkeys/prefix.d/example.com/other")
+        .exists());
+
+    // A download in progress draws its bar: name and bytes.
+    let (aci, _) = w.signed_image("example.com/slow", "slow.aci", SIGNER);
+    let server = Server::https(&w.pki);
+    server.route(
+        "/slow.aci",
+        Reply::Stall {
+            body: aci[..aci.len() / 2].to_vec(),
+            claimed: aci.len(),
+        },
+    );
+    let mut tty = OperatorTty::new(24, 120);
+    let mut child = tty.spawn(w.cmd(&[
+        "--insecure-options=image",
+        "fetch",
+        &server.url("/slow.aci"),
+    ]));
+    let shown = tty.wait_for("Downloading slow.aci", wait);
+    // SAFETY: kill(2) on the PID of the child this test started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    child.wait().unwrap();
+    assert!(shown, "{}", tty.screen());
+    assert_eq!(w.stored_images(), 0);
 }
