@@ -139,7 +139,7 @@ impl Run {
         Run::from(cmd.output().expect("spawn"))
     }
 
-    fn from(out: Output) -> Run {
+    pub fn from(out: Output) -> Run {
         use std::os::unix::process::ExitStatusExt;
         let code = out
             .status

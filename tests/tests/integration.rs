@@ -11,7 +11,9 @@ mod integration {
     pub mod image;
     pub mod image_compat;
     pub mod isolation;
+    pub mod isolators;
     pub mod lifecycle;
+    pub mod metadata;
     pub mod remote;
     pub mod run;
     pub mod schedulers;

@@ -128,6 +128,9 @@ enum ClapCommand {
     Trust(TrustArgs),
     /// Print configuration for each stage in JSON format
     Config(ConfigArgs),
+    /// Run the metadata service, through which apps learn about their pod
+    #[command(name = "metadata-service")]
+    MetadataService(MetadataServiceArgs),
 }
 
 /// `rkt trust [--prefix=PREFIX | --root] [PUBKEY...]`: keys from files or URLs, or discovered
@@ -155,6 +158,13 @@ pub struct ConfigArgs {
     /// Indent the output [default: true]
     #[arg(long = "pretty-print", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = bool_value)]
     pub pretty_print: Option<bool>,
+}
+
+#[derive(Debug, Args)]
+pub struct MetadataServiceArgs {
+    /// TCP port apps reach the service on
+    #[arg(long = "listen-port", default_value_t = 18112)]
+    pub listen_port: u16,
 }
 
 /// `rkt version` takes no arguments and, as rkt, ignores any it is given.
@@ -432,6 +442,7 @@ pub enum Command {
     Completion(CompletionArgs),
     Trust(TrustArgs),
     Config(ConfigArgs),
+    MetadataService(MetadataServiceArgs),
 }
 
 impl Command {
@@ -454,6 +465,7 @@ impl Command {
             Command::Completion(_) => "completion",
             Command::Trust(_) => "trust",
             Command::Config(_) => "config",
+            Command::MetadataService(_) => "metadata-service",
             Command::Image(i) => match i {
                 ImageCommand::List(_) => "list",
                 ImageCommand::Rm(_) => "rm",
@@ -478,6 +490,7 @@ impl Command {
                 | Command::Enter(_)
                 | Command::Rm(_)
                 | Command::Gc(_)
+                | Command::MetadataService(_)
         )
     }
 }
@@ -546,6 +559,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Invocation, ParseError> {
         ClapCommand::Completion(a) => Command::Completion(a),
         ClapCommand::Trust(a) => Command::Trust(a),
         ClapCommand::Config(a) => Command::Config(a),
+        ClapCommand::MetadataService(a) => Command::MetadataService(a),
     };
     Ok(Invocation {
         globals: cli.global,

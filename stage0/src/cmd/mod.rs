@@ -34,6 +34,7 @@ fn run(command: &Command, globals: &Globals, log: &Log) -> Result<i32> {
         Command::Completion(a) => completion::run(a),
         Command::Trust(a) => trust::run(globals, a),
         Command::Config(a) => config::run(globals, a),
+        Command::MetadataService(a) => crate::mds::serve(a.listen_port),
         Command::Fetch(req) => fetch::run(globals, req),
         Command::Run(req) => run::run(globals, req, log),
         Command::Prepare(req) => run::prepare_pod(globals, req, log),

@@ -12,6 +12,14 @@ use crate::stage1::Stage1;
 /// Deletes a pod the caller has locked and moved to `exited-garbage` or `garbage`.
 pub fn delete(pod: &Pod, globals: &Globals, log: &Log) -> Result<()> {
     let dir = pod.path();
+    if dir.join(crate::contract::MDS_REGISTERED).exists() {
+        if let Err(e) = crate::mds::deregister(&pod.uuid.to_string()) {
+            log.print(format!(
+                "warning: cannot deregister pod {:?} from the metadata service: {e:#}",
+                pod.uuid.to_string()
+            ));
+        }
+    }
     if pod.state_dir() == StateDir::ExitedGarbage {
         if let Err(e) = stage1_gc(&dir, globals, &pod.uuid.to_string(), log) {
             log.print(format!(
