@@ -194,6 +194,18 @@ fn docker_images_are_squashed_mapped_cached_and_run() {
     assert!(stdout.contains("hello-docker"), "{out:?}");
     let out = Run::of(&mut w.cmd(&["--insecure-options=image", "run", &other]));
     assert!(out.ok().contains("other"), "{out:?}");
+    // Only an Entrypoint.
+    let layout3 = w.env.work().join("layout3");
+    write_layout(
+        &layout3,
+        "3.0",
+        json!({"Entrypoint": ["/bin/echo", "entrypoint-only"]}),
+        std::slice::from_ref(&base),
+    );
+    registry.push(&layout3, "3.0", "test/entry");
+    let entry = format!("docker://127.0.0.1:{}/test/entry:3.0", registry.port);
+    let out = Run::of(&mut w.cmd(&["--insecure-options=image", "run", &entry]));
+    assert!(out.ok().contains("entrypoint-only"), "{out:?}");
 
     // Pull policy never with an unknown image: refused.
     let out = w.rkt(&[
