@@ -87,7 +87,7 @@ fn docker_images_are_squashed_mapped_cached_and_run() {
         "1.0",
         json!({
             "Entrypoint": ["/bin/sh", "-c"],
-            "Cmd": ["cat /etc/greeting; echo $GREETING"],
+            "Cmd": ["cat /etc/greeting; echo $GREETING; cat /data/seed; touch /data/written"],
             "Env": ["GREETING=hello-docker", "PATH=/bin"],
             "WorkingDir": "/etc",
             "ExposedPorts": {"8080/tcp": {}},
@@ -124,7 +124,11 @@ fn docker_images_are_squashed_mapped_cached_and_run() {
     let app = &m["app"];
     assert_eq!(
         app["exec"],
-        json!(["/bin/sh", "-c", "cat /etc/greeting; echo $GREETING"])
+        json!([
+            "/bin/sh",
+            "-c",
+            "cat /etc/greeting; echo $GREETING; cat /data/seed; touch /data/written"
+        ])
     );
     assert_eq!(app["workingDirectory"], "/etc");
     assert_eq!(app["ports"][0]["name"], "8080-tcp");
@@ -192,6 +196,13 @@ fn docker_images_are_squashed_mapped_cached_and_run() {
     let stdout = out.ok();
     assert!(stdout.contains("from the top layer"), "{out:?}");
     assert!(stdout.contains("hello-docker"), "{out:?}");
+    // Docker volume semantics: the implicit volume at /data starts with the image's content.
+    assert!(stdout.contains("volume content"), "{out:?}");
+    assert!(
+        out.stderr
+            .contains("implicitly creating an \"empty\" volume"),
+        "{out:?}"
+    );
     let out = Run::of(&mut w.cmd(&["--insecure-options=image", "run", &other]));
     assert!(out.ok().contains("other"), "{out:?}");
     // Only an Entrypoint.
