@@ -4,6 +4,7 @@ mod integration {
     pub mod bombs;
     pub mod cli;
     pub mod compat;
+    pub mod docker;
     pub mod escapes;
     pub mod fetch;
     pub mod hostside;
@@ -14,6 +15,7 @@ mod integration {
     pub mod lifecycle;
     pub mod metadata;
     pub mod net;
+    pub mod remote;
     pub mod run;
     pub mod schedulers;
     pub mod volumes;
