@@ -59,7 +59,7 @@ $(RELEASE)/stage1.aci: $(STATIC_RELEASE)/stage1 $(STATIC_INIT)/stage2-init $(RKT
 	install -m 0644 stage1/hosts-fallback $(STAGE1_DIR)/rootfs/etc/hosts-fallback
 	for e in init enter gc stop; do ln -s stage1 $(STAGE1_DIR)/rootfs/$$e; done
 	sed 's/@VERSION@/$(VERSION)/' stage1/manifest.json.in > $(STAGE1_DIR)/manifest
-	$(ACTOOL) build --overwrite --compression gzip $(STAGE1_DIR) $@
+	$(ACTOOL) build --overwrite --compression none $(STAGE1_DIR) $@
 
 stage1: $(RELEASE)/stage1.aci
 
