@@ -234,9 +234,11 @@ pub fn shares_to_weight(shares: u64) -> u64 {
 pub struct PodCgroups {
     /// The pod's directory in each hierarchy.
     pub pod_dirs: Vec<PathBuf>,
-    /// `cgroup.procs` of PID 1's cgroup in each hierarchy.
+    /// `cgroup.procs` of PID 1's cgroup in each v1 hierarchy it joins (none with cgroup2,
+    /// whose cgroup is `v2_init`).
     pub init_procs: Vec<PathBuf>,
-    /// Per app (in the order given): `cgroup.procs` of its cgroup in each hierarchy.
+    /// Per app (in the order given): `cgroup.procs` of its cgroup in each v1 hierarchy it
+    /// joins; its cgroup2 cgroup is in `v2_apps`.
     pub app_procs: Vec<Vec<PathBuf>>,
     /// Per app: its cgroup dir in the hierarchy that counts memory (for OOM reports).
     pub app_memory: Vec<Option<(PathBuf, bool)>>,
@@ -390,7 +392,7 @@ pub fn create(
         }
         // Every move into a cgroup costs the kernel an RCU grace period: PID 1 joins only
         // the hierarchy that tracks the pod (cgroup2, or each v1 one without it).
-        if h.v2 || !has_v2 {
+        if !h.v2 && !has_v2 {
             out.init_procs.push(init.join("cgroup.procs"));
         }
         if h.v2 {
@@ -438,7 +440,7 @@ pub fn create(
             let limits_it = (serves("memory") && app.memory_bytes.is_some())
                 || (serves("cpu") && (app.cpu_milli.is_some() || app.cpu_shares.is_some()))
                 || (devices_v1 && app.devices.is_some());
-            if h.v2 || limits_it || !has_v2 {
+            if !h.v2 && (limits_it || !has_v2) {
                 out.app_procs[i].push(dir.join("cgroup.procs"));
             }
             if h.v2 {

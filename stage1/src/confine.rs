@@ -23,8 +23,10 @@ pub const SECCOMP_DIR: &str = "rkt/seccomp";
 
 /// The pod's cgroups and what stage1 keeps open for them while the pod runs.
 pub struct PodConfinement {
-    /// For the pod's PID 1 ([`crate::sys::Op::JoinCgroups`]); taken by `setup`.
+    /// For the pod's PID 1 ([`crate::sys::Op::JoinCgroups`]): its v1 cgroups.
     pub init_fds: Vec<OwnedFd>,
+    /// PID 1's cgroup2 directory (cloned into) and `cgroup.procs` (the fallback).
+    pub init_v2: Option<(OwnedFd, OwnedFd)>,
     /// Inherited by stage2-init; closed here when stage1 exits.
     _app_fds: Vec<OwnedFd>,
     cgroups: Option<cgroup::PodCgroups>,
@@ -86,6 +88,12 @@ fn device_rules(app: &AppPlan) -> Result<Vec<String>> {
     Ok(rules)
 }
 
+/// A cgroup2 directory, for clone3's CLONE_INTO_CGROUP.
+fn open_dir(path: &Path) -> Result<OwnedFd> {
+    let f = fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    Ok(OwnedFd::from(f))
+}
+
 fn open_procs(path: &Path) -> Result<OwnedFd> {
     let f = fs::OpenOptions::new()
         .write(true)
@@ -140,6 +148,7 @@ pub fn prepare(
     let record = pod_dir.join(CGROUPS_RECORD);
     let mut out = PodConfinement {
         init_fds: Vec::new(),
+        init_v2: None,
         _app_fds: Vec::new(),
         cgroups: None,
         record: record.clone(),
@@ -190,12 +199,24 @@ pub fn prepare(
     for path in &cgroups.init_procs {
         out.init_fds.push(open_procs(path)?);
     }
-    for (plan, procs) in apps.iter_mut().zip(&cgroups.app_procs) {
-        for path in procs {
-            let fd = open_procs(path)?;
+    if let Some(init) = &cgroups.v2_init {
+        out.init_v2 = Some((open_dir(init)?, open_procs(&init.join("cgroup.procs"))?));
+    }
+    for (i, (plan, procs)) in apps.iter_mut().zip(&cgroups.app_procs).enumerate() {
+        let mut inherit = |fd: OwnedFd| -> Result<i32> {
             sys::set_inheritable(fd.as_raw_fd())?;
-            plan.launch.confine.cgroup_fds.push(fd.as_raw_fd());
+            let raw = fd.as_raw_fd();
             out._app_fds.push(fd);
+            Ok(raw)
+        };
+        for path in procs {
+            let fd = inherit(open_procs(path)?)?;
+            plan.launch.confine.cgroup_fds.push(fd);
+        }
+        if let Some(dir) = cgroups.v2_apps.get(i) {
+            let dir_fd = inherit(open_dir(dir)?)?;
+            let procs_fd = inherit(open_procs(&dir.join("cgroup.procs"))?)?;
+            plan.launch.confine.cgroup_v2 = Some((dir_fd, procs_fd));
         }
     }
     Ok(out)

@@ -46,8 +46,10 @@ pub struct AppLaunch {
 /// (docs/stage-contract.md, "Cgroups" and "Seccomp").
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Confine {
-    /// Descriptors on the app's `cgroup.procs` files that stage2-init inherits.
+    /// Descriptors on the app's v1 `cgroup.procs` files that stage2-init inherits.
     pub cgroup_fds: Vec<i32>,
+    /// The app's cgroup2 directory and `cgroup.procs` descriptors.
+    pub cgroup_v2: Option<(i32, i32)>,
     pub oom_score_adj: Option<i32>,
     pub no_new_privileges: bool,
     /// The app's seccomp programs, absolute inside the stage1 root.
@@ -427,6 +429,11 @@ pub fn init_plan(
             for fd in &confine.cgroup_fds {
                 field(&fd.to_string());
             }
+        }
+        if let Some((dir, procs)) = confine.cgroup_v2 {
+            field("cgroup-v2");
+            field(&dir.to_string());
+            field(&procs.to_string());
         }
         if let Some(adj) = confine.oom_score_adj {
             field("oom-score-adj");

@@ -1,5 +1,6 @@
 //! The `run` entrypoint: read the pod, plan it, create its namespaces and PID 1, then stay as
 //! its parent holding the pod lock until it exits (docs/stage-contract.md, "The pod lock").
+use std::os::fd::AsRawFd;
 use std::path::Path;
 
 use aci::schema::{App, ImageManifest, PodManifest};
@@ -158,8 +159,15 @@ fn start_pod(
     if !init_fds.is_empty() {
         ops.insert(1, sys::Op::JoinCgroups(init_fds));
     }
+    let init_v2 = confinement.init_v2.take();
+    if let Some((_, procs)) = &init_v2 {
+        let procs = procs
+            .try_clone()
+            .context("cannot duplicate a cgroup descriptor")?;
+        ops.insert(1, sys::Op::JoinCgroupV2(procs));
+    }
     let signals = sys::Signals::block()?;
-    let child = setup::spawn_pod(&ops)?;
+    let child = setup::spawn_pod(&ops, init_v2.as_ref().map(|(dir, _)| dir.as_raw_fd()))?;
     let master = match child.wait_started(&ops, id_range) {
         Ok(master) => master,
         Err(e) => {

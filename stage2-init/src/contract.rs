@@ -61,6 +61,7 @@ pub mod plan_key {
     pub const POST_STOP: &str = "post-stop";
     pub const CAPS: &str = "caps";
     pub const CGROUP_FDS: &str = "cgroup-fds";
+    pub const CGROUP_V2: &str = "cgroup-v2";
     pub const OOM_SCORE_ADJ: &str = "oom-score-adj";
     pub const NO_NEW_PRIVILEGES: &str = "no-new-privileges";
     pub const SECCOMP: &str = "seccomp";

@@ -23,6 +23,7 @@
 //!   pre-start␀ 1␀ /bin/prepare␀                 │ optional, may repeat: run in order as root
 //!   post-stop␀ 1␀ /bin/cleanup␀                 │ optional, may repeat: run in order as root
 //!   cgroup-fds␀ 2␀ 5␀ 6␀                        │ optional: COUNT open descriptors (see below)
+//!   cgroup-v2␀ 7␀ 8␀                            │ optional: cgroup2 directory and procs fds
 //!   oom-score-adj␀ -500␀                        │ optional: -1000 to 1000
 //!   no-new-privileges␀ 1␀                       │ optional: 0 or 1 (default 0)
 //!   seccomp␀ /rkt/seccomp/web␀                  ┘ optional: BPF programs to load (see below)
@@ -45,7 +46,10 @@
 //!
 //! `cgroup-fds`: descriptors stage2-init inherited from stage1, each open for writing on the
 //! `cgroup.procs` of one of the app's cgroups; every process of the app (main, handlers,
-//! entered commands) writes `0` to each before anything else. `oom-score-adj` is written to
+//! entered commands) writes `0` to each before anything else. `cgroup-v2 DIR PROCS`: every
+//! process of the app is created in the cgroup2 directory open as `DIR` (clone3
+//! CLONE_INTO_CGROUP, which spares the kernel an RCU grace period a move costs), or writes
+//! `0` to `PROCS` where the kernel cannot do that. `oom-score-adj` is written to
 //! `/proc/self/oom_score_adj` right after. `no-new-privileges␀ 1␀` sets PR_SET_NO_NEW_PRIVS
 //! before `execve`. `seccomp` names a file of classic BPF programs (for each: a native-endian
 //! u32 instruction count, then that many 8-byte `struct sock_filter`s), read once at start
@@ -101,8 +105,10 @@ pub struct AppPlan {
     pub post_stop: Vec<Vec<OsString>>,
     /// The capabilities the app and its handlers keep; `None` leaves them alone.
     pub caps: Option<CapSet>,
-    /// Descriptors stage1 left open on `cgroup.procs` of the app's cgroups.
+    /// Descriptors stage1 left open on `cgroup.procs` of the app's v1 cgroups.
     pub cgroup_fds: Vec<i32>,
+    /// The app's cgroup2 directory and `cgroup.procs` descriptors.
+    pub cgroup_v2: Option<(i32, i32)>,
     pub oom_score_adj: Option<i32>,
     pub no_new_privileges: bool,
     /// The file with the BPF programs of the app's seccomp filter.
@@ -455,6 +461,7 @@ struct AppBuilder {
     post_stop: Vec<Vec<OsString>>,
     caps: Option<CapSet>,
     cgroup_fds: Option<Vec<i32>>,
+    cgroup_v2: Option<(i32, i32)>,
     oom_score_adj: Option<i32>,
     no_new_privileges: Option<bool>,
     seccomp: Option<PathBuf>,
@@ -479,6 +486,7 @@ impl AppBuilder {
             post_stop: Vec::new(),
             caps: None,
             cgroup_fds: None,
+            cgroup_v2: None,
             oom_score_adj: None,
             no_new_privileges: None,
             seccomp: None,
@@ -519,6 +527,11 @@ impl AppBuilder {
                     .map(|_| fields.number(name).map(|n| n as i32))
                     .collect::<Result<_, _>>()?;
                 set_once(&mut self.cgroup_fds, fds, name, app)
+            }
+            key::CGROUP_V2 => {
+                let dir = fields.number(name)? as i32;
+                let procs = fields.number(name)? as i32;
+                set_once(&mut self.cgroup_v2, (dir, procs), name, app)
             }
             key::OOM_SCORE_ADJ => {
                 let value = fields.next(&format!("a number after {name:?}"))?;
@@ -609,6 +622,7 @@ impl AppBuilder {
             post_stop: self.post_stop,
             caps: self.caps,
             cgroup_fds: self.cgroup_fds.unwrap_or_default(),
+            cgroup_v2: self.cgroup_v2,
             oom_score_adj: self.oom_score_adj,
             no_new_privileges: self.no_new_privileges.unwrap_or(false),
             seccomp: self.seccomp,

@@ -92,6 +92,7 @@ pub fn seccomp_programs(app: &AppPlan) -> Result<Vec<Program>, sys::Error> {
 pub fn confinement<'a>(app: &'a AppPlan, seccomp: &'a [Program]) -> Confinement<'a> {
     Confinement {
         cgroup_fds: &app.cgroup_fds,
+        cgroup_v2: app.cgroup_v2,
         oom_score_adj: app.oom_score_adj,
         no_new_privileges: app.no_new_privileges,
         seccomp,

@@ -158,6 +158,9 @@ pub enum Op {
     Stdin(OwnedFd),
     /// Moves the pod's PID 1 into its cgroups: writes `0` to each `cgroup.procs`.
     JoinCgroups(Vec<OwnedFd>),
+    /// Moves PID 1 into its cgroup2 cgroup, unless it was created there (clone3
+    /// CLONE_INTO_CGROUP, see [`spawn_pod`]).
+    JoinCgroupV2(OwnedFd),
     /// Mounts a detached, id-mapped copy of the stage1 root's mount tree (made by stage1
     /// with [`idmapped_tree`]) on `target` (`--private-users`).
     AttachIdmappedRoot {
@@ -283,7 +286,7 @@ impl fmt::Display for Op {
             Op::SetHostname(h) => write!(f, "set hostname {}", lossy(h)),
             Op::LoopbackUp => write!(f, "bring up the loopback interface"),
             Op::Stdin(_) => write!(f, "redirect stdin"),
-            Op::JoinCgroups(_) => write!(f, "join the pod's cgroups"),
+            Op::JoinCgroups(_) | Op::JoinCgroupV2(_) => write!(f, "join the pod's cgroups"),
             Op::AttachIdmappedRoot { target, .. } => {
                 write!(f, "mount the id-mapped stage1 root on {}", lossy(target))
             }
@@ -428,7 +431,8 @@ fn opt_ptr(c: &Option<CString>) -> *const libc::c_char {
 
 /// Runs one op. Only raw system calls on data prepared before `fork`; `report` is the socket
 /// to stage1, for the console's master.
-fn run_op(op: &Op, report: RawFd) -> Result<(), i32> {
+/// `placed`: the child was created in its cgroup2 cgroup already.
+fn run_op(op: &Op, report: RawFd, placed: bool) -> Result<(), i32> {
     // SAFETY (whole function): every pointer comes from a CString or Vec owned by `op`, alive
     // for the duration of each call; no allocation happens here.
     let rc = unsafe {
@@ -543,6 +547,14 @@ fn run_op(op: &Op, report: RawFd) -> Result<(), i32> {
                 MOVE_MOUNT_F_EMPTY_PATH,
             ) as libc::c_int,
             Op::EnterUserns => enter_userns(report),
+            Op::JoinCgroupV2(_) if placed => 0,
+            Op::JoinCgroupV2(fd) => {
+                if libc::write(fd.as_raw_fd(), c"0".as_ptr().cast(), 1) != 1 {
+                    -1
+                } else {
+                    0
+                }
+            }
             Op::JoinCgroups(fds) => {
                 let mut rc = 0;
                 for fd in fds {
@@ -614,7 +626,68 @@ pub struct PodChild {
 }
 
 /// Creates the PID namespace and forks the pod's PID 1, which runs `ops`.
-pub fn spawn_pod(ops: &[Op]) -> Result<PodChild> {
+/// `struct clone_args` of clone3(2), up to `cgroup` (CLONE_ARGS_SIZE_VER2).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// The pod's PID 1 in a new PID namespace, created in the cgroup2 directory `cgroup` when
+/// given (a move into a cgroup afterwards costs an RCU grace period, about 10 ms); the
+/// returned flag says whether it was. Falls back to `unshare` and `fork`.
+///
+/// # Safety
+/// As `fork`: stage1 is single-threaded and the child only makes async-signal-safe calls.
+unsafe fn fork_pod(cgroup: Option<RawFd>) -> Result<(libc::pid_t, bool)> {
+    if let Some(fd) = cgroup {
+        let args = CloneArgs {
+            flags: CLONE_NEWPID as u64 | CLONE_INTO_CGROUP,
+            exit_signal: libc::SIGCHLD as u64,
+            cgroup: fd as u64,
+            ..CloneArgs::default()
+        };
+        // Without a stack, clone3 returns in both processes on the caller's stack, as fork.
+        let pid = libc::syscall(
+            libc::SYS_clone3,
+            &args as *const CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        );
+        if pid >= 0 {
+            return Ok((pid as libc::pid_t, true));
+        }
+        let err = io::Error::last_os_error();
+        if !matches!(
+            err.raw_os_error(),
+            Some(libc::ENOSYS | libc::E2BIG | libc::EINVAL | libc::EOPNOTSUPP)
+        ) {
+            return Err(err).context("cannot create the pod's PID 1 (clone3)");
+        }
+    }
+    if libc::unshare(CLONE_NEWPID) != 0 {
+        return Err(io::Error::last_os_error())
+            .context("cannot create the pod's PID namespace (unshare CLONE_NEWPID)");
+    }
+    match libc::fork() {
+        -1 => Err(io::Error::last_os_error()).context("cannot fork the pod's PID 1"),
+        pid => Ok((pid, false)),
+    }
+}
+
+/// `cgroup`: PID 1's cgroup2 directory, to create it there.
+pub fn spawn_pod(ops: &[Op], cgroup: Option<RawFd>) -> Result<PodChild> {
     let mut fds = [0 as RawFd; 2];
     let kind = libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC;
     // SAFETY: `fds` is a valid array of two ints for socketpair to fill.
@@ -624,21 +697,13 @@ pub fn spawn_pod(ops: &[Op]) -> Result<PodChild> {
     // SAFETY: pipe2 just returned these two descriptors, owned by nobody else.
     let (read_end, write_end) =
         unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-    // SAFETY: unshare only changes this process' namespace for future children.
-    if unsafe { libc::unshare(CLONE_NEWPID) } != 0 {
-        return Err(io::Error::last_os_error())
-            .context("cannot create the pod's PID namespace (unshare CLONE_NEWPID)");
-    }
     // SAFETY: stage1 is single-threaded; the child only runs `run_op` on prepared data and
     // async-signal-safe calls, then execs or `_exit`s.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(io::Error::last_os_error()).context("cannot fork the pod's PID 1");
-    }
+    let (pid, placed) = unsafe { fork_pod(cgroup)? };
     if pid == 0 {
         let wfd = write_end.as_raw_fd();
         for (index, op) in ops.iter().enumerate() {
-            if let Err(err) = run_op(op, wfd) {
+            if let Err(err) = run_op(op, wfd, placed) {
                 // SAFETY: a raw send on our socket end, then leaving without running any
                 // destructors.
                 unsafe {

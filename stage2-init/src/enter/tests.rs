@@ -122,6 +122,7 @@ fn the_request_environment_wins_over_the_apps() {
         post_stop: vec![],
         caps: None,
         cgroup_fds: vec![],
+        cgroup_v2: None,
         oom_score_adj: None,
         no_new_privileges: false,
         seccomp: None,

@@ -51,6 +51,72 @@ pub fn parse_programs(mut bytes: &[u8]) -> Option<Vec<Program>> {
     (!out.is_empty()).then_some(out)
 }
 
+/// `struct clone_args` of clone3(2), up to `cgroup` (CLONE_ARGS_SIZE_VER2).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// `fork`, into the cgroup2 directory `cgroup` when given: joining a cgroup at creation only
+/// takes the kernel's cgroup lock for reading, where moving a process later waits for an RCU
+/// grace period. Returns the pid (0 in the child) and whether the child was placed; a kernel
+/// without CLONE_INTO_CGROUP (before 5.7), or a pod in a user namespace (which may not write
+/// the host's cgroup files itself), gets a plain fork and the caller's move through the
+/// `cgroup.procs` descriptor stage1 opened.
+///
+/// # Safety
+/// As `fork`: the caller is single-threaded and the child only makes async-signal-safe calls.
+pub unsafe fn fork_into(cgroup: Option<libc::c_int>) -> io::Result<(libc::pid_t, bool)> {
+    if let Some(fd) = cgroup {
+        let args = CloneArgs {
+            flags: CLONE_INTO_CGROUP,
+            exit_signal: libc::SIGCHLD as u64,
+            cgroup: fd as u64,
+            ..CloneArgs::default()
+        };
+        // Without a stack, clone3 returns in both processes on the caller's stack, as fork.
+        let pid = libc::syscall(
+            libc::SYS_clone3,
+            &args as *const CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        );
+        if pid >= 0 {
+            return Ok((pid as libc::pid_t, true));
+        }
+        let err = io::Error::last_os_error();
+        if !matches!(
+            err.raw_os_error(),
+            Some(
+                libc::ENOSYS
+                    | libc::E2BIG
+                    | libc::EINVAL
+                    | libc::EOPNOTSUPP
+                    | libc::EACCES
+                    | libc::EPERM
+            )
+        ) {
+            return Err(err);
+        }
+    }
+    match libc::fork() {
+        -1 => Err(io::Error::last_os_error()),
+        pid => Ok((pid, false)),
+    }
+}
+
 /// Moves the calling process into each cgroup whose `cgroup.procs` `fds` are open for.
 pub(super) fn join_cgroups(fds: &[libc::c_int]) -> Result<(), Step> {
     for &fd in fds {

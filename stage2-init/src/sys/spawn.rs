@@ -42,7 +42,9 @@ use std::path::Path;
 use std::ptr;
 
 use super::caps::{clear_ambient, drop_bounding_set, restrict_caps};
-use super::confine::{join_cgroups, load_seccomp, set_no_new_privs, set_oom_score_adj, Program};
+use super::confine::{
+    fork_into, join_cgroups, load_seccomp, set_no_new_privs, set_oom_score_adj, Program,
+};
 use super::root::{change_directory, enter_root};
 use super::{cstring, Error};
 use crate::plan::CapSet;
@@ -125,6 +127,8 @@ pub struct ExecSpec {
     /// The capabilities to keep, as a 64-bit mask; `None` leaves them alone.
     pub(super) caps: Option<u64>,
     cgroup_fds: Vec<libc::c_int>,
+    /// The app's cgroup2 directory and its `cgroup.procs`.
+    cgroup_v2: Option<(libc::c_int, libc::c_int)>,
     /// The decimal value for /proc/self/oom_score_adj.
     oom_score_adj: Option<Vec<u8>>,
     no_new_privileges: bool,
@@ -136,8 +140,11 @@ pub struct ExecSpec {
 /// (docs/stage-contract.md, "Cgroups" and "Seccomp").
 #[derive(Clone, Copy, Default)]
 pub struct Confinement<'a> {
-    /// Descriptors open for writing on `cgroup.procs` of each of the app's cgroups.
+    /// Descriptors open for writing on `cgroup.procs` of each of the app's v1 cgroups.
     pub cgroup_fds: &'a [i32],
+    /// The app's cgroup2 directory (cloned into) and its `cgroup.procs` (written when the
+    /// kernel cannot clone into a cgroup).
+    pub cgroup_v2: Option<(i32, i32)>,
     pub oom_score_adj: Option<i32>,
     pub no_new_privileges: bool,
     /// Loaded in order just before `execve`.
@@ -187,6 +194,7 @@ impl ExecSpec {
             session: command.session,
             caps: command.caps.map(CapSet::bits),
             cgroup_fds: command.confine.cgroup_fds.to_vec(),
+            cgroup_v2: command.confine.cgroup_v2,
             oom_score_adj: command
                 .confine
                 .oom_score_adj
@@ -326,12 +334,10 @@ pub fn spawn(spec: &ExecSpec, stdio: Option<&Stdio<'_>>) -> Result<Pid, Error> {
     let (reader, writer) = cloexec_pipe()?;
     // SAFETY: stage2-init is single-threaded, so the child is a consistent copy; it only runs
     // `child`, which makes async-signal-safe calls on data prepared above and never returns.
-    let pid = unsafe { libc::fork() };
-    if pid == -1 {
-        return Err(Error::last("fork"));
-    }
+    let (pid, placed) = unsafe { fork_into(spec.cgroup_v2.map(|(dir, _)| dir)) }
+        .map_err(|e| Error::new("fork", e))?;
     if pid == 0 {
-        child(spec, stdio, &argv, &envp, writer.as_fd());
+        child(spec, stdio, &argv, &envp, writer.as_fd(), placed);
     }
     drop(writer);
     let mut report = [0u8; REPORT_LEN];
@@ -428,6 +434,7 @@ fn child(
     argv: &[*const libc::c_char],
     envp: &[*const libc::c_char],
     report: BorrowedFd<'_>,
+    placed: bool,
 ) -> ! {
     let fail = |step: Step, code: libc::c_int| -> ! {
         let mut msg = [0u8; REPORT_LEN];
@@ -442,7 +449,7 @@ fn child(
             libc::_exit(127)
         }
     };
-    if let Err(step) = prepare(spec, stdio) {
+    if let Err(step) = prepare(spec, stdio, placed) {
         fail(step, errno());
     }
     // The first error that is not "no such file here" wins, as in execvp.
@@ -462,10 +469,14 @@ fn child(
 
 /// Everything the child does before `execve`, in order; `Err` names the step that failed,
 /// with `errno` still as that step's call set it.
-fn prepare(spec: &ExecSpec, stdio: Option<&Stdio<'_>>) -> Result<(), Step> {
+/// `placed`: the child was created in the app's cgroup2 cgroup already.
+fn prepare(spec: &ExecSpec, stdio: Option<&Stdio<'_>>, placed: bool) -> Result<(), Step> {
     // First, so that everything the child does is accounted to the app, and while still
     // privileged enough to lower the OOM score.
     join_cgroups(&spec.cgroup_fds)?;
+    if let (Some((_, procs)), false) = (spec.cgroup_v2, placed) {
+        join_cgroups(&[procs])?;
+    }
     if let Some(value) = &spec.oom_score_adj {
         set_oom_score_adj(value)?;
     }
