@@ -110,16 +110,19 @@ fn mkdirs(dirs: &[&Path]) -> Result<()> {
 pub fn mounts_under(dir: &Path) -> Result<Vec<PathBuf>> {
     let info = std::fs::read_to_string("/proc/self/mountinfo")
         .context("cannot read /proc/self/mountinfo")?;
-    let mut found: Vec<PathBuf> = info
+    let mut found: Vec<PathBuf> = mount_points(&info).filter(|p| p.starts_with(dir)).collect();
+    found.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    found.dedup();
+    Ok(found)
+}
+
+/// Every mount point of a mountinfo text (its fifth field), unescaped.
+pub fn mount_points(mountinfo: &str) -> impl Iterator<Item = PathBuf> + '_ {
+    mountinfo
         .lines()
         .filter_map(|line| line.split(' ').nth(4))
         .map(unescape_mountinfo)
         .map(PathBuf::from)
-        .filter(|p| p.starts_with(dir))
-        .collect();
-    found.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
-    found.dedup();
-    Ok(found)
 }
 
 /// mountinfo escapes space, tab, newline and backslash as octal.
