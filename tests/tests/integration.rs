@@ -11,6 +11,7 @@ mod integration {
     pub mod image_compat;
     pub mod isolation;
     pub mod lifecycle;
+    pub mod reliability;
     pub mod run;
     pub mod schedulers;
     pub mod volumes;
