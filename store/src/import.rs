@@ -113,8 +113,7 @@ impl Store {
 
         let dest = self.image_dir(&key);
         // Concurrent imports of the same image commit one after the other.
-        let _commit =
-            StoreLock::acquire(&self.dir().join("locks").join(format!("{key}.lock")), true)?;
+        let _commit = StoreLock::acquire_removable(&self.entry_lock_path(key.as_str()))?;
         if let Some(mut existing) = self.image_info(&key)? {
             // Same content already stored: keep the blob, but the record says it was just
             // imported (rkt rewrites its import and last-used times on every fetch) and

@@ -433,3 +433,75 @@ fn concurrent_imports_of_the_same_image() {
     assert_eq!(store.images().unwrap().len(), 1);
     assert_eq!(store.trees().unwrap().len(), 1);
 }
+
+fn lock_files(store: &Store) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(store.dir().join("locks"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn lock_files_go_with_their_image_and_tree_unless_held() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let a = import(
+        &store,
+        &aci(&manifest("example.com/a", "1"), &[]),
+        &rendering(),
+    );
+    let tree = TreeId::for_images(std::slice::from_ref(&a));
+    assert_eq!(
+        lock_files(&store),
+        [format!("{tree}.lock"), format!("{a}.lock")]
+    );
+    store.remove_tree(&tree).unwrap();
+    store.remove_image(&a).unwrap();
+    assert!(lock_files(&store).is_empty(), "{:?}", lock_files(&store));
+
+    // A lock someone holds stays, and is cleaned once it is free.
+    let b = import(
+        &store,
+        &aci(&manifest("example.com/b", "1"), &[]),
+        &ImportOptions::default(),
+    );
+    let held = crate::StoreLock::acquire_removable(&store.entry_lock_path(b.as_str())).unwrap();
+    store.remove_image(&b).unwrap();
+    store.clean_stale_locks().unwrap();
+    assert_eq!(lock_files(&store), [format!("{b}.lock")]);
+    drop(held);
+    store.clean_stale_locks().unwrap();
+    assert!(lock_files(&store).is_empty());
+}
+
+#[test]
+fn a_lock_taken_on_a_deleted_lock_file_is_taken_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let path = store.entry_lock_path("x");
+    let first = crate::StoreLock::acquire_removable(&path).unwrap();
+    drop(first);
+    crate::StoreLock::remove_unused(&path).unwrap();
+    assert!(!path.exists());
+    // Taking it again creates a fresh file, and holding it keeps removers away.
+    let again = crate::StoreLock::acquire_removable(&path).unwrap();
+    crate::StoreLock::remove_unused(&path).unwrap();
+    assert!(path.exists());
+    drop(again);
+}
+
+#[test]
+fn work_directories_without_a_lock_file_are_abandoned() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let tmp = store.dir().join("tmp");
+    // What a killed `image rm` of an older build could leave: the renamed image, no lock.
+    std::fs::create_dir_all(tmp.join("remove-9-0-0/image")).unwrap();
+    std::fs::write(tmp.join("remove-9-0-0/image/blob"), "old").unwrap();
+    let live = crate::workdir::WorkDir::create(&store, "render").unwrap();
+    store.clean_stale_work().unwrap();
+    assert!(!tmp.join("remove-9-0-0").exists());
+    assert!(live.path().exists());
+}

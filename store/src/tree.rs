@@ -230,7 +230,7 @@ impl Store {
     }
 
     fn tree_lock(&self, id: &TreeId) -> Result<StoreLock> {
-        StoreLock::acquire(&self.dir().join("locks").join(format!("{id}.lock")), true)
+        StoreLock::acquire_removable(&self.entry_lock_path(id.as_str()))
     }
 
     /// The tree's record and the record's size in bytes.
@@ -304,6 +304,8 @@ impl Store {
         let work = WorkDir::create(self, "remove")?;
         let trash = work.path().join("tree");
         std::fs::rename(&dir, &trash).map_err(|e| StoreError::io("remove", &dir, e))?;
+        // Its render lock goes with it, unless a render holds it right now.
+        StoreLock::remove_unused(&self.entry_lock_path(id.as_str()))?;
         Ok(())
     }
 

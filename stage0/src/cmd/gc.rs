@@ -81,7 +81,24 @@ pub fn run(globals: &Globals, args: &GcArgs, log: &Log) -> Result<i32> {
             _ => {}
         }
     }
+    // What killed fetches and image removals left in the store goes too (rkt only did this
+    // on the next import).
+    if let Err(e) = clean_store(globals) {
+        log.print(format!("cannot clean the store's temporary entries: {e:#}"));
+        failed = true;
+    }
     Ok(if failed { EXIT_FAILURE } else { 0 })
+}
+
+/// Removes abandoned work directories under `cas/tmp`: only those no live process holds.
+fn clean_store(globals: &Globals) -> Result<()> {
+    if !globals.dir.join(store::CAS_DIR).is_dir() {
+        return Ok(());
+    }
+    let store = globals.open_store()?;
+    let _lock = store.lock_shared()?;
+    store.clean_stale_work()?;
+    Ok(())
 }
 
 /// Whether a failed move means the pod was no longer where this gc saw it: another process
