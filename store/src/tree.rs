@@ -109,6 +109,11 @@ impl Store {
     /// Renders `key` with its dependencies, or reuses the existing tree after checking it
     /// against the digests taken when it was rendered (rendering it again if it changed).
     pub fn render_tree(&self, key: &ImageKey, check: TreeCheck) -> Result<TreeInfo> {
+        self.render_tree_once(key, check)
+            .map_err(|e| e.in_store(self.dir()))
+    }
+
+    fn render_tree_once(&self, key: &ImageKey, check: TreeCheck) -> Result<TreeInfo> {
         let order = self.dependency_order(key)?;
         let id = TreeId::for_images(&order);
         let _render_lock = self.tree_lock(&id)?;
@@ -141,7 +146,8 @@ impl Store {
                 rendered_before: rendered,
                 ..ReadOptions::default()
             };
-            let summary = read_aci(blob, &opts)?;
+            let summary =
+                read_aci(blob, &opts).map_err(|e| StoreError::from(e).writing_in(staged))?;
             rendered += summary.rendered_size;
             if ImageKey::from_image_id(&summary.id) != *image {
                 return Err(StoreError::CorruptImage {
