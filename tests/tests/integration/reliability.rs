@@ -260,3 +260,33 @@ fn gc_removes_what_a_killed_fetch_left() {
     env.rkt(&["gc"]).ok();
     assert!(entries(&tmp).is_empty(), "{:?}", entries(&tmp));
 }
+
+#[test]
+fn a_pod_that_fills_its_disk_still_records_its_exit_status() {
+    if !require_root("a_pod_that_fills_its_disk_still_records_its_exit_status") {
+        return;
+    }
+    let env = TestEnv::new();
+    let img = env.image(
+        &ImageSpec::shell(
+            "example.com/filler",
+            "dd if=/dev/zero of=/fill bs=64k 2>/dev/null; exit 3",
+        ),
+        "f.aci",
+    );
+    let disk = SmallDisk::new("24m");
+    let uuid_file = env.work().join("uuid");
+    let (code, _, stderr) = disk.rkt(&[
+        "--insecure-options=image",
+        "run",
+        &format!("--uuid-file-save={}", uuid_file.display()),
+        &img,
+    ]);
+    assert_eq!(code, 3, "{stderr}");
+    let uuid = std::fs::read_to_string(&uuid_file).unwrap();
+    let (code, status, stderr) = disk.rkt(&["status", &uuid]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(status.lines().any(|l| l == "app-filler=3"), "{status}");
+    let (code, _, stderr) = disk.rkt(&["gc", "--grace-period=0s"]);
+    assert_eq!(code, 0, "{stderr}");
+}
