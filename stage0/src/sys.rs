@@ -130,6 +130,69 @@ pub fn mount_overlay(lower: &Path, upper: &Path, work: &Path, target: &Path) -> 
     })
 }
 
+/// Opens the directories of an overlay's layers as `O_PATH` descriptors, named in the mount
+/// options by `/proc/self/fd/<n>`.
+fn open_layers(dirs: &[&Path]) -> Result<Vec<OwnedFd>> {
+    dirs.iter()
+        .map(|dir| {
+            nix::fcntl::open(
+                *dir,
+                nix::fcntl::OFlag::O_PATH
+                    | nix::fcntl::OFlag::O_DIRECTORY
+                    | nix::fcntl::OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            )
+            .with_context(|| format!("cannot open overlay layer {}", dir.display()))
+        })
+        .collect()
+}
+
+/// Mounts a read-only overlay of `layers` (the first on top) onto `target`: no upper or work
+/// directory, so nothing is written, and the layers may belong to another overlay.
+pub fn mount_overlay_readonly(layers: &[&Path], target: &Path) -> Result<()> {
+    let fds = open_layers(layers)?;
+    let lower: Vec<String> = fds
+        .iter()
+        .map(|fd| format!("/proc/self/fd/{}", fd.as_raw_fd()))
+        .collect();
+    let data = format!("lowerdir={}", lower.join(":"));
+    retry(|| {
+        nix::mount::mount(
+            Some("overlay"),
+            target,
+            Some("overlay"),
+            MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+            Some(data.as_str()),
+        )
+    })
+    .with_context(|| {
+        let names: Vec<String> = layers.iter().map(|l| l.display().to_string()).collect();
+        format!(
+            "cannot mount a read-only overlay (lowerdir={}) on {}",
+            names.join(":"),
+            target.display()
+        )
+    })
+}
+
+/// Moves this process into a mount namespace of its own, copied from the current one, whose
+/// mounts do not propagate back (`MS_REC|MS_SLAVE` on `/`). What it mounts afterwards is seen
+/// by it and its children only, and goes away with the last of them.
+pub fn private_mount_namespace() -> Result<()> {
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
+        .context("cannot create a mount namespace (unshare CLONE_NEWNS)")?;
+    retry(|| {
+        nix::mount::mount(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            MsFlags::MS_REC | MsFlags::MS_SLAVE,
+            None::<&str>,
+        )
+    })
+    .context("cannot stop mount propagation to the host (MS_REC|MS_SLAVE on /)")
+}
+
 /// Bind-mounts `source` onto `target`, optionally making it read-only.
 pub fn bind_mount(source: &Path, target: &Path, read_only: bool) -> Result<()> {
     retry(|| {

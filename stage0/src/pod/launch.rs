@@ -97,6 +97,10 @@ pub fn launch(
     log: &Log,
 ) -> Result<i32> {
     let dir = pod.path();
+    // The pod's overlays are mounted in a mount namespace of the pod's own, which stage1
+    // inherits: the kernel drops them when the pod's last process exits, and an exited pod
+    // holds no mount on the host (docs/stage-contract.md, "Mount namespace").
+    crate::sys::private_mount_namespace().context("error setting up stage1")?;
     let guard = setup::mount_overlays(&dir, store, manifest).context("error setting up stage1")?;
     launch
         .dns

@@ -290,3 +290,55 @@ fn a_pod_that_fills_its_disk_still_records_its_exit_status() {
     let (code, _, stderr) = disk.rkt(&["gc", "--grace-period=0s"]);
     assert_eq!(code, 0, "{stderr}");
 }
+
+#[test]
+fn pods_hold_no_host_mount_and_exited_pods_still_export() {
+    if !require_root("pods_hold_no_host_mount_and_exited_pods_still_export") {
+        return;
+    }
+    let env = TestEnv::new();
+    let img = env.image(
+        &ImageSpec::shell(
+            "example.com/exported",
+            "echo made-in-pod > /result; rm /etc/group; sleep 2",
+        ),
+        "e.aci",
+    );
+    let uuid_file = env.work().join("uuid");
+    let mut child = env
+        .cmd(&[
+            "--insecure-options=image",
+            "run",
+            &format!("--uuid-file-save={}", uuid_file.display()),
+            &img,
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let uuid = TestEnv::wait_uuid(&uuid_file);
+    let ready = env.rkt(&["status", "--wait-ready=20s", &uuid]);
+    assert_eq!(ready.code, 0, "{ready:?}");
+    // Running: the overlays are in the pod's mount namespace, not the host's.
+    assert!(env.mounts().is_empty(), "{:?}", env.mounts());
+    assert!(child.wait().unwrap().success());
+    assert!(env.mounts().is_empty(), "{:?}", env.mounts());
+    let status = env.rkt(&["status", &uuid]);
+    assert!(status.ok().contains("app-exported=0"), "{status:?}");
+
+    // Export mounts what it needs in a namespace of its own, and leaves nothing mounted.
+    let out = env.work().join("exported.aci");
+    env.rkt(&["export", &uuid, out.to_str().unwrap()]).ok();
+    assert!(env.mounts().is_empty(), "{:?}", env.mounts());
+    let run = env.run(&[
+        out.to_str().unwrap(),
+        "--exec",
+        "/bin/sh",
+        "--",
+        "-c",
+        "cat /result; test -e /etc/group && echo group still there; test -e /etc/passwd && echo passwd kept",
+    ]);
+    assert_eq!(run.ok(), "made-in-pod\npasswd kept\n");
+    env.rkt(&["gc", "--grace-period=0s"]).ok();
+    assert!(env.mounts().is_empty());
+}
