@@ -131,9 +131,7 @@ impl StoreError {
         match self {
             StoreError::Aci(e) if is_disk_full(&e) => StoreError::DiskFull {
                 path: dir.to_path_buf(),
-                source: std::io::Error::from_raw_os_error(
-                    rustix::io::Errno::NOSPC.raw_os_error(),
-                ),
+                source: std::io::Error::from_raw_os_error(rustix::io::Errno::NOSPC.raw_os_error()),
             },
             other => other,
         }

@@ -38,8 +38,7 @@ impl WorkDir {
                 continue;
             }
             let path = tmp.join(name);
-            std::fs::create_dir(&path)
-                .map_err(|e| StoreError::io("create directory", &path, e))?;
+            std::fs::create_dir(&path).map_err(|e| StoreError::io("create directory", &path, e))?;
             return Ok(WorkDir {
                 path,
                 lock_path,

@@ -40,7 +40,10 @@ impl PodMounts {
             let (Some(_state), Some(uuid)) = (parts.next(), parts.next()) else {
                 continue;
             };
-            let Some(uuid) = uuid.as_os_str().to_str().and_then(|u| Uuid::parse_str(u).ok())
+            let Some(uuid) = uuid
+                .as_os_str()
+                .to_str()
+                .and_then(|u| Uuid::parse_str(u).ok())
             else {
                 continue;
             };

@@ -94,11 +94,7 @@ pub fn mount_overlays(pod_dir: &Path, store: &Store, manifest: &PodManifest) -> 
 /// mounted any more, and returns the directory it is mounted on. The caller must be in a
 /// mount namespace of its own ([`crate::sys::private_mount_namespace`]): the view lasts as
 /// long as that process. `None` when the pod does not use overlays.
-pub fn mount_exited_app_view(
-    pod_dir: &Path,
-    store: &Store,
-    app: &str,
-) -> Result<Option<PathBuf>> {
+pub fn mount_exited_app_view(pod_dir: &Path, store: &Store, app: &str) -> Result<Option<PathBuf>> {
     if !uses_overlay(pod_dir) {
         return Ok(None);
     }
@@ -115,6 +111,13 @@ pub fn mount_exited_app_view(
         .join("upper")
         .join(app);
     let target = pod_dir.join(STAGE1_ROOTFS);
+    // Made by stage0 as a directory; anything else was planted, and is not mounted over.
+    if !target.symlink_metadata().is_ok_and(|m| m.is_dir()) {
+        anyhow::bail!(
+            "{} is not a directory: refusing to mount the app's root there",
+            target.display()
+        );
+    }
     if upper.is_dir() {
         sys::mount_overlay_readonly(&[&upper, &lower], &target)?;
     } else {

@@ -7,6 +7,10 @@
 //!    bundle of the same root filesystem, alternating, split by stage, with peak memory, for a
 //!    5 MB and a 500 MB image; and the stripped size of stage2-init.
 //!
+//! 3. `rkt list` and `rkt gc` over 100 and 1000 exited pods, and the host mounts each holds
+//!    (`bench_scale.rs`).
+//!
+//! `rkt-bench fetch`, `rkt-bench run` or `rkt-bench scale` runs one part only.
 //! Results go to stdout and `target/bench-results.md`. Needs root, `crun`, `zstd`, `gzip`, `tar`.
 use std::fmt::Write as _;
 use std::fs::File;
@@ -17,6 +21,9 @@ use std::time::{Duration, Instant, SystemTime};
 use aci::archive::{AciBuilder, Compression};
 use rkt_tests::env::{release_dir, rkt_bin};
 use rkt_tests::ImageSpec;
+
+#[path = "../bench_scale.rs"]
+mod scale;
 
 const RUNS: usize = 3;
 const RUN_ITERATIONS: usize = 20;
@@ -498,6 +505,11 @@ fn main() {
     if which.is_empty() || which == "run" {
         let start = out.len();
         run_bench(&mut out, work.path());
+        print!("{}", &out[start..]);
+    }
+    if which.is_empty() || which == "scale" {
+        let start = out.len();
+        scale::scale_bench(&mut out, work.path());
         print!("{}", &out[start..]);
     }
     let results = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench-results.md");
