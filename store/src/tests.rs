@@ -275,6 +275,20 @@ fn dependencies_render_first_and_the_image_wins() {
     assert_eq!(read("etc/os"), "base");
     assert_eq!(read("etc/shared"), "app");
     assert_eq!(tree.id, TreeId::for_images(&[base.clone(), app.clone()]));
+    // Verified in place: each file against the layer that wrote it last.
+    assert!(store.verify_tree_contents(&app).unwrap());
+    let shared = tree.rootfs().join("etc/shared");
+    let mtime = std::fs::metadata(&shared).unwrap().modified().unwrap();
+    std::fs::write(&shared, "bas").unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&shared)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    assert!(!store.verify_tree_contents(&app).unwrap());
+    assert_eq!(read("etc/shared"), "app");
+    assert!(store.verify_tree_contents(&app).unwrap());
     // Reused, not rendered again.
     assert_eq!(
         store.render_tree(&app, TreeCheck::Quick).unwrap().dir,
@@ -504,4 +518,30 @@ fn work_directories_without_a_lock_file_are_abandoned() {
     store.clean_stale_work().unwrap();
     assert!(!tmp.join("remove-9-0-0").exists());
     assert!(live.path().exists());
+}
+
+#[test]
+fn a_full_disk_is_named_however_deeply_it_is_wrapped() {
+    use std::io;
+    let nospc = || io::Error::from_raw_os_error(28);
+    let wrapped = io::Error::new(io::ErrorKind::Other, nospc());
+    let aci = StoreError::from(aci::AciError::Read(wrapped));
+    match aci.writing_in(std::path::Path::new("/data/cas/tmp/x")) {
+        StoreError::DiskFull { path, .. } => {
+            assert_eq!(path, std::path::Path::new("/data/cas/tmp/x"))
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    let err = StoreError::io("write", std::path::Path::new("/d/cas/tmp/blob"), nospc())
+        .in_store(std::path::Path::new("/d/cas"));
+    assert_eq!(
+        err.to_string(),
+        "no space left on the device holding /d/cas: free some space there or choose another --dir"
+    );
+    // Anything else stays what it was.
+    let other = StoreError::from(aci::AciError::Read(io::Error::from_raw_os_error(5)));
+    assert!(matches!(
+        other.writing_in(std::path::Path::new("/x")),
+        StoreError::Aci(_)
+    ));
 }
