@@ -524,7 +524,7 @@ fn work_directories_without_a_lock_file_are_abandoned() {
 fn a_full_disk_is_named_however_deeply_it_is_wrapped() {
     use std::io;
     let nospc = || io::Error::from_raw_os_error(28);
-    let wrapped = io::Error::new(io::ErrorKind::Other, nospc());
+    let wrapped = io::Error::other(nospc());
     let aci = StoreError::from(aci::AciError::Read(wrapped));
     match aci.writing_in(std::path::Path::new("/data/cas/tmp/x")) {
         StoreError::DiskFull { path, .. } => {
