@@ -71,6 +71,8 @@ pub struct Collector {
     /// The mount table taken once (`rkt gc`); without it each pod reads it afresh (`rkt rm`).
     mounts: Option<PodMounts>,
     programs: LoadedPrograms,
+    /// Opened once, for the first pod whose stage1 gc runs.
+    store: Option<store::Store>,
 }
 
 impl Collector {
@@ -79,6 +81,7 @@ impl Collector {
         Ok(Collector {
             mounts: Some(PodMounts::read(pods)?),
             programs: LoadedPrograms::default(),
+            store: None,
         })
     }
 
@@ -108,10 +111,13 @@ impl Collector {
     /// Runs the stage1 gc entrypoint (`[--debug] [--local-config=DIR] UUID`, cwd the pod
     /// directory), from the verified stage1 image: never a binary of the pod's own root.
     fn stage1_gc(&mut self, dir: &Path, globals: &Globals, uuid: &str, log: &Log) -> Result<()> {
-        let store = globals.open_store()?;
-        let stage1 = Stage1::of_pod(&store, dir)?;
+        if self.store.is_none() {
+            self.store = Some(globals.open_store()?);
+        }
+        let store = self.store.as_ref().expect("bug: opened just above");
+        let stage1 = Stage1::of_pod(store, dir)?;
         let ran = stage1.gc(
-            &store,
+            store,
             dir,
             globals.debug,
             &globals.local_config,
