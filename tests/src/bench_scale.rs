@@ -4,8 +4,8 @@
 //!
 //! Deleting files is the filesystem's cost: on a disk mounted with `discard`, deleting pod
 //! directories whose data reached the disk is slow whoever does it. So each data directory is
-//! measured on the disk (after `sync`, against the floor of GNU `rm -rf` of a copy of the
-//! same pods, also synced) and on a tmpfs of its own; the CPU time (user + system, children
+//! measured on the disk (after `sync`, against the floor of GNU `rm -rf` of as many pods made
+//! alongside in a twin data directory, also synced) and on a tmpfs of its own; the CPU time (user + system, children
 //! included) shows rkt's own share.
 use std::fmt::Write as _;
 use std::path::Path;
@@ -16,8 +16,6 @@ use rkt_tests::env::rkt_bin;
 use rkt_tests::ImageSpec;
 
 const POD_COUNTS: [usize; 2] = [100, 1000];
-/// `rkt run`s at once while creating pods (the machine has 2 cores).
-const PARALLEL_RUNS: usize = 2;
 const LIST_RUNS: usize = 5;
 
 fn rkt(dir: &Path, args: &[&str]) -> Command {
@@ -116,13 +114,13 @@ fn pods_in(dir: &Path, state: &str) -> usize {
         .unwrap_or(0)
 }
 
-/// Runs `count` pods of `image` to completion, `PARALLEL_RUNS` at a time.
-fn create_exited_pods(dir: &Path, image: &str, count: usize) {
-    let mut left = count;
-    while left > 0 {
-        let batch = left.min(PARALLEL_RUNS);
-        let children: Vec<_> = (0..batch)
-            .map(|_| {
+/// Runs `count` pods of `image` to completion in each of `dirs`, one in each at a time (so
+/// that the pods of every directory are alike: same age, same place on the disk).
+fn create_exited_pods(dirs: &[&Path], image: &str, count: usize) {
+    for _ in 0..count {
+        let children: Vec<_> = dirs
+            .iter()
+            .map(|dir| {
                 rkt(dir, &["--insecure-options=image", "run", image])
                     .spawn()
                     .expect("spawn rkt run")
@@ -136,7 +134,6 @@ fn create_exited_pods(dir: &Path, image: &str, count: usize) {
                 String::from_utf8_lossy(&out.stderr)
             );
         }
-        left -= batch;
     }
 }
 
@@ -155,7 +152,7 @@ pub fn scale_bench(out: &mut String, work: &Path) {
     .unwrap();
     writeln!(
         out,
-        "| data dir | pods | host mounts per exited pod | rkt list wall (ms, median of {LIST_RUNS}) | rkt gc wall (s) | rkt gc CPU (s) | floor: rm -rf of the same pods (s) | left after gc |\n|---|---|---|---|---|---|---|---|"
+        "| data dir | pods | host mounts per exited pod | rkt list wall (ms, median of {LIST_RUNS}) | rkt gc wall (s) | rkt gc CPU (s) | floor: rm -rf of as many twin pods (s) | left after gc |\n|---|---|---|---|---|---|---|---|"
     )
     .unwrap();
     let image = ImageSpec::shell("example.com/scale", "true")
@@ -169,9 +166,14 @@ pub fn scale_bench(out: &mut String, work: &Path) {
                 if on_tmpfs { "tmpfs" } else { "disk" }
             ));
             let _tmpfs = on_tmpfs.then(|| Tmpfs::mount(&dir));
-            std::fs::create_dir_all(&dir).unwrap();
-            timed(rkt(&dir, &["--insecure-options=image", "fetch", &image]));
-            create_exited_pods(&dir, &image, count);
+            // The floor's pods: made alongside, deleted by rm -rf.
+            let (data, twin) = (dir.join("data"), dir.join("twin"));
+            for d in [&data, &twin] {
+                std::fs::create_dir_all(d).unwrap();
+                timed(rkt(d, &["--insecure-options=image", "fetch", &image]));
+            }
+            create_exited_pods(&[&data, &twin], &image, count);
+            let dir = data;
             assert_eq!(pods_in(&dir, "run"), count);
             let mounts_per_pod = host_mounts_under(&dir) as f64 / count as f64;
             let mut lists: Vec<Duration> = (0..LIST_RUNS)
@@ -179,14 +181,9 @@ pub fn scale_bench(out: &mut String, work: &Path) {
                 .collect();
             lists.sort();
             let list = lists[LIST_RUNS / 2];
-            // The floor: the same directories, deleted by rm -rf.
-            let copy = dir.join("copy-of-pods");
-            let mut cp = Command::new("cp");
-            cp.arg("-a").arg(dir.join("pods/run")).arg(&copy);
-            timed(cp);
             sync();
             let mut rm = Command::new("rm");
-            rm.arg("-rf").arg(&copy);
+            rm.arg("-rf").arg(twin.join("pods/run"));
             let floor = timed(rm);
             sync();
             let gc = timed(rkt(&dir, &["gc", "--grace-period=0s"]));
@@ -202,8 +199,9 @@ pub fn scale_bench(out: &mut String, work: &Path) {
             );
             eprintln!("{row}");
             writeln!(out, "{row}").unwrap();
-            drop(_tmpfs);
+            let _ = aci::rootfs::remove_tree(&twin);
             let _ = aci::rootfs::remove_tree(&dir);
+            drop(_tmpfs);
         }
     }
     writeln!(out).unwrap();
