@@ -10,6 +10,7 @@ pub mod isolator;
 pub mod quantity;
 pub mod rootfs;
 pub mod schema;
+pub mod seccomp;
 pub mod user;
 pub mod validate;
 

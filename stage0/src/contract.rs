@@ -11,6 +11,8 @@ pub const POD_CREATED: &str = "pod-created";
 pub const STAGE1_TREE_ID: &str = "stage1TreeStoreID";
 /// Marker: the pod was prepared for overlay mounts.
 pub const OVERLAY_PREPARED: &str = "overlay-prepared";
+/// `SHIFT:COUNT` of the pod's user namespace, as rkt wrote it (`--private-users`).
+pub const PRIVATE_USERS_PREPARED: &str = "private-users-prepared";
 /// Per-app image manifests and tree ids: `appsinfo/<app>/{manifest,treeStoreID}`.
 pub const APPS_INFO: &str = "appsinfo";
 pub const APP_TREE_ID: &str = "treeStoreID";
@@ -46,3 +48,8 @@ pub const ANN_INTERFACE_VERSION: &str = "coreos.com/rkt/stage1/interface-version
 pub const ANN_MUTABLE: &str = "coreos.com/rkt/stage1/mutable";
 
 pub const DEFAULT_STAGE1_FILE: &str = "stage1.aci";
+
+/// Marker: the pod was registered with the metadata service; gc deregisters it.
+pub const MDS_REGISTERED: &str = "mds-registered";
+/// The metadata service's port when it is not 18112, for stage1's `AC_METADATA_URL`.
+pub const MDS_PORT: &str = "mds-port";

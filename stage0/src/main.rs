@@ -7,6 +7,7 @@ mod globals;
 mod humanize;
 mod image;
 mod json;
+mod mds;
 mod outfile;
 mod output;
 mod pod;

@@ -438,3 +438,10 @@ pub fn default_sigpipe() {
     // SAFETY: setting a signal's disposition to SIG_DFL has no memory-safety preconditions.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
 }
+
+/// The uid of the process at the other end of a Unix socket (SO_PEERCRED).
+pub fn peer_uid(socket: BorrowedFd<'_>) -> io::Result<u32> {
+    let creds = nix::sys::socket::getsockopt(&socket, nix::sys::socket::sockopt::PeerCredentials)
+        .map_err(io::Error::from)?;
+    Ok(creds.uid())
+}

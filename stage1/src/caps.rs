@@ -55,6 +55,47 @@ pub fn app_caps(app: &App) -> Result<Vec<u32>> {
     Ok(caps)
 }
 
+/// What stage2-init itself needs as the pod's PID 1: pivot_root and mounts for each app
+/// (SYS_ADMIN, which also lets it load seccomp filters for root apps), changing to the apps'
+/// users (SETUID, SETGID), narrowing their bounding sets (SETPCAP), setting OOM scores
+/// (SYS_RESOURCE), signalling apps of any user (KILL), and its own status and pty files
+/// (CHOWN, FOWNER, DAC_OVERRIDE).
+const INIT_CAPS: [&str; 9] = [
+    "CAP_SYS_ADMIN",
+    "CAP_SETUID",
+    "CAP_SETGID",
+    "CAP_SETPCAP",
+    "CAP_SYS_RESOURCE",
+    "CAP_KILL",
+    "CAP_CHOWN",
+    "CAP_FOWNER",
+    "CAP_DAC_OVERRIDE",
+];
+
+/// The bounding set of the pod's PID 1: its own needs plus every app's capabilities (apps can
+/// only get what PID 1 holds). `None` when an app keeps everything
+/// (`--insecure-options=capabilities`).
+pub fn init_bounding_set(app_caps: &[Option<Vec<u32>>]) -> Option<u64> {
+    let mut mask = INIT_CAPS
+        .iter()
+        .map(|n| number(n).expect("bug: known capability"))
+        .fold(0u64, |m, c| m | 1 << c);
+    for caps in app_caps {
+        for c in caps.as_ref()? {
+            mask |= 1u64 << (*c).min(63);
+        }
+    }
+    Some(mask)
+}
+
+/// The highest capability number the running kernel knows (40 if it cannot be read).
+pub fn last_cap() -> u32 {
+    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(40)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,5 +134,17 @@ mod tests {
         assert!(!fewer.contains(&27));
         assert!(app_caps(&app(&[(RETAIN, &["CAP_NOPE"])])).is_err());
         assert!(app_caps(&app(&[(RETAIN, &["CAP_CHOWN"]), (REMOVE, &["CAP_KILL"])])).is_err());
+    }
+
+    #[test]
+    fn init_keeps_its_own_needs_and_the_apps_caps_only() {
+        let mask = init_bounding_set(&[Some(vec![12]), Some(vec![0])]).unwrap();
+        assert!(mask & 1 << 21 != 0, "CAP_SYS_ADMIN for pivot_root");
+        assert!(mask & 1 << 24 != 0, "CAP_SYS_RESOURCE for OOM scores");
+        assert!(mask & 1 << 12 != 0, "an app's CAP_NET_ADMIN");
+        assert_eq!(mask & 1 << 19, 0, "no CAP_SYS_PTRACE");
+        assert_eq!(mask & 1 << 17, 0, "no CAP_SYS_RAWIO");
+        assert_eq!(mask & 1 << 16, 0, "no CAP_SYS_MODULE");
+        assert_eq!(init_bounding_set(&[Some(vec![]), None]), None);
     }
 }

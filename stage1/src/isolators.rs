@@ -1,13 +1,21 @@
-//! Isolators this stage1 cannot enforce yet (resource limits, CPU shares, OOM score, seccomp,
-//! no-new-privileges and the rest, which come with the cgroup and seccomp work). rkt skips an
-//! isolator whose controller is missing with a warning; so do we, one line per isolator, so
-//! that none is silently ignored. Capability isolators are enforced (see `caps.rs`).
+//! Isolators this stage1 does not enforce: block and network bandwidth (rkt did not either),
+//! SELinux and AppArmor contexts and sysctls. rkt skipped an isolator it could not apply with a
+//! warning; so do we, one line per isolator, so that none is silently ignored. Capabilities
+//! (`caps.rs`), memory, CPU, CPU shares, OOM score, no-new-privileges and seccomp
+//! (`confine.rs`) are enforced.
 use aci::schema::App;
 
 /// The isolators this stage1 enforces.
-const ENFORCED: [&str; 2] = [
+const ENFORCED: [&str; 9] = [
     aci::isolator::LINUX_CAPABILITIES_RETAIN_SET,
     aci::isolator::LINUX_CAPABILITIES_REMOVE_SET,
+    aci::isolator::RESOURCE_MEMORY,
+    aci::isolator::RESOURCE_CPU,
+    aci::isolator::LINUX_CPU_SHARES,
+    aci::isolator::LINUX_OOM_SCORE_ADJ,
+    aci::isolator::LINUX_NO_NEW_PRIVILEGES,
+    aci::isolator::LINUX_SECCOMP_RETAIN_SET,
+    aci::isolator::LINUX_SECCOMP_REMOVE_SET,
 ];
 
 /// One warning per isolator of `app` that is not enforced.
@@ -17,7 +25,7 @@ pub fn unenforced(app_name: &str, app: &App) -> Vec<String> {
         .filter(|i| !ENFORCED.contains(&i.name.as_str()))
         .map(|i| {
             format!(
-                "warning: app {app_name}: isolator {} is not enforced by this stage1 yet (it has no cgroup or seccomp support); the app runs without it",
+                "warning: app {app_name}: isolator {} is not enforced by this stage1; the app runs without it",
                 i.name
             )
         })
@@ -30,7 +38,7 @@ mod tests {
     use aci::schema::Isolator;
 
     #[test]
-    fn only_capability_isolators_are_enforced() {
+    fn unenforced_isolators_are_named() {
         let iso = |name: &str| Isolator {
             name: name.into(),
             value: serde_json::json!({}),
@@ -38,14 +46,16 @@ mod tests {
         let app = App {
             isolators: vec![
                 iso("resource/memory"),
+                iso("resource/network-bandwidth"),
                 iso("os/linux/capabilities-retain-set"),
                 iso("os/linux/seccomp-remove-set"),
+                iso("os/unix/sysctl"),
             ],
             ..App::default()
         };
         let warnings = unenforced("web", &app);
         assert_eq!(warnings.len(), 2, "{warnings:?}");
-        assert!(warnings[0].contains("resource/memory"));
-        assert!(warnings[1].contains("os/linux/seccomp-remove-set"));
+        assert!(warnings[0].contains("resource/network-bandwidth"));
+        assert!(warnings[1].contains("os/unix/sysctl"));
     }
 }

@@ -2,6 +2,8 @@
 //! entrypoint in its manifest annotations; they are links to this binary, told apart by name.
 mod args;
 mod caps;
+mod cgroup;
+mod confine;
 mod console;
 mod contract;
 mod enter;
@@ -10,6 +12,7 @@ mod gc;
 mod isolators;
 mod plan;
 mod run;
+mod seccomp;
 mod setup;
 mod stop;
 mod sys;

@@ -39,6 +39,19 @@ pub struct AppLaunch {
     pub post_stop: Vec<Vec<String>>,
     /// Capabilities the app keeps; `None` leaves them alone (`--insecure-options=capabilities`).
     pub caps: Option<Vec<u32>>,
+    pub confine: Confine,
+}
+
+/// Confinement stage1 prepares outside the plan's pure part: cgroups, OOM score, seccomp
+/// (docs/stage-contract.md, "Cgroups" and "Seccomp").
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Confine {
+    /// Descriptors on the app's `cgroup.procs` files that stage2-init inherits.
+    pub cgroup_fds: Vec<i32>,
+    pub oom_score_adj: Option<i32>,
+    pub no_new_privileges: bool,
+    /// The app's seccomp programs, absolute inside the stage1 root.
+    pub seccomp: Option<String>,
 }
 
 /// Where the source of a mount comes from.
@@ -105,6 +118,8 @@ pub struct PodSettings {
     pub append_hostname: bool,
     /// `/etc/rkt-resolv.conf` exists in the stage1 root.
     pub has_rkt_resolv: bool,
+    /// `AC_METADATA_URL` for every app, with `--mds-token` only.
+    pub metadata_url: Option<String>,
 }
 
 /// The app's root inside the stage1 root.
@@ -126,6 +141,16 @@ pub fn compose_env(app_name: &str, app: &App) -> Vec<(String, String)> {
         }
     }
     env.push(("AC_APP_NAME".into(), app_name.into()));
+    env
+}
+
+/// rkt sets `AC_METADATA_URL` only for pods registered with the metadata service, and then
+/// over whatever the image says.
+fn with_metadata_url(mut env: Vec<(String, String)>, pod: &PodSettings) -> Vec<(String, String)> {
+    if let Some(url) = &pod.metadata_url {
+        env.retain(|(k, _)| k != "AC_METADATA_URL");
+        env.push(("AC_METADATA_URL".into(), url.clone()));
+    }
     env
 }
 
@@ -168,11 +193,12 @@ pub fn plan_app(
         gid: facts.gid,
         groups: supplementary_groups(facts.gid, &app.supplementary_gids),
         cwd,
-        env: compose_env(name, app),
+        env: with_metadata_url(compose_env(name, app), pod),
         exec,
         pre_start: handler("pre-start"),
         post_stop: handler("post-stop"),
         caps: facts.caps.clone(),
+        confine: Confine::default(),
     };
     let volumes = volume_mounts(volumes);
     let mut mounts = base_mounts(facts, pod, !volumes.iter().any(|m| under_sys(&m.target)));
@@ -393,6 +419,26 @@ pub fn init_plan(
             for c in caps {
                 field(&c.to_string());
             }
+        }
+        let confine = &app.confine;
+        if !confine.cgroup_fds.is_empty() {
+            field("cgroup-fds");
+            field(&confine.cgroup_fds.len().to_string());
+            for fd in &confine.cgroup_fds {
+                field(&fd.to_string());
+            }
+        }
+        if let Some(adj) = confine.oom_score_adj {
+            field("oom-score-adj");
+            field(&adj.to_string());
+        }
+        if confine.no_new_privileges {
+            field("no-new-privileges");
+            field("1");
+        }
+        if let Some(path) = &confine.seccomp {
+            field("seccomp");
+            field(path);
         }
         for (key, handlers) in [("pre-start", &app.pre_start), ("post-stop", &app.post_stop)] {
             for argv in handlers {

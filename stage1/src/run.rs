@@ -26,9 +26,11 @@ pub fn run(args: &RunArgs) -> Result<i32> {
         }
         Err(_) => None,
     };
-    if args.private_users.is_some() {
-        bail!("--private-users is not supported by this stage1 yet");
-    }
+    let id_range = args
+        .private_users
+        .as_deref()
+        .map(parse_id_range)
+        .transpose()?;
     if args.mutable {
         bail!("mutable pods are not supported by this stage1");
     }
@@ -54,8 +56,15 @@ pub fn run(args: &RunArgs) -> Result<i32> {
         has_rkt_hosts: s1root.join(RKT_HOSTS).exists(),
         append_hostname: s1root.join(RKT_HOSTS).exists() && args.hosts_mode() != Some("host"),
         has_rkt_resolv: s1root.join(RKT_RESOLV_CONF).exists(),
+        metadata_url: args
+            .mds_token
+            .as_deref()
+            .map(|token| metadata_url(&pod_dir, token))
+            .transpose()?,
     };
-    let apps = plan_apps(&manifest, &s1root, &pod, !args.disable_capabilities)?;
+    let (mut apps, images) = plan_apps(&manifest, &s1root, &pod, !args.disable_capabilities)?;
+    // Dropped when run returns: the pod's cgroups go with it.
+    let mut confinement = crate::confine::prepare(&pod_dir, &s1root, args, &mut apps, &images)?;
     if args.interactive && apps.len() != 1 {
         bail!(
             "interactive mode only works with a single app, the pod has {}",
@@ -70,7 +79,8 @@ pub fn run(args: &RunArgs) -> Result<i32> {
         args.debug,
         STOP_TIMEOUT_SECS,
     )?;
-    setup::create_shared_volumes(&pod_dir, &apps, &manifest.volumes)?;
+    let shift = id_range.map_or(0, |(shift, _)| shift);
+    setup::create_shared_volumes(&pod_dir, &apps, &manifest.volumes, shift)?;
     let stdin = if args.interactive {
         None
     } else {
@@ -89,11 +99,24 @@ pub fn run(args: &RunArgs) -> Result<i32> {
         ns,
         console,
         harden: !args.disable_paths,
+        userns: match id_range {
+            Some((shift, count)) => {
+                let root = std::ffi::CString::new(s1root.as_os_str().as_encoded_bytes())
+                    .context("the stage1 root's path holds a NUL byte")?;
+                Some(sys::idmapped_tree(&root, shift, count)?)
+            }
+            None => None,
+        },
     };
-    let ops = setup::pod_ops(&layout, &apps, stdin, args.interactive)?;
+    let mut ops = setup::pod_ops(&layout, &apps, stdin, args.interactive)?;
+    // Right after the parent-death signal: everything PID 1 does is the pod's.
+    let init_fds = std::mem::take(&mut confinement.init_fds);
+    if !init_fds.is_empty() {
+        ops.insert(1, sys::Op::JoinCgroups(init_fds));
+    }
     let signals = sys::Signals::block()?;
     let child = setup::spawn_pod(&ops)?;
-    let master = match child.wait_started(&ops) {
+    let master = match child.wait_started(&ops, id_range) {
         Ok(master) => master,
         Err(e) => {
             // The child already failed; its status adds nothing to the report.
@@ -109,7 +132,42 @@ pub fn run(args: &RunArgs) -> Result<i32> {
     let pid_file = pod_dir.join(PID_FILE);
     std::fs::write(&pid_file, format!("{}\n", child.pid))
         .with_context(|| format!("cannot write {}", pid_file.display()))?;
-    supervise(child.pid, &signals, console)
+    let code = supervise(child.pid, &signals, console)?;
+    confinement.report_oom();
+    Ok(code)
+}
+
+/// The metadata service's port when it is not rkt's 18112 (stage0 writes it, see
+/// docs/stage-contract.md, "Metadata service").
+const MDS_PORT_FILE: &str = "mds-port";
+
+/// Where apps reach the metadata service: the host, through the pod's network, on the
+/// service's port, under the pod's token.
+fn metadata_url(pod_dir: &Path, token: &str) -> Result<String> {
+    if token.is_empty() || !token.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        bail!("invalid --mds-token {token:?}");
+    }
+    let port = match std::fs::read_to_string(pod_dir.join(MDS_PORT_FILE)) {
+        Ok(p) => p
+            .trim()
+            .parse::<u16>()
+            .with_context(|| format!("invalid {MDS_PORT_FILE} {p:?}"))?,
+        Err(_) => 18112,
+    };
+    Ok(format!("http://127.0.0.1:{port}/{token}"))
+}
+
+/// `--private-users=SHIFT:COUNT` (docs/stage-contract.md, "User namespaces").
+fn parse_id_range(value: &str) -> Result<(u32, u32)> {
+    let parsed = value
+        .split_once(':')
+        .and_then(|(s, c)| Some((s.parse::<u32>().ok()?, c.parse::<u32>().ok()?)));
+    match parsed {
+        Some((shift, count)) if shift > 0 && count > 0 && shift.checked_add(count).is_some() => {
+            Ok((shift, count))
+        }
+        _ => bail!("invalid --private-users value {value:?}: expected SHIFT:COUNT, both positive"),
+    }
 }
 
 fn read_pod_manifest(pod_dir: &Path) -> Result<PodManifest> {
@@ -125,11 +183,12 @@ fn plan_apps(
     s1root: &Path,
     pod: &PodSettings,
     restrict_caps: bool,
-) -> Result<Vec<AppPlan>> {
+) -> Result<(Vec<AppPlan>, Vec<App>)> {
     if manifest.apps.is_empty() {
         bail!("the pod manifest has no apps");
     }
     let mut plans = Vec::new();
+    let mut images = Vec::new();
     for ra in &manifest.apps {
         let app_dir = s1root.join(STAGE2_DIR).join(&ra.name);
         let rootfs = app_dir.join("rootfs");
@@ -164,8 +223,9 @@ fn plan_apps(
             pod,
             &volumes,
         )?);
+        images.push(app);
     }
-    Ok(plans)
+    Ok((plans, images))
 }
 
 /// The app section of the image, for pod manifests that do not carry one.

@@ -40,6 +40,9 @@ pub struct PodLayout<'a> {
     /// Read-only and masked kernel interfaces and `nodev` mounts (off with
     /// `--insecure-options=paths`).
     pub harden: bool,
+    /// The pod runs in its own user namespace (`--private-users`): the stage1 root's
+    /// id-mapped mount tree (see `sys::idmapped_tree`).
+    pub userns: Option<OwnedFd>,
 }
 
 /// Writes the files stage1 owns inside its root (§1.4): hostname, hosts, env files, the
@@ -239,6 +242,27 @@ fn hardening_ops(root: &Path) -> Result<Vec<Op>> {
     Ok(ops)
 }
 
+/// Parts of sysfs hidden from apps (docs/stage-contract.md, "Devices"): firmware tables, file
+/// system and module internals, hypervisor and power controls.
+const MASKED_SYS: [&str; 5] = ["firmware", "fs", "hypervisor", "module", "power"];
+
+/// Covers each [`MASKED_SYS`] directory of the app's sysfs at `sys` with an empty read-only
+/// tmpfs.
+fn sys_hardening_ops(root: &Path, sys: &str) -> Result<Vec<Op>> {
+    let mut ops = Vec::new();
+    for dir in MASKED_SYS {
+        ops.push(Op::Mount {
+            source: Some(cstring("tmpfs")?),
+            target: in_root(root, &format!("{}/{dir}", sys.trim_end_matches('/')))?,
+            fstype: Some(cstring("tmpfs")?),
+            flags: MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+            data: Some(cstring("size=0,mode=0555")?),
+            optional: true,
+        });
+    }
+    Ok(ops)
+}
+
 /// The pod-wide `/dev`: a tmpfs with the host's basic devices bound in, its own devpts and shm.
 /// `/dev/console` is created here and bound by [`console_ops`].
 fn dev_ops(s1root: &Path) -> Result<Vec<Op>> {
@@ -328,10 +352,12 @@ pub fn shared_volume_dir(pod_dir: &Path, name: &str) -> PathBuf {
 }
 
 /// Creates every empty volume the apps mount, once, with its mode and owner.
+/// `shift`: the pod's user namespace maps its ids to the host's plus this (0 without one).
 pub fn create_shared_volumes(
     pod_dir: &Path,
     apps: &[AppPlan],
     volumes: &[aci::schema::Volume],
+    shift: u32,
 ) -> Result<()> {
     for app in apps {
         for m in &app.mounts {
@@ -354,7 +380,12 @@ pub fn create_shared_volumes(
             })?;
             fs::set_permissions(&dir, fs::Permissions::from_mode(0o770))
                 .with_context(|| format!("cannot chmod {}", dir.display()))?;
-            std::os::unix::fs::chown(&dir, vol.uid, vol.gid)
+            // In a user namespace the pod's ids are the host's plus the shift.
+            let owner = |id: Option<u32>| match shift {
+                0 => id,
+                _ => Some(id.unwrap_or(0).saturating_add(shift)),
+            };
+            std::os::unix::fs::chown(&dir, owner(vol.uid), owner(vol.gid))
                 .with_context(|| format!("could not change owner of empty volume {name}"))?;
             fs::set_permissions(&dir, fs::Permissions::from_mode(vol.mode_bits()))
                 .with_context(|| format!("could not change permissions of empty volume {name}"))?;
@@ -423,6 +454,9 @@ fn app_ops(layout: &PodLayout<'_>, app: &AppPlan) -> Result<Vec<Op>> {
                 target()?,
                 true,
             )),
+        }
+        if harden && matches!(m.source, MountSource::Sysfs) {
+            ops.extend(sys_hardening_ops(&root, &m.target)?);
         }
         // Targets of later mounts inside this one exist only now: made before it may turn
         // read-only. (rkt made them in the same place, inside the volume.)
@@ -517,7 +551,17 @@ pub fn pod_ops(
         MS_REC | MS_SLAVE,
         None,
     )?);
-    ops.push(bind(path(s1root)?, path(s1root)?, true));
+    if let Some(tree) = &layout.userns {
+        let tree = tree
+            .try_clone()
+            .context("cannot duplicate the id-mapped root's descriptor")?;
+        ops.push(Op::AttachIdmappedRoot {
+            tree,
+            target: cpath(s1root)?,
+        });
+    } else {
+        ops.push(bind(path(s1root)?, path(s1root)?, true));
+    }
     ops.push(mount(
         Some("proc"),
         path(&s1root.join("proc"))?,
@@ -540,6 +584,17 @@ pub fn pod_ops(
         ops.push(Op::LoopbackUp);
     }
     ops.push(Op::PivotRoot(cpath(s1root)?));
+    // Before the bounding set is narrowed: a new user namespace starts with a full one.
+    if layout.userns.is_some() {
+        ops.push(Op::EnterUserns);
+    }
+    let app_caps: Vec<Option<Vec<u32>>> = apps.iter().map(|a| a.launch.caps.clone()).collect();
+    if let Some(keep) = crate::caps::init_bounding_set(&app_caps) {
+        ops.push(Op::LimitBounding {
+            keep,
+            last: crate::caps::last_cap(),
+        });
+    }
     ops.push(Op::UnblockSignals);
     let plan_path = format!("/{INIT_PLAN}");
     ops.push(Op::Exec(PreparedExec::new(

@@ -60,4 +60,8 @@ pub mod plan_key {
     pub const PRE_START: &str = "pre-start";
     pub const POST_STOP: &str = "post-stop";
     pub const CAPS: &str = "caps";
+    pub const CGROUP_FDS: &str = "cgroup-fds";
+    pub const OOM_SCORE_ADJ: &str = "oom-score-adj";
+    pub const NO_NEW_PRIVILEGES: &str = "no-new-privileges";
+    pub const SECCOMP: &str = "seccomp";
 }

@@ -229,6 +229,26 @@ pub struct EnterServer {
     /// Only peers outside our PID namespace (pid 0 to us) may enter: a pod process must not
     /// start commands in other apps. Off when stage2-init runs outside a pod (tests).
     host_peers_only: bool,
+    /// In a pod with its own user namespace (`--private-users`) the host's root is not
+    /// mapped and shows as the kernel's overflow uid; a peer outside the pod with that uid is
+    /// taken as the host's root. Only root reaches the socket: it lies in the root-only pod
+    /// directory, and apps never see stage1's root.
+    unmapped_root: Option<u32>,
+}
+
+/// The uid the host's root shows as here: `None` in the host's user namespace.
+fn unmapped_root_uid() -> Option<u32> {
+    let map = std::fs::read_to_string("/proc/self/uid_map").ok()?;
+    let identity = map.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"];
+    if identity {
+        return None;
+    }
+    let overflow = std::fs::read_to_string("/proc/sys/kernel/overflowuid").ok();
+    Some(
+        overflow
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(65534),
+    )
 }
 
 /// What [`EnterServer::fds`] lists, in order, for matching `poll`'s answers.
@@ -244,6 +264,7 @@ impl EnterServer {
             pending: Vec::new(),
             entered: Vec::new(),
             host_peers_only,
+            unmapped_root: unmapped_root_uid(),
         })
     }
 
@@ -302,7 +323,11 @@ impl EnterServer {
             let live =
                 self.pending.len() + self.entered.iter().filter(|e| e.conn.is_some()).count();
             let allowed = match conn.peer() {
-                Ok((pid, uid)) => uid == 0 && (pid == 0 || !self.host_peers_only),
+                Ok((pid, uid)) => {
+                    let outside = pid == 0;
+                    let root = uid == 0 || (outside && Some(uid) == self.unmapped_root);
+                    root && (outside || !self.host_peers_only)
+                }
                 Err(err) => {
                     say!("enter: {err}");
                     false
@@ -442,6 +467,8 @@ fn start(
     let env = merged_env(app, &request.env);
     // Entered commands run as root in the app's root directory, like rkt's, and with the
     // app's capabilities: never more than the app itself could have.
+    // The app's cgroups, OOM score, no-new-privileges and seccomp filter too.
+    let programs = crate::pod::seccomp_programs(app).map_err(|e| e.to_string())?;
     let command = Command {
         root: &app.root,
         cwd: Path::new("/"),
@@ -452,6 +479,7 @@ fn start(
         groups: &[],
         session: Session::New,
         caps: app.caps,
+        confine: crate::pod::confinement(app, &programs),
     };
     let spec = ExecSpec::new(&command, limits).map_err(|e| e.to_string())?;
     let pid = sys::spawn(&spec, Some(&stdio)).map_err(|e| e.to_string())?;

@@ -21,7 +21,11 @@
 //!   exec␀ 2␀ /bin/httpd␀ -f␀                    │ required: COUNT ≥ 1, arg0 absolute
 //!   caps␀ 2␀ 0␀ 10␀                             │ optional: COUNT capability numbers (see below)
 //!   pre-start␀ 1␀ /bin/prepare␀                 │ optional, may repeat: run in order as root
-//!   post-stop␀ 1␀ /bin/cleanup␀                 ┘ optional, may repeat: run in order as root
+//!   post-stop␀ 1␀ /bin/cleanup␀                 │ optional, may repeat: run in order as root
+//!   cgroup-fds␀ 2␀ 5␀ 6␀                        │ optional: COUNT open descriptors (see below)
+//!   oom-score-adj␀ -500␀                        │ optional: -1000 to 1000
+//!   no-new-privileges␀ 1␀                       │ optional: 0 or 1 (default 0)
+//!   seccomp␀ /rkt/seccomp/web␀                  ┘ optional: BPF programs to load (see below)
 //! app␀ worker␀ …
 //! ```
 //!
@@ -38,6 +42,15 @@
 //! sets (as far as stage2-init holds them); an app with another uid has none permitted or
 //! effective (setuid clears them), loses all but these from its inheritable set and every
 //! ambient capability. The app's pre-start and post-stop handlers get the same list.
+//!
+//! `cgroup-fds`: descriptors stage2-init inherited from stage1, each open for writing on the
+//! `cgroup.procs` of one of the app's cgroups; every process of the app (main, handlers,
+//! entered commands) writes `0` to each before anything else. `oom-score-adj` is written to
+//! `/proc/self/oom_score_adj` right after. `no-new-privileges␀ 1␀` sets PR_SET_NO_NEW_PRIVS
+//! before `execve`. `seccomp` names a file of classic BPF programs (for each: a native-endian
+//! u32 instruction count, then that many 8-byte `struct sock_filter`s), read once at start
+//! and loaded in file order just before `execve`: before the capability sets narrow when
+//! no-new-privileges is off (the kernel then needs CAP_SYS_ADMIN), after them when it is on.
 //!
 //! Every deviation (unknown or repeated key, missing required key, bad number or capability,
 //! truncated input, no apps, duplicate or invalid app name) is a [`PlanError`]; stage2-init then starts nothing.
@@ -88,6 +101,12 @@ pub struct AppPlan {
     pub post_stop: Vec<Vec<OsString>>,
     /// The capabilities the app and its handlers keep; `None` leaves them alone.
     pub caps: Option<CapSet>,
+    /// Descriptors stage1 left open on `cgroup.procs` of the app's cgroups.
+    pub cgroup_fds: Vec<i32>,
+    pub oom_score_adj: Option<i32>,
+    pub no_new_privileges: bool,
+    /// The file with the BPF programs of the app's seccomp filter.
+    pub seccomp: Option<PathBuf>,
 }
 
 /// A set of Linux capabilities by number, 0 to [`CapSet::MAX`]: bit `n` stands for
@@ -435,6 +454,10 @@ struct AppBuilder {
     pre_start: Vec<Vec<OsString>>,
     post_stop: Vec<Vec<OsString>>,
     caps: Option<CapSet>,
+    cgroup_fds: Option<Vec<i32>>,
+    oom_score_adj: Option<i32>,
+    no_new_privileges: Option<bool>,
+    seccomp: Option<PathBuf>,
 }
 
 impl AppBuilder {
@@ -455,6 +478,10 @@ impl AppBuilder {
             pre_start: Vec::new(),
             post_stop: Vec::new(),
             caps: None,
+            cgroup_fds: None,
+            oom_score_adj: None,
+            no_new_privileges: None,
+            seccomp: None,
         })
     }
 
@@ -486,6 +513,25 @@ impl AppBuilder {
                 let caps = self.caps_value(fields)?;
                 set_once(&mut self.caps, caps, name, app)
             }
+            key::CGROUP_FDS => {
+                let count = fields.number(name)?;
+                let fds = (0..count)
+                    .map(|_| fields.number(name).map(|n| n as i32))
+                    .collect::<Result<_, _>>()?;
+                set_once(&mut self.cgroup_fds, fds, name, app)
+            }
+            key::OOM_SCORE_ADJ => {
+                let value = fields.next(&format!("a number after {name:?}"))?;
+                let adj = parse_oom_score_adj(value).ok_or_else(|| PlanError::BadNumber {
+                    key: name.to_owned(),
+                    value: lossy(value),
+                })?;
+                set_once(&mut self.oom_score_adj, adj, name, app)
+            }
+            key::NO_NEW_PRIVILEGES => {
+                set_once(&mut self.no_new_privileges, fields.flag(name)?, name, app)
+            }
+            key::SECCOMP => set_once(&mut self.seccomp, fields.path(name)?, name, app),
             _ => Err(PlanError::UnknownKey {
                 key: name.to_owned(),
                 field,
@@ -562,8 +608,22 @@ impl AppBuilder {
             pre_start: self.pre_start,
             post_stop: self.post_stop,
             caps: self.caps,
+            cgroup_fds: self.cgroup_fds.unwrap_or_default(),
+            oom_score_adj: self.oom_score_adj,
+            no_new_privileges: self.no_new_privileges.unwrap_or(false),
+            seccomp: self.seccomp,
         })
     }
+}
+
+/// -1000 to 1000, an optional `-` then plain digits.
+fn parse_oom_score_adj(value: &[u8]) -> Option<i32> {
+    let (negative, digits) = match value.strip_prefix(b"-") {
+        Some(rest) => (true, rest),
+        None => (false, value),
+    };
+    let n = i32::try_from(parse_decimal(digits)?).ok()?;
+    (n <= 1000).then_some(if negative { -n } else { n })
 }
 
 /// `K=V` with a non-empty `K`.

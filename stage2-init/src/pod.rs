@@ -15,7 +15,9 @@ use crate::enter::EnterServer;
 use crate::plan::{AppPlan, Plan};
 use crate::status;
 use crate::supervisor::{Action, AppHooks, Event, Proc, Report, Signal, StopCause, Supervisor};
-use crate::sys::{self, Command, ExecLimits, ExecSpec, Session, SignalWaiter, Wakeup};
+use crate::sys::{
+    self, Command, Confinement, ExecLimits, ExecSpec, Program, Session, SignalWaiter, Wakeup,
+};
 
 /// An app's processes, prepared as C data once, before anything starts.
 struct AppSpecs {
@@ -82,7 +84,26 @@ fn setup(plan: &Plan) -> Result<(SignalWaiter, Pod<'_>), sys::Error> {
     Ok((signals, pod))
 }
 
+/// The app's seccomp programs, read from the file the plan names (none without one).
+pub fn seccomp_programs(app: &AppPlan) -> Result<Vec<Program>, sys::Error> {
+    match &app.seccomp {
+        Some(path) => sys::read_programs(path),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// What every process of `app` gets beyond root and credentials.
+pub fn confinement<'a>(app: &'a AppPlan, seccomp: &'a [Program]) -> Confinement<'a> {
+    Confinement {
+        cgroup_fds: &app.cgroup_fds,
+        oom_score_adj: app.oom_score_adj,
+        no_new_privileges: app.no_new_privileges,
+        seccomp,
+    }
+}
+
 fn app_specs(app: &AppPlan, interactive: bool, limits: ExecLimits) -> Result<AppSpecs, sys::Error> {
+    let programs = seccomp_programs(app)?;
     let spec = |argv: &[OsString], uid, gid, groups: &[u32], session| {
         let command = Command {
             root: &app.root,
@@ -94,6 +115,7 @@ fn app_specs(app: &AppPlan, interactive: bool, limits: ExecLimits) -> Result<App
             groups,
             session,
             caps: app.caps,
+            confine: confinement(app, &programs),
         };
         ExecSpec::new(&command, limits)
     };

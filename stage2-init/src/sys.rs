@@ -13,14 +13,16 @@ use std::time::Duration;
 use crate::supervisor::{Pid, Signal, WaitStatus};
 
 mod caps;
+mod confine;
 mod pty;
 mod root;
 mod socket;
 mod spawn;
 
+pub use confine::{read_programs, Program};
 pub use pty::open_pty;
 pub use socket::{Connection, Listener};
-pub use spawn::{spawn, Command, ExecLimits, ExecSpec, Session, Stdio};
+pub use spawn::{spawn, Command, Confinement, ExecLimits, ExecSpec, Session, Stdio};
 
 /// A failed operation: `<op>: <strerror>`, where `op` names the call and its path.
 #[derive(Debug)]

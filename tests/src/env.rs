@@ -134,7 +134,7 @@ pub struct Run {
 }
 
 impl Run {
-    fn from(out: Output) -> Run {
+    pub fn from(out: Output) -> Run {
         use std::os::unix::process::ExitStatusExt;
         let code = out
             .status

@@ -10,7 +10,9 @@ mod integration {
     pub mod image;
     pub mod image_compat;
     pub mod isolation;
+    pub mod isolators;
     pub mod lifecycle;
+    pub mod metadata;
     pub mod reliability;
     pub mod run;
     pub mod schedulers;

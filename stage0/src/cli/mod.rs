@@ -124,6 +124,16 @@ enum ClapCommand {
     Image(ImageCommand),
     /// Print a completion script for a shell (bash or zsh)
     Completion(CompletionArgs),
+    /// Run the metadata service, through which apps learn about their pod
+    #[command(name = "metadata-service")]
+    MetadataService(MetadataServiceArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MetadataServiceArgs {
+    /// TCP port apps reach the service on
+    #[arg(long = "listen-port", default_value_t = 18112)]
+    pub listen_port: u16,
 }
 
 /// `rkt version` takes no arguments and, as rkt, ignores any it is given.
@@ -399,6 +409,7 @@ pub enum Command {
     Export(ExportArgs),
     Image(ImageCommand),
     Completion(CompletionArgs),
+    MetadataService(MetadataServiceArgs),
 }
 
 impl Command {
@@ -419,6 +430,7 @@ impl Command {
             Command::CatManifest(_) => "cat-manifest",
             Command::Export(_) => "export",
             Command::Completion(_) => "completion",
+            Command::MetadataService(_) => "metadata-service",
             Command::Image(i) => match i {
                 ImageCommand::List(_) => "list",
                 ImageCommand::Rm(_) => "rm",
@@ -443,6 +455,7 @@ impl Command {
                 | Command::Enter(_)
                 | Command::Rm(_)
                 | Command::Gc(_)
+                | Command::MetadataService(_)
         )
     }
 }
@@ -509,6 +522,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Invocation, ParseError> {
         ClapCommand::Export(a) => Command::Export(a),
         ClapCommand::Image(i) => Command::Image(i),
         ClapCommand::Completion(a) => Command::Completion(a),
+        ClapCommand::MetadataService(a) => Command::MetadataService(a),
     };
     Ok(Invocation {
         globals: cli.global,

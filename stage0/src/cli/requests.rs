@@ -181,11 +181,10 @@ impl RunRequest {
         if pod.pull.store_only == Some(true) && pod.pull.no_store == Some(true) {
             bail!("both --store-only and --no-store specified");
         }
-        if pod.private_users {
-            if !std::path::Path::new("/proc/self/uid_map").exists() {
-                bail!("--private-users is not supported, kernel compiled without user namespace support");
-            }
-            bail!("--private-users is not supported by this rkt yet (user namespaces come with the isolation work): run without it");
+        if pod.private_users && !std::path::Path::new("/proc/self/uid_map").exists() {
+            bail!(
+                "--private-users is not supported, kernel compiled without user namespace support"
+            );
         }
         let nets: Vec<&str> = launch
             .net
@@ -220,9 +219,6 @@ impl RunRequest {
         }
         if pod.apps.is_empty() && pod.pod_manifest.is_none() {
             bail!("must provide at least one image or specify the pod manifest");
-        }
-        if launch.mds_register {
-            bail!("--mds-register: the metadata service is not supported by this rkt yet");
         }
         Ok(())
     }

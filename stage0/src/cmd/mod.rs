@@ -30,6 +30,7 @@ fn run(command: &Command, globals: &Globals, log: &Log) -> Result<i32> {
     match command {
         Command::Version => version::run(),
         Command::Completion(a) => completion::run(a),
+        Command::MetadataService(a) => crate::mds::serve(a.listen_port),
         Command::Fetch(req) => fetch::run(globals, req),
         Command::Run(req) => run::run(globals, req, log),
         Command::Prepare(req) => run::prepare_pod(globals, req, log),

@@ -76,7 +76,9 @@ fn make_pod(
     let pods = Pods::new(&globals.dir);
     let pod = pods.create().context("error creating new pod")?;
     created(&pod)?;
-    let overlay = !req.no_overlay && overlay_supported(&globals.dir, log);
+    // Linux cannot id-map an overlay mount: a pod in a user namespace gets copies of its
+    // images, which stage1 then mounts id-mapped (docs/stage-contract.md, "User namespaces").
+    let overlay = !req.no_overlay && !req.private_users && overlay_supported(&globals.dir, log);
     let opts = PrepareOptions {
         stage1: &stage1_key,
         manifest: &pod_manifest,
@@ -88,6 +90,7 @@ fn make_pod(
         } else {
             TreeCheck::Quick
         },
+        private_users: req.private_users,
     };
     log.debug("Writing pod manifest");
     // On failure the pod stays in prepare/, unlocked: an aborted prepare that gc collects.

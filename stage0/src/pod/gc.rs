@@ -89,6 +89,13 @@ impl Collector {
     pub fn delete(&mut self, pod: &Pod, globals: &Globals, log: &Log) -> Result<()> {
         let dir = pod.path();
         let uuid = pod.uuid.to_string();
+        if dir.join(crate::contract::MDS_REGISTERED).exists() {
+            if let Err(e) = crate::mds::deregister(&uuid) {
+                log.print(format!(
+                    "warning: cannot deregister pod {uuid:?} from the metadata service: {e:#}"
+                ));
+            }
+        }
         if pod.state_dir() == StateDir::ExitedGarbage {
             if let Err(e) = self.stage1_gc(&dir, globals, &uuid, log) {
                 log.print(format!("problem performing stage1 GC on {uuid:?}: {e:#}"));

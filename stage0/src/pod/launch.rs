@@ -17,6 +17,8 @@ use crate::stage1::{Entrypoint, RunFlags, Stage1};
 pub struct Launch {
     pub dns: DnsConfig,
     pub flags: RunFlags,
+    /// Register the pod with the metadata service before it starts.
+    pub mds_register: bool,
 }
 
 impl Launch {
@@ -47,8 +49,14 @@ impl Launch {
             disable_paths: globals.insecure.skip_paths(),
             disable_seccomp: globals.insecure.skip_seccomp(),
             ipc: opts.ipc.clone(),
+            private_users: None,
+            mds_token: None,
         };
-        Ok(Launch { dns, flags })
+        Ok(Launch {
+            dns,
+            flags,
+            mds_register: opts.mds_register,
+        })
     }
 }
 
@@ -88,6 +96,51 @@ pub fn net_list(value: Option<&str>) -> Result<Vec<String>> {
     Ok(out)
 }
 
+/// Registers the pod and its apps' image manifests with the metadata service; returns the
+/// token stage1 gives the apps (docs/stage-contract.md, "Metadata service").
+fn register_with_mds(
+    dir: &std::path::Path,
+    run_dir: &std::path::Path,
+    uuid: &str,
+    manifest: &PodManifest,
+) -> Result<String> {
+    let read = |path: std::path::PathBuf| {
+        std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))
+    };
+    let pod_manifest = read(dir.join(crate::contract::POD_MANIFEST))?;
+    let apps = manifest
+        .apps
+        .iter()
+        .map(|a| {
+            let image = read(
+                dir.join(crate::contract::APPS_INFO)
+                    .join(&a.name)
+                    .join("manifest"),
+            )?;
+            Ok((a.name.clone(), image))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let reg = crate::mds::register(uuid, run_dir, &pod_manifest, &apps)
+        .context("failed to register the pod with the metadata service")?;
+    std::fs::write(dir.join(crate::contract::MDS_REGISTERED), b"")
+        .context("cannot mark the pod as registered")?;
+    if reg.port != crate::mds::DEFAULT_PORT {
+        std::fs::write(dir.join(crate::contract::MDS_PORT), reg.port.to_string())
+            .context("cannot record the metadata service's port")?;
+    }
+    Ok(reg.token)
+}
+
+/// The user namespace range the pod was prepared with, if any.
+fn read_id_range(dir: &std::path::Path) -> Result<Option<String>> {
+    let path = dir.join(crate::contract::PRIVATE_USERS_PREPARED);
+    match std::fs::read_to_string(&path) {
+        Ok(range) => Ok(Some(range.trim().to_string())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
 /// Mounts the pod's filesystems, moves it to `run/` and becomes stage1.
 pub fn launch(
     pod: &mut Pod,
@@ -107,7 +160,23 @@ pub fn launch(
         .write(&dir.join(STAGE1_ROOTFS))
         .context("error writing name resolution files")?;
     let stage1 = Stage1::of_pod(store, &dir)?;
-    let argv = stage1.run_argv(&launch.flags, &pod.uuid.to_string(), &|w| {
+    let mut flags = launch.flags.clone();
+    flags.private_users = read_id_range(&dir)?;
+    if launch.mds_register {
+        // The service finds the pod's addresses where the pod will run: pods/run/<uuid>.
+        let run_dir = dir
+            .parent()
+            .and_then(|states| states.parent())
+            .map(|pods| pods.join("run").join(pod.uuid.to_string()))
+            .context("the pod directory has no parent")?;
+        flags.mds_token = Some(register_with_mds(
+            &dir,
+            &run_dir,
+            &pod.uuid.to_string(),
+            manifest,
+        )?);
+    }
+    let argv = stage1.run_argv(&flags, &pod.uuid.to_string(), &|w| {
         log.print(format!("warning: {w}"))
     })?;
     // Loaded and checked before the pod counts as running.

@@ -9,7 +9,7 @@ use store::{ImageKey, Store, TreeCheck};
 
 use crate::contract::{
     APPS_INFO, APP_TREE_ID, OVERLAY_PREPARED, POD_CREATED, POD_LOCK_FILE, POD_MANIFEST,
-    STAGE1_MANIFEST, STAGE1_ROOTFS, STAGE1_TREE_ID, STAGE2_DIR,
+    PRIVATE_USERS_PREPARED, STAGE1_MANIFEST, STAGE1_ROOTFS, STAGE1_TREE_ID, STAGE2_DIR,
 };
 use crate::pod::copy::copy_tree;
 
@@ -20,6 +20,16 @@ pub struct PrepareOptions<'a> {
     pub overlay: bool,
     /// How much of each rendered tree to check before use.
     pub check: TreeCheck,
+    /// Run the pod in a user namespace of its own (`--private-users`).
+    pub private_users: bool,
+}
+
+/// rkt's id range for `--private-users`: a random multiple of 65536 (1 to 0x7fff times) and
+/// 65536 ids. Ranges of different pods may collide, as in rkt.
+fn random_id_range() -> String {
+    let bytes = uuid::Uuid::new_v4().into_bytes();
+    let n = u32::from(u16::from_ne_bytes([bytes[0], bytes[1]])) % 0x7fff + 1;
+    format!("{}:{}", n << 16, 1u32 << 16)
 }
 
 pub fn prepare(pod_dir: &Path, store: &Store, opts: &PrepareOptions<'_>) -> Result<()> {
@@ -46,6 +56,13 @@ pub fn prepare(pod_dir: &Path, store: &Store, opts: &PrepareOptions<'_>) -> Resu
     } else {
         copy_tree(&s1tree.rootfs(), &pod_dir.join(STAGE1_ROOTFS))
             .context("cannot copy the stage1 image into the pod")?;
+    }
+    if opts.private_users {
+        write(
+            &pod_dir.join(PRIVATE_USERS_PREPARED),
+            random_id_range().as_bytes(),
+            0o640,
+        )?;
     }
     store.touch_last_used(opts.stage1)?;
 

@@ -61,6 +61,10 @@ pub struct RunFlags {
     pub disable_paths: bool,
     pub disable_seccomp: bool,
     pub ipc: Option<String>,
+    /// `SHIFT:COUNT` of the pod's user namespace.
+    pub private_users: Option<String>,
+    /// The pod's token with the metadata service (`--mds-register`).
+    pub mds_token: Option<String>,
 }
 
 /// A pod's stage1: its manifest (as stage0 wrote it into the root-only pod directory) and the
@@ -296,6 +300,12 @@ fn run_argv(
     argv.push(format!("--net={}", flags.net));
     if flags.interactive {
         argv.push("--interactive".into());
+    }
+    if let Some(range) = &flags.private_users {
+        argv.push(format!("--private-users={range}"));
+    }
+    if let Some(token) = &flags.mds_token {
+        argv.push(format!("--mds-token={token}"));
     }
     argv.push(format!("--local-config={}", flags.local_config.display()));
     if let Some(h) = &flags.hostname {

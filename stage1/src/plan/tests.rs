@@ -24,6 +24,7 @@ fn pod() -> PodSettings {
         has_rkt_hosts: false,
         append_hostname: false,
         has_rkt_resolv: false,
+        metadata_url: None,
     }
 }
 
@@ -342,6 +343,7 @@ fn golden_launches() -> Vec<AppLaunch> {
             pre_start: vec![s(&["/bin/prepare", "x"])],
             post_stop: vec![s(&["/bin/cleanup"])],
             caps: Some(vec![0, 10, 27]),
+            confine: Default::default(),
         },
         AppLaunch {
             name: "db".into(),
@@ -355,6 +357,7 @@ fn golden_launches() -> Vec<AppLaunch> {
             pre_start: vec![],
             post_stop: vec![],
             caps: None,
+            confine: Default::default(),
         },
     ]
 }
@@ -388,6 +391,7 @@ fn init_plan_is_nul_separated() {
         pre_start: vec![],
         post_stop: vec![vec!["/bin/true".into()]],
         caps: Some(vec![0, 27]),
+        confine: Default::default(),
     };
     let bytes = init_plan(&[launch], false, false, 10);
     let fields: Vec<&[u8]> = bytes.split(|b| *b == 0).collect();

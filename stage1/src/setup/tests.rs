@@ -35,6 +35,7 @@ fn app(mounts: Vec<AppMount>) -> AppPlan {
             pre_start: vec![],
             post_stop: vec![],
             caps: None,
+            confine: Default::default(),
         },
         mounts,
         read_only_rootfs: false,
@@ -79,6 +80,7 @@ fn plan(f: &Fixture, harden: bool, console: Option<ConsoleSlots>) -> Vec<String>
         },
         console,
         harden,
+        userns: None,
     };
     pod_ops(&layout, &[app(base_mounts())], None, true)
         .expect("plan")
@@ -220,6 +222,7 @@ fn layout(f: &Fixture) -> PodLayout<'_> {
         },
         console: None,
         harden: true,
+        userns: None,
     }
 }
 

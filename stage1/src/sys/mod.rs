@@ -1,5 +1,6 @@
 //! The only place in stage1 that talks to the kernel directly: thin wrappers whose errors name
 //! the operation and its paths. [`pod`] holds the pod-creation ops run after `fork`.
+mod bpf;
 pub mod channel;
 mod console;
 mod pod;
@@ -7,7 +8,11 @@ mod report;
 mod resolve;
 pub mod term;
 
-pub use pod::{spawn_pod, ConsoleOp, MakeTarget, Op, Target, MOUNT_ATTR_NODEV, MOUNT_ATTR_RDONLY};
+pub use bpf::{attach_device_program, load_device_program};
+pub use pod::{
+    idmapped_tree, spawn_pod, ConsoleOp, MakeTarget, Op, Target, MOUNT_ATTR_NODEV,
+    MOUNT_ATTR_RDONLY,
+};
 pub use term::RawMode;
 
 use std::ffi::CString;
@@ -260,6 +265,16 @@ pub fn set_cloexec(fd: RawFd) -> Result<()> {
     if unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) } != 0 {
         return Err(io::Error::last_os_error())
             .with_context(|| format!("cannot set close-on-exec on fd {fd}"));
+    }
+    Ok(())
+}
+
+/// Clears close-on-exec: stage2-init inherits the descriptor (the app cgroups' `cgroup.procs`).
+pub fn set_inheritable(fd: RawFd) -> Result<()> {
+    // SAFETY: fcntl on a descriptor number; failure is reported, not UB.
+    if unsafe { libc::fcntl(fd, libc::F_SETFD, 0) } != 0 {
+        return Err(io::Error::last_os_error())
+            .with_context(|| format!("cannot clear close-on-exec on fd {fd}"));
     }
     Ok(())
 }

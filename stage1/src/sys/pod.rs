@@ -153,6 +153,24 @@ pub enum Op {
     LoopbackUp,
     /// Replaces fd 0 with this descriptor.
     Stdin(OwnedFd),
+    /// Moves the pod's PID 1 into its cgroups: writes `0` to each `cgroup.procs`.
+    JoinCgroups(Vec<OwnedFd>),
+    /// Mounts a detached, id-mapped copy of the stage1 root's mount tree (made by stage1
+    /// with [`idmapped_tree`]) on `target` (`--private-users`).
+    AttachIdmappedRoot {
+        tree: OwnedFd,
+        target: CString,
+    },
+    /// Enters a new user namespace, has stage1 map it (report `u`, answer `k`) and becomes
+    /// its uid and gid 0; last before stage2-init runs (`--private-users`). Everything before
+    /// ran as the host's root, in namespaces the host's user namespace owns.
+    EnterUserns,
+    /// Drops every capability from 0 to `last` that is not in the mask from the bounding set,
+    /// so that stage2-init starts with no more than it and its apps need.
+    LimitBounding {
+        keep: u64,
+        last: u32,
+    },
     /// `chdir(new_root)`, `pivot_root(".", ".")`, detach the old root, `chdir("/")`.
     PivotRoot(CString),
     UnblockSignals,
@@ -261,11 +279,134 @@ impl fmt::Display for Op {
             Op::SetHostname(h) => write!(f, "set hostname {}", lossy(h)),
             Op::LoopbackUp => write!(f, "bring up the loopback interface"),
             Op::Stdin(_) => write!(f, "redirect stdin"),
+            Op::JoinCgroups(_) => write!(f, "join the pod's cgroups"),
+            Op::AttachIdmappedRoot { target, .. } => {
+                write!(f, "mount the id-mapped stage1 root on {}", lossy(target))
+            }
+            Op::EnterUserns => write!(f, "enter the pod's user namespace as its root"),
+            Op::LimitBounding { keep, .. } => {
+                write!(f, "limit the capability bounding set to {keep:#x}")
+            }
             Op::PivotRoot(p) => write!(f, "pivot into {}", lossy(p)),
             Op::UnblockSignals => write!(f, "unblock signals"),
             Op::Exec(e) => write!(f, "execute {}", lossy(&e.path)),
         }
     }
+}
+
+const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+const OPEN_TREE_CLONE: libc::c_uint = 1;
+const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
+
+/// The child's side of [`Op::EnterUserns`]. Async-signal-safe.
+///
+/// # Safety
+/// Raw system calls on stack data only.
+unsafe fn enter_userns(report: RawFd) -> libc::c_int {
+    if libc::unshare(libc::CLONE_NEWUSER) != 0 {
+        return -1;
+    }
+    if super::channel::send_with_fds(report, b"u", &[]) < 0 {
+        return -1;
+    }
+    let mut ack = [0u8; 1];
+    if libc::recv(report, ack.as_mut_ptr().cast(), 1, 0) != 1 || ack[0] != b'k' {
+        *libc::__errno_location() = libc::EPROTO;
+        return -1;
+    }
+    // From the host's uid 0 (unmapped here) to the namespace's root: capabilities stay.
+    if libc::setresgid(0, 0, 0) != 0
+        || libc::setgroups(0, std::ptr::null()) != 0
+        || libc::setresuid(0, 0, 0) != 0
+    {
+        return -1;
+    }
+    0
+}
+
+/// Writes the `0 SHIFT COUNT` maps of the user namespace of `pid`.
+pub fn map_ids(pid: libc::pid_t, shift: u32, count: u32) -> Result<()> {
+    let map = format!("0 {shift} {count}\n");
+    for file in ["uid_map", "gid_map"] {
+        let path = format!("/proc/{pid}/{file}");
+        std::fs::write(&path, &map).with_context(|| format!("cannot write {path}"))?;
+    }
+    Ok(())
+}
+
+/// A user namespace mapping 0 to `shift` for `count` ids, held by a descriptor: a helper
+/// process creates it, stage1 maps it, opens it and lets the helper go.
+fn mapping_userns(shift: u32, count: u32) -> Result<OwnedFd> {
+    let flags = (libc::CLONE_NEWUSER | libc::SIGCHLD) as libc::c_ulong;
+    // SAFETY: without a new stack the raw clone returns twice, like fork; the child only
+    // waits for its SIGKILL in pause(), an async-signal-safe call.
+    let pid = unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) };
+    if pid < 0 {
+        return Err(io::Error::last_os_error()).context("cannot create a user namespace");
+    }
+    if pid == 0 {
+        loop {
+            // SAFETY: pause has no preconditions.
+            unsafe { libc::pause() };
+        }
+    }
+    let pid = pid as libc::pid_t;
+    let result = map_ids(pid, shift, count).and_then(|()| {
+        let path = format!("/proc/{pid}/ns/user");
+        let f = std::fs::File::open(&path).with_context(|| format!("cannot open {path}"))?;
+        Ok(OwnedFd::from(f))
+    });
+    // SAFETY: our own helper child; reaped right away.
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+        libc::waitpid(pid, std::ptr::null_mut(), 0);
+    }
+    result
+}
+
+/// A detached copy of the mount tree at `root` (submounts included), id-mapped so that
+/// ids 0 to `count - 1` on disk are `shift` onwards for the kernel: what the pod's root sees
+/// as its own files (`--private-users`).
+pub fn idmapped_tree(root: &CStr, shift: u32, count: u32) -> Result<OwnedFd> {
+    let ns = mapping_userns(shift, count)?;
+    // SAFETY: a NUL-terminated path and plain flags; a new descriptor is returned.
+    let tree = unsafe {
+        libc::syscall(
+            libc::SYS_open_tree,
+            libc::AT_FDCWD,
+            root.as_ptr(),
+            OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint | libc::AT_RECURSIVE as libc::c_uint,
+        )
+    };
+    if tree < 0 {
+        return Err(io::Error::last_os_error())
+            .with_context(|| format!("cannot clone the mount tree of {}", lossy(root)));
+    }
+    // SAFETY: open_tree returned a new descriptor that nothing else owns.
+    let tree = unsafe { OwnedFd::from_raw_fd(tree as RawFd) };
+    let attr = MountAttr {
+        attr_set: MOUNT_ATTR_IDMAP,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: ns.as_raw_fd() as u64,
+    };
+    // SAFETY: `attr` is a live struct of the size passed; the path is an empty C string.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            (libc::AT_EMPTY_PATH | libc::AT_RECURSIVE) as libc::c_uint,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error()).context(
+            "cannot id-map the pod's root file systems for --private-users (this needs Linux 5.12 or later and file systems that support id-mapped mounts)",
+        );
+    }
+    Ok(tree)
 }
 
 /// `struct mount_attr` of mount_setattr(2).
@@ -374,6 +515,39 @@ fn run_op(op: &Op, report: RawFd) -> Result<(), i32> {
             }
             Op::SetHostname(h) => libc::sethostname(h.as_ptr(), h.as_bytes().len()),
             Op::LoopbackUp => loopback_up(),
+            Op::LimitBounding { keep, last } => {
+                let mut rc = 0;
+                for cap in 0..=(*last).min(63) {
+                    if keep & (1u64 << cap) == 0
+                        && libc::prctl(libc::PR_CAPBSET_DROP, libc::c_ulong::from(cap), 0, 0, 0)
+                            != 0
+                        && *libc::__errno_location() != libc::EINVAL
+                    {
+                        rc = -1;
+                        break;
+                    }
+                }
+                rc
+            }
+            Op::AttachIdmappedRoot { tree, target } => libc::syscall(
+                libc::SYS_move_mount,
+                tree.as_raw_fd(),
+                c"".as_ptr(),
+                libc::AT_FDCWD,
+                target.as_ptr(),
+                MOVE_MOUNT_F_EMPTY_PATH,
+            ) as libc::c_int,
+            Op::EnterUserns => enter_userns(report),
+            Op::JoinCgroups(fds) => {
+                let mut rc = 0;
+                for fd in fds {
+                    if libc::write(fd.as_raw_fd(), c"0".as_ptr().cast(), 1) != 1 {
+                        rc = -1;
+                        break;
+                    }
+                }
+                rc
+            }
             Op::Stdin(fd) => {
                 if libc::dup2(fd.as_raw_fd(), 0) < 0 {
                     -1
@@ -482,12 +656,22 @@ pub fn spawn_pod(ops: &[Op]) -> Result<PodChild> {
 impl PodChild {
     /// Waits until the child exec'd (Ok) or reports which op failed. Returns the console's
     /// pty master when the plan made one.
-    pub fn wait_started(&self, ops: &[Op]) -> Result<Option<OwnedFd>> {
+    /// `ids`: the `(shift, count)` of the pod's user namespace, mapped when the child asks.
+    pub fn wait_started(&self, ops: &[Op], ids: Option<(u32, u32)>) -> Result<Option<OwnedFd>> {
         let mut console = None;
         loop {
             match report::receive(self.report.as_fd())? {
                 Report::Started => return Ok(console),
                 Report::Console(master) => console = Some(master),
+                Report::Userns => {
+                    let Some((shift, count)) = ids else {
+                        bail!(
+                            "the pod's PID 1 asked for user namespace maps it was not planned with"
+                        );
+                    };
+                    map_ids(self.pid, shift, count)?;
+                    super::channel::send(self.report.as_fd(), b"k", &[])?;
+                }
                 Report::Failed { index, errno } => {
                     let what = ops
                         .get(index)

@@ -5,6 +5,7 @@
 //! ```text
 //!  [index u32, errno i32]          an op failed; the child exits 254
 //!  "c" + SCM_RIGHTS [fd]           the console's pty master (console op)
+//!  "u"                             map my new user namespace; stage1 answers "k"
 //!  EOF                             stage2-init runs
 //! ```
 use std::os::fd::{BorrowedFd, OwnedFd, RawFd};
@@ -17,10 +18,16 @@ use super::channel::{recv, send_with_fds};
 pub enum Report {
     Started,
     Console(OwnedFd),
-    Failed { index: usize, errno: i32 },
+    /// The child entered its user namespace and waits for its id maps.
+    Userns,
+    Failed {
+        index: usize,
+        errno: i32,
+    },
 }
 
 const CONSOLE_TAG: u8 = b'c';
+const USERNS_TAG: u8 = b'u';
 
 /// Child side: op `index` failed with `err`.
 ///
@@ -51,6 +58,7 @@ pub fn receive(fd: BorrowedFd<'_>) -> Result<Report> {
     match (message.data.len(), message.fds.pop()) {
         (0, None) => Ok(Report::Started),
         (1, Some(fd)) if message.data[0] == CONSOLE_TAG => Ok(Report::Console(fd)),
+        (1, None) if message.data[0] == USERNS_TAG => Ok(Report::Userns),
         (8, None) => Ok(Report::Failed {
             index: u32::from_ne_bytes(message.data[..4].try_into().expect("bug: 4 bytes")) as usize,
             errno: i32::from_ne_bytes(message.data[4..].try_into().expect("bug: 4 bytes")),

@@ -121,6 +121,10 @@ fn the_request_environment_wins_over_the_apps() {
         pre_start: vec![],
         post_stop: vec![],
         caps: None,
+        cgroup_fds: vec![],
+        oom_score_adj: None,
+        no_new_privileges: false,
+        seccomp: None,
     };
     let env = merged_env(&app, &["TERM=xterm".into()]);
     assert_eq!(

@@ -413,3 +413,32 @@ fn the_golden_plan_reads_as_stage1_meant_it() {
     assert_eq!(db.caps, None);
     assert!(db.env.is_empty() && db.groups.is_empty());
 }
+
+#[test]
+fn confinement_keys() {
+    let plan = parse_words(
+        "app web root /r uid 1000 gid 1000 cwd / exec 1 /x \
+         cgroup-fds 2 7 8 oom-score-adj -500 no-new-privileges 1 seccomp /rkt/seccomp/web",
+    )
+    .unwrap();
+    let app = &plan.apps[0];
+    assert_eq!(app.cgroup_fds, vec![7, 8]);
+    assert_eq!(app.oom_score_adj, Some(-500));
+    assert!(app.no_new_privileges);
+    assert_eq!(
+        app.seccomp.as_deref(),
+        Some(std::path::Path::new("/rkt/seccomp/web"))
+    );
+    let plain = parse_words("app web root /r uid 0 gid 0 cwd / exec 1 /x").unwrap();
+    assert_eq!(plain.apps[0].cgroup_fds, Vec::<i32>::new());
+    assert!(!plain.apps[0].no_new_privileges && plain.apps[0].seccomp.is_none());
+    for bad in [
+        "oom-score-adj 1001",
+        "oom-score-adj --5",
+        "oom-score-adj x",
+        "no-new-privileges 2",
+    ] {
+        let text = format!("app web root /r uid 0 gid 0 cwd / exec 1 /x {bad}");
+        assert!(parse_words(&text).is_err(), "{bad}");
+    }
+}

@@ -92,6 +92,12 @@ pub(super) fn restrict_caps(keep: u64, uid: libc::uid_t) -> Result<(), Step> {
     // SAFETY: as for capget; capset only reads.
     let rc = unsafe { libc::syscall(libc::SYS_capset, ptr::addr_of!(header), data.as_ptr()) };
     check(rc, Step::Capset)?;
+    Ok(())
+}
+
+/// Clears the ambient set. Before the capability sets are narrowed, and before a seccomp
+/// filter is loaded, so that the filter never needs to allow `prctl` for us.
+pub(super) fn clear_ambient() -> Result<(), Step> {
     // SAFETY: PR_CAP_AMBIENT_CLEAR_ALL takes no pointers and needs the other arguments zero.
     let rc = unsafe {
         libc::prctl(

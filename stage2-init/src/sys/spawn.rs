@@ -6,7 +6,9 @@
 //!  parent (stage2-init)                       child
 //!  ExecSpec: C strings, pointer arrays,
 //!  ExecLimits (cap_last_cap, fd limit)
-//!  pipe2(O_CLOEXEC) ── fork ─────────────────> setsid | setpgid (+ take the terminal)
+//!  pipe2(O_CLOEXEC) ── fork ─────────────────> write "0" to each cgroup.procs descriptor
+//!                                              [oom] write /proc/self/oom_score_adj
+//!                                              setsid | setpgid (+ take the terminal)
 //!                                              [stdio] dup2 onto 0-2, TIOCSCTTY
 //!                                              reset signal dispositions and mask
 //!                                              unshare(CLONE_NEWNS), mount / MS_REC|MS_SLAVE
@@ -16,10 +18,14 @@
 //!                                              setgroups, setgid
 //!                                              [caps] PR_CAPBSET_DROP all but the kept ones
 //!                                              setuid
-//!                                              [caps] capset, PR_CAP_AMBIENT_CLEAR_ALL
+//!                                              [caps] PR_CAP_AMBIENT_CLEAR_ALL
 //!                                              cwd: openat2 RESOLVE_IN_ROOT|NO_MAGICLINKS as
 //!                                              the app's user, fchdir
 //!                                              close_range(3, ~0, CLOSE_RANGE_CLOEXEC)
+//!                                              [nnp] PR_SET_NO_NEW_PRIVS
+//!                                              [seccomp, no nnp] load the filter
+//!                                              [caps] capget, capset
+//!                                              [seccomp, nnp] load the filter
 //!  read(pipe) blocks                           execve (each PATH candidate) ─ ok: pipe closes
 //!    0 bytes (EOF)     -> started                 └─ failed: write [step u32, errno i32], _exit
 //!    8 bytes           -> waitpid, SpawnError
@@ -35,7 +41,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::ptr;
 
-use super::caps::{drop_bounding_set, restrict_caps};
+use super::caps::{clear_ambient, drop_bounding_set, restrict_caps};
+use super::confine::{join_cgroups, load_seccomp, set_no_new_privs, set_oom_score_adj, Program};
 use super::root::{change_directory, enter_root};
 use super::{cstring, Error};
 use crate::plan::CapSet;
@@ -117,7 +124,24 @@ pub struct ExecSpec {
     session: Session,
     /// The capabilities to keep, as a 64-bit mask; `None` leaves them alone.
     pub(super) caps: Option<u64>,
+    cgroup_fds: Vec<libc::c_int>,
+    /// The decimal value for /proc/self/oom_score_adj.
+    oom_score_adj: Option<Vec<u8>>,
+    no_new_privileges: bool,
+    seccomp: Vec<Program>,
     limits: ExecLimits,
+}
+
+/// What stage1 prepared to confine an app beyond its root and credentials
+/// (docs/stage-contract.md, "Cgroups" and "Seccomp").
+#[derive(Clone, Copy, Default)]
+pub struct Confinement<'a> {
+    /// Descriptors open for writing on `cgroup.procs` of each of the app's cgroups.
+    pub cgroup_fds: &'a [i32],
+    pub oom_score_adj: Option<i32>,
+    pub no_new_privileges: bool,
+    /// Loaded in order just before `execve`.
+    pub seccomp: &'a [Program],
 }
 
 /// What to run and as whom; borrowed from the plan.
@@ -131,6 +155,7 @@ pub struct Command<'a> {
     pub groups: &'a [u32],
     pub session: Session,
     pub caps: Option<CapSet>,
+    pub confine: Confinement<'a>,
 }
 
 impl ExecSpec {
@@ -161,6 +186,13 @@ impl ExecSpec {
             groups: command.groups.to_vec(),
             session: command.session,
             caps: command.caps.map(CapSet::bits),
+            cgroup_fds: command.confine.cgroup_fds.to_vec(),
+            oom_score_adj: command
+                .confine
+                .oom_score_adj
+                .map(|v| v.to_string().into_bytes()),
+            no_new_privileges: command.confine.no_new_privileges,
+            seccomp: command.confine.seccomp.to_vec(),
             limits,
         })
     }
@@ -192,7 +224,9 @@ fn exec_candidates(arg0: &OsStr, env: &[OsString]) -> Vec<OsString> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u32)]
 pub(super) enum Step {
-    Setsid = 1,
+    JoinCgroup = 1,
+    OomScoreAdj,
+    Setsid,
     Setpgid,
     Stdio,
     ControllingTty,
@@ -209,11 +243,15 @@ pub(super) enum Step {
     ClearAmbient,
     Chdir,
     CloexecFds,
+    NoNewPrivs,
+    Seccomp,
     Execve,
 }
 
 impl Step {
-    const ALL: [Step; 18] = [
+    const ALL: [Step; 22] = [
+        Step::JoinCgroup,
+        Step::OomScoreAdj,
         Step::Setsid,
         Step::Setpgid,
         Step::Stdio,
@@ -231,6 +269,8 @@ impl Step {
         Step::ClearAmbient,
         Step::Chdir,
         Step::CloexecFds,
+        Step::NoNewPrivs,
+        Step::Seccomp,
         Step::Execve,
     ];
 
@@ -243,6 +283,13 @@ impl Step {
         let lossy = |s: &CString| String::from_utf8_lossy(s.as_bytes()).into_owned();
         let caps = spec.caps.unwrap_or_default();
         match self {
+            Step::JoinCgroup => "join the app's cgroups".to_owned(),
+            Step::OomScoreAdj => format!(
+                "write {} to /proc/self/oom_score_adj",
+                String::from_utf8_lossy(spec.oom_score_adj.as_deref().unwrap_or_default())
+            ),
+            Step::NoNewPrivs => "prctl PR_SET_NO_NEW_PRIVS".to_owned(),
+            Step::Seccomp => "load the seccomp filter".to_owned(),
             Step::Setsid => "setsid".to_owned(),
             Step::Setpgid => "setpgid".to_owned(),
             Step::Stdio => "dup2 onto descriptors 0-2".to_owned(),
@@ -416,6 +463,12 @@ fn child(
 /// Everything the child does before `execve`, in order; `Err` names the step that failed,
 /// with `errno` still as that step's call set it.
 fn prepare(spec: &ExecSpec, stdio: Option<&Stdio<'_>>) -> Result<(), Step> {
+    // First, so that everything the child does is accounted to the app, and while still
+    // privileged enough to lower the OOM score.
+    join_cgroups(&spec.cgroup_fds)?;
+    if let Some(value) = &spec.oom_score_adj {
+        set_oom_score_adj(value)?;
+    }
     enter_session(spec.session)?;
     if let Some(stdio) = stdio {
         replace_stdio(stdio)?;
@@ -435,15 +488,32 @@ fn prepare(spec: &ExecSpec, stdio: Option<&Stdio<'_>>) -> Result<(), Step> {
     }
     // SAFETY: plain integer argument.
     check(unsafe { libc::setuid(spec.uid) }.into(), Step::Setuid)?;
-    // After setuid, which for a non-root uid has already emptied permitted and effective.
-    if let Some(keep) = spec.caps {
-        restrict_caps(keep, spec.uid)?;
+    if spec.caps.is_some() {
+        clear_ambient()?;
     }
     // Only now, with the app's own credentials: a working directory the app could not reach
     // itself (a symlink to /proc/1/root, say) stays out of reach.
     change_directory(spec)?;
-    // Last, so nothing after it can open a descriptor the app would inherit.
-    mark_fds_cloexec(spec.limits.fd_limit)
+    // So nothing after it can open a descriptor the app would inherit.
+    mark_fds_cloexec(spec.limits.fd_limit)?;
+    if spec.no_new_privileges {
+        set_no_new_privs()?;
+    }
+    // Without no-new-privileges the kernel takes a filter only from a process holding
+    // CAP_SYS_ADMIN, so it goes in before the capability sets narrow (the filter then has to
+    // let capget and capset through, aci::seccomp::ALWAYS_ALLOWED); with it, last.
+    let filter_first = !spec.no_new_privileges;
+    if filter_first {
+        load_seccomp(&spec.seccomp)?;
+    }
+    // After setuid, which for a non-root uid has already emptied permitted and effective.
+    if let Some(keep) = spec.caps {
+        restrict_caps(keep, spec.uid)?;
+    }
+    if !filter_first {
+        load_seccomp(&spec.seccomp)?;
+    }
+    Ok(())
 }
 
 fn enter_session(session: Session) -> Result<(), Step> {

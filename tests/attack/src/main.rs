@@ -10,6 +10,7 @@
 //! pod-attack fds               the descriptors this process holds
 //! pod-attack creds             session, ids and all five capability sets
 //! pod-attack mknod PATH MAJ MIN   make a character device and write to it
+//! pod-attack keyctl            read the session keyring (shared with the host if allowed)
 //! pod-attack overwrite-parent-exe REPORT
 //!                              CVE-2019-5736: keep the parent's executable open (O_PATH),
 //!                              and once the parent exits, overwrite it; the outcome goes to
@@ -39,10 +40,11 @@ fn main() {
         ["fds"] => fds(),
         ["creds"] => creds(),
         ["mknod", path, major, minor] => mknod(path, major, minor),
+        ["keyctl"] => keyctl(),
         ["overwrite-parent-exe", report] => overwrite_parent_exe(report),
         ["watch-exes", report, secs] => watch_exes(report, secs),
         _ => {
-            eprintln!("usage: pod-attack tiocsti TEXT | chroot-escape | exes | fds | creds | mknod PATH MAJ MIN | overwrite-parent-exe REPORT | watch-exes REPORT SECS");
+            eprintln!("usage: pod-attack tiocsti TEXT | chroot-escape | exes | fds | creds | mknod PATH MAJ MIN | keyctl | overwrite-parent-exe REPORT | watch-exes REPORT SECS");
             std::process::exit(2);
         }
     };
@@ -179,6 +181,32 @@ fn creds() -> String {
 }
 
 /// A character device made in `path`, then opened for writing.
+/// KEYCTL_GET_KEYRING_ID of the session keyring: `keyctl: ok` or `keyctl: refused: EPERM`.
+fn keyctl() -> String {
+    const KEYCTL_GET_KEYRING_ID: libc::c_long = 0;
+    const KEY_SPEC_SESSION_KEYRING: libc::c_long = -3;
+    // SAFETY: plain integer arguments.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_keyctl,
+            KEYCTL_GET_KEYRING_ID,
+            KEY_SPEC_SESSION_KEYRING,
+            0 as libc::c_long,
+        )
+    };
+    if rc < 0 {
+        let err = io::Error::last_os_error();
+        let name = match err.raw_os_error() {
+            Some(libc::EPERM) => "EPERM".to_string(),
+            Some(libc::ENOSYS) => "ENOSYS".to_string(),
+            _ => err.to_string(),
+        };
+        format!("keyctl: refused: {name}\n")
+    } else {
+        "keyctl: ok\n".into()
+    }
+}
+
 fn mknod(path: &str, major: &str, minor: &str) -> String {
     let (Ok(major), Ok(minor)) = (major.parse::<u32>(), minor.parse::<u32>()) else {
         return "mknod: bad numbers\n".into();

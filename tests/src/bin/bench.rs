@@ -224,7 +224,7 @@ struct RunSplit {
     rss: i64,
 }
 
-fn rkt_run_once(dir: &Path, image_id: &str, uuid_file: &Path) -> RunSplit {
+fn rkt_run_once(dir: &Path, image_id: &str, uuid_file: &Path, app_flags: &[&str]) -> RunSplit {
     let start = SystemTime::now();
     let m = measure(
         Command::new(rkt_bin())
@@ -233,9 +233,9 @@ fn rkt_run_once(dir: &Path, image_id: &str, uuid_file: &Path) -> RunSplit {
                 "run",
                 &format!("--uuid-file-save={}", uuid_file.display()),
                 image_id,
-                "--exec",
-                "/bin/true",
-            ]),
+            ])
+            .args(app_flags)
+            .args(["--exec", "/bin/true"]),
     );
     let end = start + m.wall;
     let uuid = std::fs::read_to_string(uuid_file).unwrap();
@@ -268,7 +268,7 @@ fn rkt_run_once(dir: &Path, image_id: &str, uuid_file: &Path) -> RunSplit {
 }
 
 /// An OCI bundle for crun with a copy of the same root filesystem, running /bin/true.
-fn crun_bundle(work: &Path, rootfs: &Path) -> PathBuf {
+fn crun_bundle(work: &Path, rootfs: &Path, limited: bool) -> PathBuf {
     let bundle = work.join("oci-bundle");
     let _ = std::fs::remove_dir_all(&bundle);
     std::fs::create_dir_all(&bundle).unwrap();
@@ -291,6 +291,12 @@ fn crun_bundle(work: &Path, rootfs: &Path) -> PathBuf {
     config["process"]["args"] = serde_json::json!(["/bin/true"]);
     config["process"]["terminal"] = serde_json::json!(false);
     config["root"]["readonly"] = serde_json::json!(true);
+    if limited {
+        // The same limits as rkt's --memory=128M --cpu=500m.
+        config["linux"]["resources"]["memory"] = serde_json::json!({ "limit": 128_000_000 });
+        config["linux"]["resources"]["cpu"] =
+            serde_json::json!({ "quota": 50_000, "period": 100_000 });
+    }
     std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
     bundle
 }
@@ -302,7 +308,16 @@ fn run_bench(out: &mut String, work: &Path) {
         "| image | crun median (ms) | rkt median (ms) | ratio | rkt stage0 | stage1 | app | teardown | rkt peak RSS | crun peak RSS |\n|---|---|---|---|---|---|---|---|---|---|"
     )
     .unwrap();
-    for (label, extra_mb) in [("busybox (~5 MB)", 0usize), ("busybox + 500 MB", 500)] {
+    for (label, extra_mb, limited) in [
+        ("busybox (~5 MB)", 0usize, false),
+        ("busybox, memory and cpu limits on both", 0, true),
+        ("busybox + 500 MB", 500, false),
+    ] {
+        let app_flags: &[&str] = if limited {
+            &["--memory=128M", "--cpu=500m"]
+        } else {
+            &[]
+        };
         let dir = work.join("run-store");
         let _ = std::fs::remove_dir_all(&dir);
         let spec = ImageSpec::new("example.com/bench", &["/bin/true"]);
@@ -332,13 +347,13 @@ fn run_bench(out: &mut String, work: &Path) {
             .unwrap()
             .path()
             .join("rootfs");
-        let bundle = crun_bundle(work, &tree);
+        let bundle = crun_bundle(work, &tree, limited);
         let uuid_file = work.join("uuid");
         // Flush what building the images left dirty, so writeback does not land in the timings.
         // SAFETY: sync has no preconditions.
         unsafe { libc::sync() };
         // One warm-up each (stage1 import, page cache).
-        rkt_run_once(&dir, &id, &uuid_file);
+        rkt_run_once(&dir, &id, &uuid_file, app_flags);
         let mut runner = CrunRunner::start(&bundle);
         let mut crun = |n: usize| runner.run(n);
         crun(0);
@@ -346,7 +361,7 @@ fn run_bench(out: &mut String, work: &Path) {
         let (mut s0, mut s1, mut app, mut td) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let (mut rkt_rss, mut crun_rss) = (0, 0);
         for n in 1..=RUN_ITERATIONS {
-            let r = rkt_run_once(&dir, &id, &uuid_file);
+            let r = rkt_run_once(&dir, &id, &uuid_file, app_flags);
             if std::env::var_os("RKT_BENCH_VERBOSE").is_some() {
                 eprintln!(
                     "rkt run {n}: {} ms (stage0 {} stage1 {} app {} teardown {})",

@@ -81,18 +81,8 @@ fn nomad_09_prepare_run_prepared_status_rm() {
         "alloclocalsecretsweb hello nomad\n/bin/sh\n",
         "{run:?}"
     );
-    // Nomad always sends --memory and --cpu: stage1 says it cannot enforce them yet, and
-    // nothing else.
-    let warnings: Vec<&str> = run.stderr.lines().collect();
-    assert_eq!(warnings.len(), 2, "{run:?}");
-    for (line, isolator) in warnings.iter().zip(["resource/memory", "resource/cpu"]) {
-        assert!(
-            line.starts_with("stage1: warning: app nomad-task: isolator ")
-                && line.contains(isolator)
-                && line.contains("not enforced"),
-            "{run:?}"
-        );
-    }
+    // Nomad always sends --memory and --cpu: stage1 enforces them, without a word.
+    assert_eq!(run.stderr, "", "{run:?}");
 
     let status = env.rkt(&["status", "--format=json", &uuid]);
     let json: serde_json::Value = serde_json::from_str(status.ok()).unwrap();

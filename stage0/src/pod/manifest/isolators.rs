@@ -190,5 +190,28 @@ pub fn apply(app: &mut App, ra: &ResolvedApp<'_>, allow_image_caps: bool) -> Res
             &[LINUX_CAPABILITIES_RETAIN_SET, LINUX_CAPABILITIES_REMOVE_SET],
         );
     }
+    check_enforceable(&app.isolators).with_context(|| format!("image {image}"))
+}
+
+/// Largest CPU limit accepted, in millicores (1000 cores): the kernel's CFS quota has a
+/// ceiling, and a bigger number is a typo, not a limit.
+const MAX_CPU_MILLI: i64 = 1_000_000;
+
+/// What stage1 would refuse, refused now, before the pod exists: limits it cannot apply and
+/// seccomp sets naming syscalls, groups or errnos it does not know.
+fn check_enforceable(isolators: &[Isolator]) -> Result<()> {
+    for iso in isolators {
+        if let Some(milli) = aci::isolator::cpu_limit_milli(iso)? {
+            if !(1..=MAX_CPU_MILLI).contains(&milli) {
+                bail!("cpu limit {milli}m is out of range: give between 1m and 1000 (cores), e.g. --cpu=500m");
+            }
+        }
+        if let Some(bytes) = aci::isolator::memory_limit_bytes(iso)? {
+            if bytes < aci::isolator::MIN_MEMORY_LIMIT {
+                bail!("memory limit of {bytes} bytes too low. Try a reasonable value, such as --memory=16M");
+            }
+        }
+    }
+    aci::seccomp::policy(isolators)?;
     Ok(())
 }
