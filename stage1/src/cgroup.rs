@@ -4,7 +4,8 @@
 //! the pod), its PID 1 `init.scope` in it and each app `system.slice/<app>.service`, as rkt's
 //! systemd stage1 laid them out. Limits go on the app cgroups: memory and CPU where the host
 //! has the controller, on v1 if it is mounted there, else on v2; a missing controller is a
-//! warning naming it, as rkt skipped such isolators.
+//! warning naming it, as rkt skipped such isolators. Hierarchies that would enforce nothing
+//! for this pod are left alone; the pod's processes stay in stage1's cgroup there.
 //!
 //! Everything here works on paths given by the caller, so the unit tests run on fake roots.
 use std::fs;
@@ -330,7 +331,18 @@ pub fn create(
     if want_cpu && matches!(cpu, Some((_, true))) {
         v2_controllers.push("cpu");
     }
-    for h in &layout.hierarchies {
+    let want_devices = apps.iter().all(|a| a.devices.is_some());
+    let has_v2 = layout.v2().is_some();
+    // Only the hierarchies that enforce something, and cgroup2 (which tracks the pod and
+    // carries the eBPF device policy): making cgroups in the others (cpuset above all, whose
+    // new cgroups must be given CPUs and memory nodes) costs start time and enforces nothing.
+    let needed = |h: &Hierarchy| {
+        let has = |c: &str| h.controllers.iter().any(|x| x == c);
+        h.v2 || (want_memory && has("memory"))
+            || (want_cpu && has("cpu"))
+            || (want_devices && !has_v2 && has("devices"))
+    };
+    for h in layout.hierarchies.iter().filter(|h| needed(h)) {
         let pod = h.own.join(&pod_name);
         if h.v2 && !v2_controllers.is_empty() {
             if let Err(e) = enable_v2(&h.own, &v2_controllers) {
@@ -345,7 +357,7 @@ pub fn create(
         mkdir(&pod)?;
         out.pod_dirs.push(pod.clone());
         inherit_cpuset(h, &pod)?;
-        let devices_v1 = !h.v2 && h.controllers.iter().any(|c| c == "devices");
+        let devices_v1 = !h.v2 && !has_v2 && h.controllers.iter().any(|c| c == "devices");
         if devices_v1 {
             // Before any child exists (the kernel refuses a new "deny all" then). The pod as
             // a whole may use what any of its apps may: v1 children can only narrow
@@ -376,7 +388,11 @@ pub fn create(
                     .collect::<Vec<_>>(),
             )?;
         }
-        out.init_procs.push(init.join("cgroup.procs"));
+        // Every move into a cgroup costs the kernel an RCU grace period: PID 1 joins only
+        // the hierarchy that tracks the pod (cgroup2, or each v1 one without it).
+        if h.v2 || !has_v2 {
+            out.init_procs.push(init.join("cgroup.procs"));
+        }
         if h.v2 {
             out.v2_init = Some(init.clone());
         }
@@ -418,7 +434,13 @@ pub fn create(
             if serves("cpu") {
                 set_cpu(&dir, h.v2, app)?;
             }
-            out.app_procs[i].push(dir.join("cgroup.procs"));
+            // An app joins cgroup2 (tracking, devices) and the v1 hierarchies that limit it.
+            let limits_it = (serves("memory") && app.memory_bytes.is_some())
+                || (serves("cpu") && (app.cpu_milli.is_some() || app.cpu_shares.is_some()))
+                || (devices_v1 && app.devices.is_some());
+            if h.v2 || limits_it || !has_v2 {
+                out.app_procs[i].push(dir.join("cgroup.procs"));
+            }
             if h.v2 {
                 out.v2_apps.push(dir.clone());
             }
