@@ -251,8 +251,15 @@ fn hybrid_hosts_limit_through_v1_and_track_in_the_unified_hierarchy() {
         !v2_app.join("memory.max").exists(),
         "v1 enforces memory here"
     );
-    assert_eq!(cg.app_procs[0].len(), 3, "memory, cpu and the unified hierarchy");
+    assert_eq!(
+        cg.app_procs[0].len(),
+        3,
+        "memory, cpu and the unified hierarchy"
+    );
     assert_eq!(cg.v2_apps, vec![v2_app.clone()]);
-    assert!(!cg.devices_v1, "the eBPF program on cgroup2 carries the device policy");
+    assert!(
+        !cg.devices_v1,
+        "the eBPF program on cgroup2 carries the device policy"
+    );
     assert_eq!(cg.app_memory[0], Some((app("memory"), false)));
 }
