@@ -29,6 +29,9 @@ pub const SUPERVISOR_STATUS: &str = "rkt/supervisor-status";
 /// Written by stage1 in the pod directory: PID 1 of the pod, or its parent.
 pub const PID_FILE: &str = "pid";
 pub const PPID_FILE: &str = "ppid";
+/// Written by stage1 in the pod directory: the networks attached (docs/stage-contract.md,
+/// "Networking").
+pub const NET_INFO: &str = "net-info.json";
 /// Name resolution files stage0 writes into the stage1 root (§6.6).
 pub const RKT_RESOLV_CONF: &str = "etc/rkt-resolv.conf";
 pub const RKT_HOSTS: &str = "etc/rkt-hosts";

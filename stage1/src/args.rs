@@ -30,11 +30,6 @@ impl RunArgs {
             .split(',')
             .find_map(|part| part.strip_prefix("hosts="))
     }
-
-    /// Whether the pod shares the host's network namespace.
-    pub fn host_network(&self) -> bool {
-        self.net.iter().any(|n| n == "host")
-    }
 }
 
 /// Arguments of the `enter` entrypoint: `--pid=N --appname=NAME -- CMD...`.
@@ -231,7 +226,8 @@ mod tests {
             "0b3c1bc6-8b1a-4b59-a41a-3f1c8b7cbbbd",
         ]))
         .unwrap();
-        assert!(a.debug && !a.interactive && a.host_network());
+        assert!(a.debug && !a.interactive);
+        assert_eq!(a.net, ["host"]);
         assert_eq!(a.hostname.as_deref(), Some("box"));
         assert_eq!(a.ipc.as_deref(), Some("private"));
         assert_eq!(a.uuid, "0b3c1bc6-8b1a-4b59-a41a-3f1c8b7cbbbd");

@@ -44,3 +44,13 @@ pub const DEFAULT_ENV: [(&str, &str); 5] = [
 
 /// Seconds between SIGTERM and SIGKILL when the pod stops.
 pub const STOP_TIMEOUT_SECS: u32 = 10;
+
+/// Networking records in the pod directory (docs/stage-contract.md, "Networking"): the path
+/// of the pod's network namespace, the networks attached, the copies of their confs, and a
+/// marker that ports were forwarded.
+pub const NETNS_FILE: &str = "netns";
+pub const NET_INFO: &str = "net-info.json";
+pub const NET_DIR: &str = "net";
+pub const PORT_FORWARDING: &str = "net/port-forwarding";
+/// Where named network namespaces are bound, as `ip netns` does.
+pub const NETNS_DIR: &str = "/var/run/netns";

@@ -10,6 +10,7 @@ mod enter;
 mod facts;
 mod gc;
 mod isolators;
+mod net;
 mod plan;
 mod run;
 mod seccomp;

@@ -13,7 +13,7 @@ use crate::contract::{
 };
 use crate::plan::{self, AppPlan, PodSettings};
 use crate::setup::{self, Namespaces};
-use crate::{facts, sys};
+use crate::{facts, net, sys};
 
 pub fn run(args: &RunArgs) -> Result<i32> {
     // Held (open, locked by stage0) until this process exits: that is what marks the pod exited.
@@ -42,12 +42,58 @@ pub fn run(args: &RunArgs) -> Result<i32> {
     let pod_dir = std::env::current_dir().context("cannot get the pod directory")?;
     let manifest = read_pod_manifest(&pod_dir)?;
     let s1root = pod_dir.join(STAGE1_ROOTFS);
-    for port in &manifest.ports {
-        eprintln!(
-            "stage1: warning: port {} is not forwarded to host port {}: port forwarding needs CNI networking, which this stage1 does not support yet",
-            port.name, port.host_port
-        );
+    // Networking first: a network's DNS decides the pod's resolv.conf. Anything failing after
+    // it takes the network down again (docs/stage-contract.md, "Networking").
+    let net_mode = net::conf::parse_mode(&args.net)?;
+    let forwards = net::forwards(&manifest, &|name| runtime_app(&manifest, &s1root, name))?;
+    let local_config = Path::new(args.local_config.as_deref().unwrap_or("/etc/rkt"));
+    let net_ctx = net::NetContext {
+        pod_dir: &pod_dir,
+        s1root: &s1root,
+        uuid: &args.uuid,
+        local_config,
+        debug: args.debug,
+    };
+    if !forwards.is_empty() && !matches!(net_mode, net::NetMode::Contained(_)) {
+        bail!("--port needs a contained network: it does not work with --net=host or --net=none");
     }
+    let network = net::setup(
+        &net_ctx,
+        &net_mode,
+        &forwards,
+        net::dns_from_network(args.dns_conf_mode.as_deref()),
+    )?;
+    let ns = Namespaces {
+        net: net_mode != net::NetMode::Host,
+        ipc,
+        join_net: network.as_ref().map(net::PodNetwork::netns_fd),
+    };
+    // Apps reach host services (the metadata service) at the host's address on their
+    // network, as in rkt; sharing the host's network, at 127.0.0.1.
+    let host_ip = network
+        .as_ref()
+        .and_then(net::PodNetwork::host_ip)
+        .map_or_else(|| "127.0.0.1".to_string(), |ip| ip.to_string());
+    let started = start_pod(args, &pod_dir, &manifest, &s1root, ns, id_range, &host_ip);
+    if let Some(network) = network {
+        match &started {
+            Err(_) => network.teardown(&net_ctx),
+            Ok(_) => network.teardown_after_exit(&net_ctx),
+        }
+    }
+    started
+}
+
+/// Plans the apps, creates the pod's PID 1 and supervises it.
+fn start_pod(
+    args: &RunArgs,
+    pod_dir: &Path,
+    manifest: &PodManifest,
+    s1root: &Path,
+    ns: Namespaces,
+    id_range: Option<(u32, u32)>,
+    host_ip: &str,
+) -> Result<i32> {
     let pod = PodSettings {
         hostname: args
             .hostname
@@ -59,12 +105,12 @@ pub fn run(args: &RunArgs) -> Result<i32> {
         metadata_url: args
             .mds_token
             .as_deref()
-            .map(|token| metadata_url(&pod_dir, token))
+            .map(|token| metadata_url(pod_dir, host_ip, token))
             .transpose()?,
     };
-    let (mut apps, images) = plan_apps(&manifest, &s1root, &pod, !args.disable_capabilities)?;
+    let (mut apps, images) = plan_apps(manifest, s1root, &pod, !args.disable_capabilities)?;
     // Dropped when run returns: the pod's cgroups go with it.
-    let mut confinement = crate::confine::prepare(&pod_dir, &s1root, args, &mut apps, &images)?;
+    let mut confinement = crate::confine::prepare(pod_dir, s1root, args, &mut apps, &images)?;
     if args.interactive && apps.len() != 1 {
         bail!(
             "interactive mode only works with a single app, the pod has {}",
@@ -72,7 +118,7 @@ pub fn run(args: &RunArgs) -> Result<i32> {
         );
     }
     setup::write_files(
-        &s1root,
+        s1root,
         &pod,
         &apps,
         args.interactive,
@@ -80,7 +126,7 @@ pub fn run(args: &RunArgs) -> Result<i32> {
         STOP_TIMEOUT_SECS,
     )?;
     let shift = id_range.map_or(0, |(shift, _)| shift);
-    setup::create_shared_volumes(&pod_dir, &apps, &manifest.volumes, shift)?;
+    setup::create_shared_volumes(pod_dir, &apps, &manifest.volumes, shift)?;
     let stdin = if args.interactive {
         None
     } else {
@@ -88,13 +134,9 @@ pub fn run(args: &RunArgs) -> Result<i32> {
     };
     let slots = ConsoleSlots::detect(args.interactive);
     let console = slots.wanted().then_some(slots);
-    let ns = Namespaces {
-        net: !args.host_network(),
-        ipc,
-    };
     let layout = setup::PodLayout {
-        pod_dir: &pod_dir,
-        s1root: &s1root,
+        pod_dir,
+        s1root,
         hostname: &pod.hostname,
         ns,
         console,
@@ -143,7 +185,7 @@ const MDS_PORT_FILE: &str = "mds-port";
 
 /// Where apps reach the metadata service: the host, through the pod's network, on the
 /// service's port, under the pod's token.
-fn metadata_url(pod_dir: &Path, token: &str) -> Result<String> {
+fn metadata_url(pod_dir: &Path, host_ip: &str, token: &str) -> Result<String> {
     if token.is_empty() || !token.bytes().all(|b| b.is_ascii_alphanumeric()) {
         bail!("invalid --mds-token {token:?}");
     }
@@ -154,7 +196,7 @@ fn metadata_url(pod_dir: &Path, token: &str) -> Result<String> {
             .with_context(|| format!("invalid {MDS_PORT_FILE} {p:?}"))?,
         Err(_) => 18112,
     };
-    Ok(format!("http://127.0.0.1:{port}/{token}"))
+    Ok(format!("http://{host_ip}:{port}/{token}"))
 }
 
 /// `--private-users=SHIFT:COUNT` (docs/stage-contract.md, "User namespaces").
@@ -229,6 +271,19 @@ fn plan_apps(
 }
 
 /// The app section of the image, for pod manifests that do not carry one.
+/// The app section an app runs with: the pod manifest's, else its image's.
+fn runtime_app(manifest: &PodManifest, s1root: &Path, name: &str) -> Result<App> {
+    let ra = manifest
+        .apps
+        .iter()
+        .find(|a| a.name == name)
+        .with_context(|| format!("bug: no app {name} in the pod manifest"))?;
+    match &ra.app {
+        Some(app) => Ok(app.clone()),
+        None => image_app(&s1root.join(STAGE2_DIR).join(name).join("manifest"), name),
+    }
+}
+
 fn image_app(manifest: &Path, name: &str) -> Result<App> {
     let bytes =
         std::fs::read(manifest).with_context(|| format!("cannot read {}", manifest.display()))?;

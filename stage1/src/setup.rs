@@ -24,8 +24,12 @@ const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
 
 /// How the pod's namespaces are made.
 pub struct Namespaces {
+    /// A network namespace of the pod's own (else the host's).
     pub net: bool,
     pub ipc: bool,
+    /// The pod's network namespace made by stage1 for CNI, to join instead of making one
+    /// (docs/stage-contract.md, "Networking"); open until the pod runs.
+    pub join_net: Option<std::os::fd::RawFd>,
 }
 
 /// Where the pod is and how it is isolated.
@@ -539,10 +543,13 @@ pub fn pod_ops(
     if ns.ipc {
         flags |= CLONE_NEWIPC;
     }
-    if ns.net {
+    if ns.net && ns.join_net.is_none() {
         flags |= CLONE_NEWNET;
     }
     ops.push(Op::Unshare(flags));
+    if let Some(fd) = ns.join_net {
+        ops.push(Op::JoinNetns(fd));
+    }
     // Nothing mounted in the pod may propagate back to the host.
     ops.push(mount(
         None,

@@ -40,6 +40,7 @@ fn stage0_and_stage1_name_the_pod_layout_alike() {
         "RKT_HOSTS",
         "HOSTS_FALLBACK",
         "LOCK_FD_ENV",
+        "NET_INFO",
     ] {
         assert_eq!(get(&s0, "stage0", name), get(&s1, "stage1", name), "{name}");
     }

@@ -13,6 +13,7 @@ mod integration {
     pub mod isolators;
     pub mod lifecycle;
     pub mod metadata;
+    pub mod net;
     pub mod reliability;
     pub mod run;
     pub mod schedulers;

@@ -78,6 +78,7 @@ pub fn run(globals: &Globals, args: &ListArgs) -> Result<i32> {
         } else {
             String::new()
         };
+        let networks = crate::pod::info::networks_text(&pod.networks());
         let apps: Vec<(String, String, String)> = match pod.manifest() {
             Some(m) if !m.apps.is_empty() => m
                 .apps
@@ -107,7 +108,7 @@ pub fn run(globals: &Globals, args: &ListArgs) -> Result<i32> {
                 pod_cell(&state),
                 pod_cell(&created),
                 pod_cell(&started),
-                String::new(),
+                pod_cell(&networks),
             ]);
             tw.row(row);
         }

@@ -118,7 +118,10 @@ pub fn render(pod: &Pod) -> String {
         out.push_str(&format!("started={}\n", timefmt::go_time(started)));
     }
     if matches!(state, PodState::Running | PodState::Exited) {
-        out.push_str("networks=\n");
+        out.push_str(&format!(
+            "networks={}\n",
+            crate::pod::info::networks_text(&pod.networks())
+        ));
     }
     if !matches!(
         state,

@@ -132,22 +132,34 @@ pub fn serve(port: u16) -> Result<i32> {
 
 /// Socket types the service serves.
 trait Conn: Read + Write + Send + 'static {
-    fn set_timeouts(&self);
+    fn set_read_timeout_to(&self, d: Duration);
+    fn set_write_timeout_to(&self, d: Duration);
+    fn set_timeouts(&self) {
+        self.set_read_timeout_to(IO_TIMEOUT);
+        self.set_write_timeout_to(IO_TIMEOUT);
+    }
 }
 
 impl Conn for TcpStream {
-    fn set_timeouts(&self) {
-        let _ = self.set_read_timeout(Some(IO_TIMEOUT));
-        let _ = self.set_write_timeout(Some(IO_TIMEOUT));
+    fn set_read_timeout_to(&self, d: Duration) {
+        let _ = self.set_read_timeout(Some(d));
+    }
+    fn set_write_timeout_to(&self, d: Duration) {
+        let _ = self.set_write_timeout(Some(d));
     }
 }
 
 impl Conn for UnixStream {
-    fn set_timeouts(&self) {
-        let _ = self.set_read_timeout(Some(IO_TIMEOUT));
-        let _ = self.set_write_timeout(Some(IO_TIMEOUT));
+    fn set_read_timeout_to(&self, d: Duration) {
+        let _ = self.set_read_timeout(Some(d));
+    }
+    fn set_write_timeout_to(&self, d: Duration) {
+        let _ = self.set_write_timeout(Some(d));
     }
 }
+
+/// How long a refused client may keep sending before the connection closes.
+const DRAIN_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// A thread per connection, at most [`MAX_CONNECTIONS`] at once.
 fn spawn_bounded<S: Conn>(
@@ -172,11 +184,7 @@ fn spawn_bounded<S: Conn>(
     }
 }
 
-fn serve_one<S: Read + Write>(
-    s: &mut S,
-    max_body: usize,
-    handle: impl FnOnce(&http::Request) -> Response,
-) {
+fn serve_one<S: Conn>(s: &mut S, max_body: usize, handle: impl FnOnce(&http::Request) -> Response) {
     let resp = match read_request(s, max_body) {
         Ok(req) => {
             let resp = handle(&req);
@@ -188,10 +196,27 @@ fn serve_one<S: Read + Write>(
             );
             resp
         }
-        Err(refusal) => refusal,
+        Err(refusal) => {
+            let _ = refusal.write_to(s);
+            // A client still sending a refused body would get a reset instead of the answer
+            // if we closed now: read (and drop) a bounded amount of what it sends.
+            s.set_read_timeout_to(DRAIN_TIMEOUT);
+            let mut sink = [0u8; 16 * 1024];
+            let mut left = MAX_DRAIN;
+            while left > 0 {
+                match s.read(&mut sink) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => left = left.saturating_sub(n),
+                }
+            }
+            return;
+        }
     };
     let _ = resp.write_to(s);
 }
+
+/// How much of a refused request is read before the connection closes.
+const MAX_DRAIN: usize = 1 << 20;
 
 /// A path for the log: an app's token is its pod's credential and stays out of it.
 fn redacted(path: &str) -> String {

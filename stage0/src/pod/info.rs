@@ -9,8 +9,8 @@ use serde::Serialize;
 
 use super::{Pod, PodState};
 use crate::contract::{
-    APPS_INFO, OVERLAY_DIR, PID_FILE, POD_CREATED, POD_MANIFEST, PPID_FILE, STAGE1_ROOTFS,
-    STAGE1_TREE_ID, STATUS_DIR,
+    APPS_INFO, NET_INFO, OVERLAY_DIR, PID_FILE, POD_CREATED, POD_MANIFEST, PPID_FILE,
+    STAGE1_ROOTFS, STAGE1_TREE_ID, STATUS_DIR,
 };
 
 /// A stat time in nanoseconds since the epoch.
@@ -108,11 +108,60 @@ impl Pod {
         String::from_utf8_lossy(&bytes).trim().parse().ok()
     }
 
+    /// The networks stage1 attached (`net-info.json`), for running and exited pods as rkt
+    /// showed them (docs/stage-contract.md, "Networking"). None with `--net=host|none`.
+    pub fn networks(&self) -> Vec<V1Net> {
+        if !matches!(self.state(), PodState::Running | PodState::Exited) {
+            return Vec::new();
+        }
+        let path = self.path().join(NET_INFO);
+        let Ok(file) = std::fs::File::open(&path) else {
+            return Vec::new();
+        };
+        use std::io::Read;
+        let mut bytes = Vec::new();
+        // stage1 writes a few hundred bytes per network.
+        if file.take(1 << 20).read_to_end(&mut bytes).is_err() {
+            return Vec::new();
+        }
+        serde_json::from_slice::<Option<Vec<V1Net>>>(&bytes)
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+    }
+
     /// An app's image manifest as recorded at prepare time.
     pub fn app_image_manifest(&self, app: &str) -> Option<ImageManifest> {
         let bytes = std::fs::read(self.path().join(APPS_INFO).join(app).join("manifest")).ok()?;
         ImageManifest::from_slice(&bytes).ok()
     }
+}
+
+/// One network of a pod, with rkt's field names (rkt's `netinfo.NetInfo`).
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
+pub struct V1Net {
+    #[serde(rename = "netName", default)]
+    pub net_name: String,
+    #[serde(rename = "netConf", default)]
+    pub net_conf: String,
+    #[serde(rename = "pluginPath", default)]
+    pub plugin_path: String,
+    #[serde(rename = "ifName", default)]
+    pub if_name: String,
+    #[serde(default)]
+    pub ip: String,
+    #[serde(default)]
+    pub args: String,
+    #[serde(default)]
+    pub mask: String,
+}
+
+/// `name:ip4=a.b.c.d` for each network, comma-separated: the NETWORKS column and `networks=`.
+pub fn networks_text(nets: &[V1Net]) -> String {
+    nets.iter()
+        .map(|n| format!("{}:ip4={}", n.net_name, n.ip))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[derive(Debug, Serialize)]
@@ -149,7 +198,7 @@ pub struct V1Pod {
     pub name: String,
     pub state: &'static str,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub networks: Vec<serde_json::Value>,
+    pub networks: Vec<V1Net>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub app_names: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -221,7 +270,7 @@ pub fn v1_pod(pod: &Pod) -> V1Pod {
     V1Pod {
         name: pod.uuid.to_string(),
         state: pod.state().as_str(),
-        networks: Vec::new(),
+        networks: pod.networks(),
         app_names: manifest
             .as_ref()
             .map(|m| m.apps.iter().map(|a| a.name.clone()).collect())

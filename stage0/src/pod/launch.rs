@@ -60,8 +60,9 @@ impl Launch {
     }
 }
 
-/// `--net` entries: `name[:args]`, unique names, `host`/`none`/`all` without arguments. Only
-/// the built-in networks exist until CNI networking lands.
+/// `--net` entries: `name[:args]`, unique names, `host`/`all` without arguments, `host` and
+/// `none` alone. Which names exist is stage1's to check, against the network configurations
+/// (docs/stage-contract.md, "Networking").
 pub fn net_list(value: Option<&str>) -> Result<Vec<String>> {
     let Some(value) = value else {
         return Ok(vec!["default".into()]);
@@ -69,12 +70,14 @@ pub fn net_list(value: Option<&str>) -> Result<Vec<String>> {
     let mut names: Vec<&str> = Vec::new();
     let mut out = Vec::new();
     for item in value.split(',') {
-        let (name, args) = match item.split_once(':') {
-            Some((n, a)) => (n, Some(a)),
-            None => (item, None),
-        };
+        let mut parts = item.split(':');
+        let name = parts.next().unwrap_or_default();
+        let args = parts.next();
         if name.is_empty() {
             bail!("netname must not be empty");
+        }
+        if parts.next().is_some() {
+            bail!("network {name:?} provided with invalid arguments: {item:?} (use NAME:ARG=VALUE;ARG=VALUE)");
         }
         if names.contains(&name) {
             bail!("found duplicate netname {name:?}");
@@ -82,16 +85,13 @@ pub fn net_list(value: Option<&str>) -> Result<Vec<String>> {
         if args.is_some() && matches!(name, "host" | "none" | "all") {
             bail!("arguments are not supported by special netname {name:?}");
         }
-        if !matches!(
-            name,
-            "host" | "none" | "all" | "default" | "default-restricted"
-        ) {
-            bail!(
-                "networks not found: {name} (only default, default-restricted, host and none exist until CNI networks are supported)"
-            );
-        }
         names.push(name);
         out.push(item.to_string());
+    }
+    if let Some(special) = names.iter().find(|n| matches!(**n, "host" | "none")) {
+        if names.len() > 1 {
+            bail!("--net={special} cannot be combined with other networks");
+        }
     }
     Ok(out)
 }
@@ -197,13 +197,15 @@ mod tests {
     #[test]
     fn net_lists_follow_rkt() {
         assert_eq!(net_list(None).unwrap(), ["default"]);
-        assert_eq!(net_list(Some("default,host")).unwrap(), ["default", "host"]);
+        assert!(net_list(Some("default,host")).is_err());
         assert!(net_list(Some("host:x=1")).is_err());
         assert!(net_list(Some("default,default")).is_err());
         assert!(net_list(Some(",")).is_err());
-        assert!(net_list(Some("bogus"))
-            .unwrap_err()
-            .to_string()
-            .contains("networks not found"));
+        assert!(net_list(Some("a:b:c")).is_err());
+        assert!(net_list(Some("none,default")).is_err());
+        assert_eq!(
+            net_list(Some("mynet:IP=10.1.0.5,default")).unwrap(),
+            ["mynet:IP=10.1.0.5", "default"]
+        );
     }
 }

@@ -77,6 +77,7 @@ fn plan(f: &Fixture, harden: bool, console: Option<ConsoleSlots>) -> Vec<String>
         ns: Namespaces {
             net: true,
             ipc: true,
+            join_net: None,
         },
         console,
         harden,
@@ -219,6 +220,7 @@ fn layout(f: &Fixture) -> PodLayout<'_> {
         ns: Namespaces {
             net: true,
             ipc: true,
+            join_net: None,
         },
         console: None,
         harden: true,

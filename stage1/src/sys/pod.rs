@@ -110,6 +110,9 @@ pub enum Op {
     /// A new session without a controlling terminal: the caller's terminal stays the caller's.
     Setsid,
     Unshare(libc::c_int),
+    /// Joins the network namespace open on this descriptor (the pod's, made by stage1 for
+    /// CNI; the descriptor stays open in stage1 until the pod runs).
+    JoinNetns(RawFd),
     /// Mounts a file system (`source` is its device or name, not a path that is resolved).
     Mount {
         source: Option<CString>,
@@ -211,6 +214,7 @@ impl fmt::Display for Op {
             Op::DieWithParent => write!(f, "set the parent-death signal"),
             Op::Setsid => write!(f, "start a new session"),
             Op::Unshare(flags) => write!(f, "unshare namespaces (flags {flags:#x})"),
+            Op::JoinNetns(_) => write!(f, "join the pod's network namespace"),
             Op::Mount {
                 source,
                 target,
@@ -432,6 +436,7 @@ fn run_op(op: &Op, report: RawFd) -> Result<(), i32> {
             Op::DieWithParent => libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL),
             Op::Setsid => libc::setsid(),
             Op::Unshare(flags) => libc::unshare(*flags),
+            Op::JoinNetns(fd) => libc::setns(*fd, libc::CLONE_NEWNET),
             Op::Mount {
                 source,
                 target,

@@ -7,11 +7,17 @@
 //!    bundle of the same root filesystem, alternating, split by stage, with peak memory, for a
 //!    5 MB and a 500 MB image; and the stripped size of stage2-init.
 //!
-//! 3. `rkt list` and `rkt gc` over 100 and 1000 exited pods, and the host mounts each holds
+//! 3. the networking cost of `rkt run --net=default` over `--net=none`, and the CNI plugins'
+//!    own time (`net.rs`);
+//! 4. `rkt list` and `rkt gc` over 100 and 1000 exited pods, and the host mounts each holds
 //!    (`bench_scale.rs`).
 //!
-//! `rkt-bench fetch`, `rkt-bench run` or `rkt-bench scale` runs one part only.
-//! Results go to stdout and `target/bench-results.md`. Needs root, `crun`, `zstd`, `gzip`, `tar`.
+//! `rkt-bench fetch`, `run`, `net` or `scale` runs one part only.
+//! Results go to stdout and `target/bench-results.md`. Needs root, `crun`, `zstd`, `gzip`, `tar`,
+//! `ip` and the CNI plugins.
+#[path = "bench/net.rs"]
+mod net;
+
 use std::fmt::Write as _;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -231,6 +237,8 @@ fn rkt_run_once(dir: &Path, image_id: &str, uuid_file: &Path, app_flags: &[&str]
             .arg(format!("--dir={}", dir.display()))
             .args([
                 "run",
+                // crun's pod has a network namespace with only lo too.
+                "--net=none",
                 &format!("--uuid-file-save={}", uuid_file.display()),
                 image_id,
             ])
@@ -520,6 +528,11 @@ fn main() {
     if which.is_empty() || which == "run" {
         let start = out.len();
         run_bench(&mut out, work.path());
+        print!("{}", &out[start..]);
+    }
+    if which.is_empty() || which == "net" {
+        let start = out.len();
+        net::net_bench(&mut out, work.path());
         print!("{}", &out[start..]);
     }
     if which.is_empty() || which == "scale" {

@@ -69,7 +69,10 @@ fn prepare_then_run_prepared_and_lifecycle_listing() {
     assert_eq!(lines[0], "state=exited");
     assert!(lines[1].starts_with("created=20"), "{lines:?}");
     assert!(lines[2].starts_with("started=20"), "{lines:?}");
-    assert_eq!(lines[3], "networks=");
+    assert!(
+        lines[3].starts_with("networks=default:ip4=172.16.28."),
+        "{lines:?}"
+    );
     assert!(lines[4].starts_with("pid="), "{lines:?}");
     assert_eq!(lines[5], "exited=true");
     assert_eq!(lines[6], "app-prepared=3");

@@ -509,9 +509,10 @@ fn host_files_sysfs_and_aborted_pods() {
     let out = env.run(&["--hosts-entry=host", &img]);
     let host_hosts = std::fs::read_to_string("/etc/hosts").unwrap();
     assert!(out.ok().starts_with(&host_hosts), "{out:?}");
-    // In its own network namespace the pod sees only its own interfaces.
+    // In its own network namespace the pod sees only its own interfaces: lo and the default
+    // network's eth0.
     assert!(
-        out.stdout.ends_with(&format!("{host_hosts}lo\n")),
+        out.stdout.ends_with(&format!("{host_hosts}eth0\nlo\n")),
         "{out:?}"
     );
     let host_net = env.run(&["--net=host", &img]);

@@ -183,3 +183,114 @@ fn nomad_05_and_06_run_forms_with_flags_after_the_image() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0));
 }
+
+/// Nomad 0.9 running a service: prepare with `--port`, run-prepared on the default network,
+/// poll `rkt status --format=json` for the pod's IP as the driver does (networks[0].ip, a
+/// global unicast address), read the app's port from `cat-manifest`, reach the task through
+/// the mapped host port, stop with SIGINT, then `rkt rm`, which takes the network down.
+#[test]
+fn nomad_09_service_with_networking_and_a_mapped_port() {
+    if !require_root("nomad_09_service_with_networking_and_a_mapped_port") {
+        return;
+    }
+    use super::net::{free_port, host_address, http_get, owned_by};
+    let env = TestEnv::new();
+    let mut spec = ImageSpec::new("example.com/nomad-web", &["/bin/httpd"]).file(
+        "www/index.html",
+        0o644,
+        b"hello from the task\n",
+    );
+    spec.app().ports.push(aci::schema::Port {
+        name: "http".into(),
+        protocol: "tcp".into(),
+        port: 80,
+        ..Default::default()
+    });
+    let img = env.image(&spec, "web.aci");
+    let host_port = free_port();
+    let mut args: Vec<String> = ["--insecure-options=all", "--debug=false", "prepare"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    args.extend(task_dirs(&env, ALLOC, "web"));
+    args.push("--set-env=NOMAD_TASK_NAME=web".into());
+    args.push(img);
+    args.extend([
+        "--exec=/bin/httpd".to_string(),
+        "--memory=134217728".into(),
+        "--cpu=100".into(),
+        format!("--port=http:{host_port}"),
+        "--user=0".into(),
+        "--group=0".into(),
+        "--".into(),
+        "-f".into(),
+        "-p".into(),
+        "80".into(),
+        "-h".into(),
+        "/www".into(),
+    ]);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let prepared = env.rkt(&refs);
+    let uuid = prepared.ok().trim().to_string();
+    let mut task = env
+        .cmd(&[
+            "--insecure-options=all",
+            "--debug=false",
+            "run-prepared",
+            "--net=default",
+            &uuid,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ip = String::new();
+    let found = TestEnv::wait_for(std::time::Duration::from_secs(60), || {
+        let status = env.rkt(&["status", "--format=json", &uuid]);
+        if status.code != 0 {
+            return false;
+        }
+        let Ok(json) = serde_json::from_str::<serde_json::Value>(&status.stdout) else {
+            return false;
+        };
+        let Some(addr) = json["networks"][0]["ip"]
+            .as_str()
+            .and_then(|s| s.parse::<std::net::Ipv4Addr>().ok())
+        else {
+            return false;
+        };
+        // Go's IsGlobalUnicast for IPv4.
+        let global = !addr.is_loopback()
+            && !addr.is_link_local()
+            && !addr.is_multicast()
+            && !addr.is_broadcast()
+            && !addr.is_unspecified();
+        ip = addr.to_string();
+        global && json["networks"][0]["netName"] == "default"
+    });
+    assert!(found, "no pod IP in rkt status");
+    assert!(ip.starts_with("172.16.28."), "{ip}");
+    let manifest: serde_json::Value =
+        serde_json::from_str(env.rkt(&["cat-manifest", &uuid]).ok()).unwrap();
+    let apps = manifest["apps"].as_array().unwrap();
+    assert_eq!(apps.len(), 1);
+    assert_eq!(apps[0]["app"]["ports"][0]["name"], "http");
+    assert_eq!(apps[0]["app"]["ports"][0]["port"], 80);
+    assert_eq!(manifest["ports"][0]["hostPort"], host_port);
+    assert_eq!(
+        http_get(&format!("127.0.0.1:{host_port}")),
+        "hello from the task\n"
+    );
+    assert_eq!(
+        http_get(&format!("{}:{host_port}", host_address())),
+        "hello from the task\n"
+    );
+    assert!(!owned_by(&uuid, &[]).is_empty());
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(task.id() as i32, libc::SIGINT) };
+    let status = task.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    let rm = env.rkt(&["rm", &uuid]);
+    assert_eq!(rm.ok(), format!("\"{uuid}\"\n"));
+    assert_eq!(owned_by(&uuid, &[]), Vec::<String>::new());
+}
