@@ -96,7 +96,7 @@ fn mounted_view(pod_dir: &Path, globals: &Globals, app: &str) -> Result<Option<O
         return Ok(None);
     }
     let store = globals.open_store()?;
-    sys::private_mount_namespace()?;
+    sys::private_mount_namespace(None)?;
     let Some(target) = setup::mount_exited_app_view(pod_dir, &store, app)? else {
         return Ok(None);
     };

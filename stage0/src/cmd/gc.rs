@@ -112,7 +112,7 @@ fn moved_by_someone_else(e: &anyhow::Error) -> bool {
 /// Deletes one marked pod; skipped silently when someone else holds its lock or already
 /// deleted it.
 fn sweep(pod: &mut Pod, collector: &mut Collector, globals: &Globals, log: &Log) -> bool {
-    match pod.lock(false) {
+    match lock_unless_held(pod) {
         Ok(true) => {}
         Ok(false) => return true,
         Err(e) => {
@@ -134,9 +134,27 @@ fn sweep(pod: &mut Pod, collector: &mut Collector, globals: &Globals, log: &Log)
     }
 }
 
+/// Takes the pod's lock unless another process holds it. Listing pods probes their locks
+/// for an instant (a shared `flock`): a lock found busy is tried again for a moment, so that
+/// a concurrent `rkt list` or `rkt gc` listing does not make this gc skip the pod for good.
+fn lock_unless_held(pod: &mut Pod) -> Result<bool> {
+    for _ in 0..20 {
+        if pod.lock(false)? {
+            return Ok(true);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Ok(false)
+}
+
 /// Whether the pod directory's ctime (set by the marking rename) is older than `age`.
 fn changed_before(pod: &Pod, now: i64, age: Duration) -> bool {
     use std::os::unix::fs::MetadataExt;
+    // No grace: whatever is marked goes, even a pod that another gc marked after this one
+    // read the clock (its ctime may then be later than `now`).
+    if age.is_zero() {
+        return true;
+    }
     let Ok(meta) = std::fs::metadata(pod.path()) else {
         return false;
     };
