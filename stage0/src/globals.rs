@@ -5,7 +5,10 @@ use aci::archive::Limits;
 use anyhow::{Context, Result};
 use store::Store;
 
+use remote::keystore::Keystore;
+
 use crate::cli::{GlobalArgs, Insecure, DEFAULT_DIR, DEFAULT_LOCAL_CONFIG, DEFAULT_SYSTEM_CONFIG};
+use crate::config::Config;
 
 #[derive(Debug, Clone)]
 pub struct Globals {
@@ -22,8 +25,8 @@ pub struct Globals {
 
 impl Globals {
     pub fn from_args(g: &GlobalArgs) -> Result<Globals> {
-        Ok(Globals {
-            dir: absolute(g.dir.as_deref().unwrap_or(Path::new(DEFAULT_DIR)))?,
+        let mut globals = Globals {
+            dir: PathBuf::new(),
             debug: g.debug.unwrap_or(false),
             insecure: g.insecure_options.unwrap_or_default(),
             system_config: absolute(
@@ -47,39 +50,36 @@ impl Globals {
                     .unwrap_or(Limits::default().max_expansion_ratio),
                 ..Limits::default()
             },
-        })
+        };
+        // As rkt: `--dir`, else `paths.d`'s data directory, else the default.
+        let dir = match &g.dir {
+            Some(d) => d.clone(),
+            None => globals
+                .config()?
+                .data_dir
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_DIR)),
+        };
+        globals.dir = absolute(&dir)?;
+        Ok(globals)
     }
 
-    /// What the accepted but not yet effective global options change: nothing, said once on
-    /// stderr so that none is silently ignored. rkt reads configuration files (paths.d,
-    /// stage1.d, auth.d, docker.d) from the system and user directories and trusts keys for
-    /// remote images; this rkt has no remote images yet (only `--local-config` reaches stage1).
-    pub fn warnings(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        for (flag, dir) in [
-            ("--system-config", Some(&self.system_config)),
-            ("--user-config", self.user_config.as_ref()),
-        ] {
-            let Some(dir) = dir else { continue };
-            let kinds: Vec<&str> = ["paths.d", "stage1.d", "auth.d", "docker.d"]
-                .into_iter()
-                .filter(|k| dir.join(k).is_dir())
-                .collect();
-            if !kinds.is_empty() {
-                out.push(format!(
-                    "{flag}: the configuration in {} ({}) is not read by this rkt yet",
-                    dir.display(),
-                    kinds.join(", ")
-                ));
-            }
+    /// The configuration directories in rkt's order: system, local, then user.
+    pub fn config_dirs(&self) -> Vec<&Path> {
+        let mut dirs = vec![self.system_config.as_path(), self.local_config.as_path()];
+        if let Some(user) = &self.user_config {
+            dirs.push(user);
         }
-        if self.trust_keys_from_https {
-            out.push(
-                "--trust-keys-from-https has no effect: this rkt fetches no remote images or keys yet"
-                    .into(),
-            );
-        }
-        out
+        dirs
+    }
+
+    /// The merged configuration (read when asked: most commands need none of it).
+    pub fn config(&self) -> Result<Config> {
+        Config::load(&self.config_dirs()).context("cannot get configuration")
+    }
+
+    /// The keystores under `--system-config` and `--local-config`.
+    pub fn keystore(&self) -> Keystore {
+        Keystore::new(&self.system_config, &self.local_config)
     }
 
     /// Opens the image store under `--dir` with the image limits of the command line.

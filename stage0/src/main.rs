@@ -2,6 +2,7 @@
 //! the exit status (254 for rkt's own failures; `run` passes the pod's status through).
 mod cli;
 mod cmd;
+mod config;
 mod contract;
 mod globals;
 mod humanize;
@@ -56,9 +57,6 @@ fn main() {
             std::process::exit(EXIT_FAILURE);
         }
     };
-    for warning in globals.warnings() {
-        log.print(format!("warning: {warning}"));
-    }
     let code = match cmd::dispatch(command, &globals, &log) {
         Ok(code) => code,
         Err(e) => {

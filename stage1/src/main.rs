@@ -6,6 +6,7 @@ mod cgroup;
 mod confine;
 mod console;
 mod contract;
+mod docker_volumes;
 mod enter;
 mod facts;
 mod gc;

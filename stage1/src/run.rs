@@ -127,6 +127,8 @@ fn start_pod(
     )?;
     let shift = id_range.map_or(0, |(shift, _)| shift);
     setup::create_shared_volumes(pod_dir, &apps, &manifest.volumes, shift)?;
+    // Docker images: implicit volumes start with the image's content, as in rkt.
+    crate::docker_volumes::copy_up(pod_dir, s1root, manifest, shift)?;
     let stdin = if args.interactive {
         None
     } else {

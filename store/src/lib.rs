@@ -14,6 +14,7 @@
 //! cas/tree/<tree id>/rendered.json  which images, size and a metadata digest for verification
 //! cas/locks/<key>.lock          serialises commits of one image; deleted with the image
 //! cas/locks/<tree id>.lock      serialises renders of one tree; deleted with the tree
+//! cas/remote/<sha256(url)>.json what a remote URL gave: image, ETag, max-age, download time
 //! ```
 //!
 //! `<key>` is `sha512-` plus the first 64 hex digits of the uncompressed tar's SHA-512, as rkt
@@ -28,6 +29,7 @@ mod index;
 mod key;
 mod layout;
 mod lock;
+mod remote;
 mod tree;
 mod usage;
 mod workdir;
@@ -42,6 +44,7 @@ pub use index::ImageInfo;
 pub use key::{is_image_hash, ImageKey, TreeId};
 pub use layout::real_dir;
 pub use lock::StoreLock;
+pub use remote::RemoteRecord;
 pub use tree::{TreeCheck, TreeInfo};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -134,6 +134,11 @@ pub struct Run {
 }
 
 impl Run {
+    /// Runs `cmd` to its end.
+    pub fn of(cmd: &mut Command) -> Run {
+        Run::from(cmd.output().expect("spawn"))
+    }
+
     pub fn from(out: Output) -> Run {
         use std::os::unix::process::ExitStatusExt;
         let code = out

@@ -4,6 +4,7 @@ mod integration {
     pub mod bombs;
     pub mod cli;
     pub mod compat;
+    pub mod docker;
     pub mod escapes;
     pub mod fetch;
     pub mod hostside;
@@ -15,6 +16,7 @@ mod integration {
     pub mod metadata;
     pub mod net;
     pub mod reliability;
+    pub mod remote;
     pub mod run;
     pub mod schedulers;
     pub mod volumes;

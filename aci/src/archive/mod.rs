@@ -11,6 +11,7 @@ mod build;
 mod extract;
 mod limits;
 mod member;
+mod peek;
 mod read;
 mod sparse;
 mod whitelist;
@@ -30,6 +31,7 @@ pub use limits::{
     DEFAULT_MAX_EXPANSION_RATIO, DEFAULT_MAX_RENDERED_SIZE,
 };
 pub use member::{copy_rootfs_file, copy_rootfs_files, rootfs_member_path, RootfsFile, RootfsSink};
+pub use peek::peek_manifest;
 pub use read::read_aci;
 pub use whitelist::apply_path_whitelist;
 

@@ -54,6 +54,18 @@ impl Insecure {
         Ok(Insecure(bits))
     }
 
+    /// Accept any TLS certificate.
+    pub fn skip_tls(self) -> bool {
+        self.0 & TLS != 0
+    }
+    /// Allow plain HTTP.
+    pub fn allow_http(self) -> bool {
+        self.0 & HTTP != 0
+    }
+    /// Keys fetched automatically may come over insecure connections.
+    pub fn skip_pubkey(self) -> bool {
+        self.0 & PUBKEY != 0
+    }
     pub fn skip_image(self) -> bool {
         self.0 & IMAGE != 0
     }

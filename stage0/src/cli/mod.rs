@@ -124,9 +124,40 @@ enum ClapCommand {
     Image(ImageCommand),
     /// Print a completion script for a shell (bash or zsh)
     Completion(CompletionArgs),
+    /// Trust a key for image verification
+    Trust(TrustArgs),
+    /// Print configuration for each stage in JSON format
+    Config(ConfigArgs),
     /// Run the metadata service, through which apps learn about their pod
     #[command(name = "metadata-service")]
     MetadataService(MetadataServiceArgs),
+}
+
+/// `rkt trust [--prefix=PREFIX | --root] [PUBKEY...]`: keys from files or URLs, or discovered
+/// at the prefix when none are given.
+#[derive(Debug, Args)]
+pub struct TrustArgs {
+    /// Trust the keys only for images whose names start with this prefix
+    #[arg(long, default_value = "")]
+    pub prefix: String,
+    /// Trust the key for every image (a key file or URL must be given: no discovery)
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = bool_value)]
+    pub root: Option<bool>,
+    /// Accept the keys without asking to review their fingerprints
+    #[arg(long = "skip-fingerprint-review", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = bool_value)]
+    pub skip_fingerprint_review: Option<bool>,
+    /// Allow plain HTTP for key discovery and downloads
+    #[arg(long = "insecure-allow-http", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = bool_value)]
+    pub insecure_allow_http: Option<bool>,
+    /// Key files or http(s) URLs
+    pub keys: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// Indent the output [default: true]
+    #[arg(long = "pretty-print", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = bool_value)]
+    pub pretty_print: Option<bool>,
 }
 
 #[derive(Debug, Args)]
@@ -409,6 +440,8 @@ pub enum Command {
     Export(ExportArgs),
     Image(ImageCommand),
     Completion(CompletionArgs),
+    Trust(TrustArgs),
+    Config(ConfigArgs),
     MetadataService(MetadataServiceArgs),
 }
 
@@ -430,6 +463,8 @@ impl Command {
             Command::CatManifest(_) => "cat-manifest",
             Command::Export(_) => "export",
             Command::Completion(_) => "completion",
+            Command::Trust(_) => "trust",
+            Command::Config(_) => "config",
             Command::MetadataService(_) => "metadata-service",
             Command::Image(i) => match i {
                 ImageCommand::List(_) => "list",
@@ -522,6 +557,8 @@ pub fn parse(args: Vec<OsString>) -> Result<Invocation, ParseError> {
         ClapCommand::Export(a) => Command::Export(a),
         ClapCommand::Image(i) => Command::Image(i),
         ClapCommand::Completion(a) => Command::Completion(a),
+        ClapCommand::Trust(a) => Command::Trust(a),
+        ClapCommand::Config(a) => Command::Config(a),
         ClapCommand::MetadataService(a) => Command::MetadataService(a),
     };
     Ok(Invocation {

@@ -1,6 +1,7 @@
 //! One module per subcommand: orchestration only.
 pub mod cat_manifest;
 pub mod completion;
+pub mod config;
 pub mod enter;
 pub mod export;
 pub mod fetch;
@@ -12,6 +13,7 @@ pub mod run;
 pub mod run_prepared;
 pub mod status;
 pub mod stop;
+pub mod trust;
 pub mod version;
 
 use anyhow::Result;
@@ -30,6 +32,8 @@ fn run(command: &Command, globals: &Globals, log: &Log) -> Result<i32> {
     match command {
         Command::Version => version::run(),
         Command::Completion(a) => completion::run(a),
+        Command::Trust(a) => trust::run(globals, a),
+        Command::Config(a) => config::run(globals, a),
         Command::MetadataService(a) => crate::mds::serve(a.listen_port),
         Command::Fetch(req) => fetch::run(globals, req),
         Command::Run(req) => run::run(globals, req, log),

@@ -1,6 +1,6 @@
 //! Image arguments: classification, resolution in the store and fetching (docs/cli.md,
-//! "Image arguments"). Remote transports arrive with the remote-images issue; until then they fail with a
-//! message that says so.
+//! "Image arguments"): local files, HTTP(S) URLs ([`remote`]), names by appc discovery
+//! ([`discovery`]), each verified against the keystore unless `--insecure-options=image`.
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
@@ -10,7 +10,11 @@ use store::{ImageKey, ImportOptions, Store};
 
 use crate::globals::Globals;
 
+pub mod discovery;
+pub mod docker;
+pub mod keys;
 pub mod limits;
+pub mod remote;
 
 /// What an image argument refers to.
 #[derive(Debug, Clone, PartialEq)]
@@ -117,6 +121,12 @@ fn parse_name(arg: &str) -> Result<ImageArg> {
     })
 }
 
+/// A local image's signature file: `.aci` replaced by `.aci.asc` (or `.aci.asc` appended).
+fn asc_path(aci: &Path) -> PathBuf {
+    let s = aci.as_os_str().to_string_lossy();
+    PathBuf::from(format!("{}.aci.asc", s.strip_suffix(".aci").unwrap_or(&s)))
+}
+
 /// The host's appc os and arch labels.
 pub fn host_os_arch() -> (&'static str, &'static str) {
     let arch = match std::env::consts::ARCH {
@@ -142,26 +152,19 @@ impl Fetcher<'_> {
         match classify(arg)? {
             ImageArg::Hash(h) => self.store.resolve_id(&h).map_err(Into::into),
             ImageArg::File(path) => self.import_file(&path, signature),
-            ImageArg::Http(url) => self.remote(arg, &url, "fetching images over HTTP(S)"),
-            ImageArg::Docker(_) => self.remote(arg, arg, "fetching docker:// images"),
-            ImageArg::Name { name, labels } => self.by_name(arg, &name, labels),
+            ImageArg::Http(url) => self.fetch_url(&url, signature),
+            ImageArg::Docker(reference) => self.fetch_docker(arg, &reference),
+            ImageArg::Name { name, labels } => self.by_name(arg, &name, labels, signature),
         }
     }
 
-    fn remote(&self, arg: &str, url: &str, what: &str) -> Result<ImageKey> {
-        if self.policy != PullPolicy::Update {
-            if let Some(info) = self.store.find_by_url(url)? {
-                self.debug(&format!("using image from local store for url {url}"));
-                return Ok(info.image_key());
-            }
-        }
-        if self.policy == PullPolicy::Never {
-            bail!("unable to fetch image from URL {arg:?}: either image was not found in the store or store was disabled and fetching from remote yielded nothing or it was disabled");
-        }
-        bail!("{what} is not supported yet ({arg}): import a local ACI file with `rkt fetch FILE` instead")
-    }
-
-    fn by_name(&self, arg: &str, name: &str, mut labels: Vec<Label>) -> Result<ImageKey> {
+    fn by_name(
+        &self,
+        arg: &str,
+        name: &str,
+        mut labels: Vec<Label>,
+        signature: Option<&str>,
+    ) -> Result<ImageKey> {
         let (os, arch) = host_os_arch();
         for (k, v) in [("os", os), ("arch", arch)] {
             if !labels.iter().any(|l| l.name == k) {
@@ -182,7 +185,8 @@ impl Fetcher<'_> {
         if self.policy == PullPolicy::Never {
             bail!("unable to fetch image from image name {arg:?}: either image was not found in the store or store was disabled and fetching from remote yielded nothing or it was disabled");
         }
-        bail!("image {arg:?} is not in the store and discovery of remote images is not supported yet: import its ACI file with `rkt fetch FILE` first")
+        self.discover_and_fetch(name, &labels, signature)
+            .with_context(|| format!("unable to fetch image {arg:?}"))
     }
 
     /// Imports a local ACI. Files are always imported, whatever the pull policy.
@@ -194,10 +198,16 @@ impl Fetcher<'_> {
                 .context("cannot get the current directory")?
                 .join(path)
         };
-        self.check_signature(&abs, signature)?;
         self.debug(&format!("using image from file {}", abs.display()));
         let mut file = File::open(&abs)
-            .with_context(|| format!("error opening ACI file {}", abs.display()))?;
+            .with_context(|| format!("open {}", abs.display()))
+            .context("error opening ACI file")?;
+        if self.keystore().is_some() {
+            let asc = signature
+                .map(PathBuf::from)
+                .unwrap_or_else(|| asc_path(&abs));
+            self.verify_file(&mut file, &asc)?;
+        }
         let opts = ImportOptions {
             url: Some(format!("file://{}", abs.display())),
             render: true,
@@ -210,23 +220,19 @@ impl Fetcher<'_> {
         Ok(info.image_key())
     }
 
-    /// rkt verifies every image against a trusted key unless `--insecure-options=image`.
-    /// The keystore arrives with remote images; until then unsigned imports need the flag.
+    /// Verifies a local image (such as a stage1 outside the trusted locations) against
+    /// `<image>.aci.asc`, unless `--insecure-options=image`.
     pub fn check_signature(&self, aci: &Path, signature: Option<&str>) -> Result<()> {
-        if self.globals.insecure.skip_image() {
+        if self.keystore().is_none() {
             return Ok(());
         }
-        let asc = signature.map(PathBuf::from).unwrap_or_else(|| {
-            let mut s = aci.as_os_str().to_owned();
-            s.push(".asc");
-            PathBuf::from(s)
-        });
-        bail!(
-            "cannot verify the signature of {} (signature file {}): signature verification is not supported yet; \
-             pass --insecure-options=image to use the image without verification",
-            aci.display(),
-            asc.display()
-        )
+        let mut file = File::open(aci)
+            .with_context(|| format!("open {}", aci.display()))
+            .context("error opening ACI file")?;
+        let asc = signature
+            .map(PathBuf::from)
+            .unwrap_or_else(|| asc_path(aci));
+        self.verify_file(&mut file, &asc)
     }
 
     fn debug(&self, msg: &str) {

@@ -57,7 +57,14 @@ pub fn resolve(fetcher: &Fetcher<'_>, src: &Stage1Source) -> Result<ImageKey> {
                     images_dir().display()
                 );
             }
-            import_trusted(fetcher.store, &images_dir().join(name))
+            // paths.d's stage1-images replaces the directory; only the build-time one is
+            // trusted without a signature (as rkt).
+            let dir = fetcher
+                .globals
+                .config()?
+                .stage1_images_dir
+                .unwrap_or_else(images_dir);
+            import_path(fetcher, &dir.join(name))
         }
         Stage1Source::Path(p) => import_path(fetcher, p),
         Stage1Source::Url(u) => match crate::image::classify(u)? {
@@ -67,6 +74,9 @@ pub fn resolve(fetcher: &Fetcher<'_>, src: &Stage1Source) -> Result<ImageKey> {
                 .context("failed to fetch stage1 image"),
         },
         Stage1Source::Default => {
+            if let Some(key) = from_config(fetcher)? {
+                return Ok(key);
+            }
             let candidates: Vec<PathBuf> = [
                 Some(images_dir().join(DEFAULT_STAGE1_FILE)),
                 next_to_binary(),
@@ -86,6 +96,37 @@ pub fn resolve(fetcher: &Fetcher<'_>, src: &Stage1Source) -> Result<ImageKey> {
             )
         }
     }
+}
+
+/// The stage1 that `stage1.d` names: in the store by name and version (unless the version
+/// ends in `-dirty`), else from its location (a file, or a URL fetched and verified like any
+/// image). `None` when the configuration names no stage1.
+fn from_config(fetcher: &Fetcher<'_>) -> Result<Option<ImageKey>> {
+    let config = fetcher.globals.config()?;
+    if let Some((name, version)) = &config.stage1_name {
+        if !version.ends_with("-dirty") {
+            let labels = [aci::schema::Label {
+                name: "version".into(),
+                value: version.clone(),
+            }];
+            if let Some(info) = fetcher.store.find_by_name(name, &labels)? {
+                return Ok(Some(info.image_key()));
+            }
+        }
+    }
+    // Without a location, the built-in default location is next (as rkt).
+    let Some(location) = &config.stage1_location else {
+        return Ok(None);
+    };
+    let key = if location.starts_with('/') {
+        import_path(fetcher, Path::new(location))
+    } else {
+        fetcher.fetch(location, None)
+    };
+    key.with_context(|| {
+        format!("failed to fetch the stage1 image configured in stage1.d ({location})")
+    })
+    .map(Some)
 }
 
 fn import_path(fetcher: &Fetcher<'_>, path: &Path) -> Result<ImageKey> {

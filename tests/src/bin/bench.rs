@@ -5,16 +5,18 @@
 //!    `tar -x` of the same archive, with peak memory;
 //! 2. `rkt run` of a stored busybox image running `/bin/true` against `crun run` of an OCI
 //!    bundle of the same root filesystem, alternating, split by stage, with peak memory, for a
-//!    5 MB and a 500 MB image; and the stripped size of stage2-init.
+//!    5 MB and a 500 MB image; and the stripped size of stage2-init;
+//! 3. `rkt fetch docker://` of a ~100 MB five-layer image from Debian's docker-registry against
+//!    `skopeo copy` of it to an OCI layout, and a second, cached fetch.
 //!
-//! 3. the networking cost of `rkt run --net=default` over `--net=none`, and the CNI plugins'
+//! 4. the networking cost of `rkt run --net=default` over `--net=none`, and the CNI plugins'
 //!    own time (`net.rs`);
-//! 4. `rkt list` and `rkt gc` over 100 and 1000 exited pods, and the host mounts each holds
+//! 5. `rkt list` and `rkt gc` over 100 and 1000 exited pods, and the host mounts each holds
 //!    (`bench_scale.rs`).
 //!
-//! `rkt-bench fetch`, `run`, `net` or `scale` runs one part only.
 //! Results go to stdout and `target/bench-results.md`. Needs root, `crun`, `zstd`, `gzip`, `tar`,
-//! `ip` and the CNI plugins.
+//! `ip`, the CNI plugins, `docker-registry`, `skopeo` and `openssl`.
+//! `rkt-bench fetch|docker|run|net|scale` runs one part.
 #[path = "bench/net.rs"]
 mod net;
 
@@ -214,6 +216,109 @@ fn fetch_bench(out: &mut String, work: &Path) {
     }
     let _ = std::fs::remove_dir_all(work.join("store"));
     let _ = std::fs::remove_dir_all(work.join("tar-x"));
+}
+
+/// Incompressible bytes (xorshift), so a layer's size is what travels.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// 3. `rkt fetch docker://` of a five-layer image of about 100 MB from Debian's
+///    docker-registry on loopback, against `skopeo copy docker://... oci:DIR` of the same
+///    image, and a second (cached) fetch.
+fn docker_bench(out: &mut String, work: &Path) {
+    use rkt_tests::https::Pki;
+    use rkt_tests::oci::Registry;
+    let pki = Pki::new(&work.join("pki"));
+    let registry = Registry::start(&work.join("registry"), &pki);
+    // Built by a child process: a forked child starts with its parent's peak RSS, so the
+    // layers must never be in this process's memory.
+    let layout = work.join("bench-layout");
+    let built = Command::new(std::env::current_exe().unwrap())
+        .arg("docker-layout")
+        .arg(&layout)
+        .output()
+        .expect("build the layout");
+    assert!(built.status.success(), "{built:?}");
+    let total: usize = String::from_utf8_lossy(&built.stdout)
+        .trim()
+        .parse()
+        .unwrap();
+    registry.push(&layout, "1.0", "bench/big");
+    let src = format!("docker://127.0.0.1:{}/bench/big:1.0", registry.port);
+    let (mut skopeos, mut fetches, mut cached, mut rss) = (Vec::new(), Vec::new(), Vec::new(), 0);
+    for run in 0..RUNS {
+        let dest = work.join(format!("skopeo-oci-{run}"));
+        let m = measure(
+            Command::new("skopeo")
+                .args(["copy", "--quiet", "--src-tls-verify=false"])
+                .arg(&src)
+                .arg(format!("oci:{}:1.0", dest.display())),
+        );
+        skopeos.push(m.wall);
+        let _ = std::fs::remove_dir_all(&dest);
+        let dir = work.join("docker-store");
+        let _ = std::fs::remove_dir_all(&dir);
+        let fetch = || {
+            measure(
+                Command::new(rkt_bin())
+                    .env("SSL_CERT_FILE", &pki.ca_pem)
+                    .arg(format!("--dir={}", dir.display()))
+                    .args(["--insecure-options=image", "fetch", &src]),
+            )
+        };
+        let m = fetch();
+        fetches.push(m.wall);
+        rss = rss.max(m.max_rss_kib);
+        cached.push(fetch().wall);
+    }
+    let (skopeo, fetch, again) = (median(skopeos), median(fetches), median(cached));
+    writeln!(
+        out,
+        "\n## Docker: `rkt fetch docker://` against `skopeo copy docker://... oci:DIR`\n\n| image | skopeo copy (s) | rkt fetch (s) | ratio | rkt peak RSS | cached rkt fetch (ms) |\n|---|---|---|---|---|---|\n| 5 layers, {:.1} MB compressed | {} | {} | {:.2}x | {:.1} MiB | {} |",
+        total as f64 / 1e6,
+        secs(skopeo),
+        secs(fetch),
+        fetch.as_secs_f64() / skopeo.as_secs_f64(),
+        rss as f64 / 1024.0,
+        ms(again),
+    )
+    .unwrap();
+    let _ = std::fs::remove_dir_all(work.join("docker-store"));
+}
+
+/// Writes the benchmark's Docker image (busybox and four layers of 20 MB of noise) as an OCI
+/// layout and prints its compressed size.
+fn docker_layout(dir: &Path) {
+    use rkt_tests::oci::{write_layout, LayerBuilder};
+    let mut layers = vec![LayerBuilder::new().busybox().build()];
+    for i in 0..4u64 {
+        let mut b = LayerBuilder::new().dir(&format!("data{i}/"));
+        for f in 0..5u64 {
+            b = b.file(
+                &format!("data{i}/blob{f}"),
+                0o644,
+                &noise(5 * 1024 * 1024, i * 100 + f + 1),
+            );
+        }
+        layers.push(b.build());
+    }
+    write_layout(
+        dir,
+        "1.0",
+        serde_json::json!({"Cmd": ["/bin/true"]}),
+        &layers,
+    );
+    println!("{}", layers.iter().map(|l| l.blob.len()).sum::<usize>());
 }
 
 fn mtime(path: &Path) -> Option<SystemTime> {
@@ -500,6 +605,10 @@ fn main() {
             crun_runner(&args.next().expect("bundle"));
             return;
         }
+        Some("docker-layout") => {
+            docker_layout(Path::new(&args.next().expect("dir")));
+            return;
+        }
         Some("make-image") => {
             let path = PathBuf::from(args.next().expect("path"));
             let total: usize = args.next().and_then(|t| t.parse().ok()).expect("size");
@@ -524,6 +633,11 @@ fn main() {
     if which.is_empty() || which == "fetch" {
         fetch_bench(&mut out, work.path());
         print!("{out}");
+    }
+    if which.is_empty() || which == "docker" {
+        let start = out.len();
+        docker_bench(&mut out, work.path());
+        print!("{}", &out[start..]);
     }
     if which.is_empty() || which == "run" {
         let start = out.len();

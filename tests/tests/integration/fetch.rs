@@ -99,26 +99,6 @@ fn fetch_without_insecure_image_refuses_unverified_images() {
 }
 
 #[test]
-fn remote_transports_say_they_are_not_supported_yet() {
-    if !require_root("remote_transports_say_they_are_not_supported_yet") {
-        return;
-    }
-    let env = TestEnv::new();
-    for arg in [
-        "https://example.com/x.aci",
-        "docker://busybox",
-        "example.com/not-there:1.0",
-    ] {
-        let out = env.rkt(&["--insecure-options=image", "fetch", arg]);
-        assert_eq!(out.code, 254, "{arg}: {out:?}");
-        assert!(
-            out.stderr.contains("not supported yet") || out.stderr.contains("not in the store"),
-            "{out:?}"
-        );
-    }
-}
-
-#[test]
 fn bad_global_flags_are_errors() {
     if !require_root("bad_global_flags_are_errors") {
         return;

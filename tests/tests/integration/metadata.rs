@@ -307,3 +307,50 @@ fn the_appc_executor_validator_passes() {
         assert!(out.stdout.lines().any(|l| l == mode), "{mode}: {out:?}");
     }
 }
+
+/// The token is the pod's identity, and its address must be the pod's too: a token learnt by
+/// another pod is refused from there.
+#[test]
+fn another_pods_token_is_refused_from_the_wrong_address() {
+    if !require_root("another_pods_token_is_refused_from_the_wrong_address") {
+        return;
+    }
+    let env = TestEnv::new();
+    let mds = Mds::start(&env);
+    let img = env.image(
+        &ImageSpec::shell(
+            "example.com/thief",
+            "echo url=$AC_METADATA_URL; \
+             wget -q -O - $AC_METADATA_URL/acMetadata/v1/pod/uuid >/dev/null && echo own:ok; \
+             [ -n \"$STOLEN\" ] && { wget -O - $STOLEN/acMetadata/v1/pod/uuid 2>&1 | grep -o 'HTTP/1.1 [0-9]*'; }; true",
+        ),
+        "thief.aci",
+    );
+    // The first pod on the default network tells us its URL, then exits (still registered).
+    let first = mds.rkt(
+        &env,
+        &["--insecure-options=image", "run", "--mds-register", &img],
+    );
+    let out = first.ok();
+    assert!(out.contains("own:ok"), "{first:?}");
+    let url = out
+        .lines()
+        .find_map(|l| l.strip_prefix("url="))
+        .unwrap()
+        .to_string();
+    // A second pod, with its own address, presents the first one's token.
+    let stolen = format!("--set-env=STOLEN={url}");
+    let second = mds.rkt(
+        &env,
+        &[
+            "--insecure-options=image",
+            "run",
+            "--mds-register",
+            &stolen,
+            &img,
+        ],
+    );
+    let out = second.ok();
+    assert!(out.contains("own:ok"), "{second:?}");
+    assert!(out.contains("HTTP/1.1 403"), "{second:?}");
+}
