@@ -56,3 +56,7 @@ pub const DEFAULT_STAGE1_FILE: &str = "stage1.aci";
 pub const MDS_REGISTERED: &str = "mds-registered";
 /// The metadata service's port when it is not 18112, for stage1's `AC_METADATA_URL`.
 pub const MDS_PORT: &str = "mds-port";
+
+/// Where stage1 binds pods' network namespaces (`cni-<uuid>`), as `ip netns` does; shared
+/// between the host's mount namespace and the pod's (docs/stage-contract.md, "Mount namespace").
+pub const NETNS_DIR: &str = "/var/run/netns";

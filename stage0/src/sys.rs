@@ -130,6 +130,145 @@ pub fn mount_overlay(lower: &Path, upper: &Path, work: &Path, target: &Path) -> 
     })
 }
 
+/// Opens the directories of an overlay's layers as `O_PATH` descriptors, named in the mount
+/// options by `/proc/self/fd/<n>`.
+fn open_layers(dirs: &[&Path]) -> Result<Vec<OwnedFd>> {
+    dirs.iter()
+        .map(|dir| {
+            nix::fcntl::open(
+                *dir,
+                nix::fcntl::OFlag::O_PATH
+                    | nix::fcntl::OFlag::O_DIRECTORY
+                    | nix::fcntl::OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            )
+            .with_context(|| format!("cannot open overlay layer {}", dir.display()))
+        })
+        .collect()
+}
+
+/// Mounts a read-only overlay of `layers` (the first on top) onto `target`: no upper or work
+/// directory, so nothing is written, and the layers may belong to another overlay.
+pub fn mount_overlay_readonly(layers: &[&Path], target: &Path) -> Result<()> {
+    let fds = open_layers(layers)?;
+    let lower: Vec<String> = fds
+        .iter()
+        .map(|fd| format!("/proc/self/fd/{}", fd.as_raw_fd()))
+        .collect();
+    let data = format!("lowerdir={}", lower.join(":"));
+    retry(|| {
+        nix::mount::mount(
+            Some("overlay"),
+            target,
+            Some("overlay"),
+            MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+            Some(data.as_str()),
+        )
+    })
+    .with_context(|| {
+        let names: Vec<String> = layers.iter().map(|l| l.display().to_string()).collect();
+        format!(
+            "cannot mount a read-only overlay (lowerdir={}) on {}",
+            names.join(":"),
+            target.display()
+        )
+    })
+}
+
+/// Moves this process into a mount namespace of its own, copied from the current one, whose
+/// mounts do not propagate back (each made `MS_SLAVE`). What it mounts afterwards is seen by
+/// it and its children only, and goes away with the last of them. The exception is
+/// `shared_dir` (when given): it is made a shared mount point first, in the current
+/// namespace, and stays a peer of it, so that what is mounted below it (the pod's network
+/// namespace) is seen on both sides.
+pub fn private_mount_namespace(shared_dir: Option<&Path>) -> Result<()> {
+    let shared = match shared_dir {
+        Some(dir) => {
+            make_shared_dir(dir)?;
+            Some(
+                std::fs::canonicalize(dir)
+                    .with_context(|| format!("cannot resolve {}", dir.display()))?,
+            )
+        }
+        None => None,
+    };
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
+        .context("cannot create a mount namespace (unshare CLONE_NEWNS)")?;
+    let Some(shared) = shared else {
+        return retry(|| {
+            nix::mount::mount(
+                None::<&str>,
+                "/",
+                None::<&str>,
+                MsFlags::MS_REC | MsFlags::MS_SLAVE,
+                None::<&str>,
+            )
+        })
+        .context("cannot stop mount propagation to the host (MS_REC|MS_SLAVE on /)");
+    };
+    let table = std::fs::read_to_string("/proc/self/mountinfo")
+        .context("cannot read /proc/self/mountinfo")?;
+    for point in crate::pod::setup::mount_points(&table) {
+        if point.starts_with(&shared) {
+            continue;
+        }
+        match retry(|| {
+            nix::mount::mount(
+                None::<&str>,
+                &point,
+                None::<&str>,
+                MsFlags::MS_SLAVE,
+                None::<&str>,
+            )
+        }) {
+            // Hidden under a later mount: nothing can be mounted there through it.
+            Ok(()) | Err(Errno::ENOENT) | Err(Errno::EINVAL) => {}
+            Err(e) => {
+                return Err(e).with_context(|| {
+                    format!(
+                        "cannot stop mount propagation to the host (MS_SLAVE on {})",
+                        point.display()
+                    )
+                })
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Makes `dir` a shared mount point (bound onto itself first if it is not one), as `ip netns`
+/// and the stage1 network setup do.
+fn make_shared_dir(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let share = || {
+        retry(|| {
+            nix::mount::mount(
+                None::<&str>,
+                dir,
+                None::<&str>,
+                MsFlags::MS_SHARED | MsFlags::MS_REC,
+                None::<&str>,
+            )
+        })
+    };
+    match share() {
+        Ok(()) => return Ok(()),
+        Err(Errno::EINVAL) => {}
+        Err(e) => return Err(e).with_context(|| format!("cannot make {} shared", dir.display())),
+    }
+    retry(|| {
+        nix::mount::mount(
+            Some(dir),
+            dir,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+    })
+    .with_context(|| format!("cannot bind {} onto itself", dir.display()))?;
+    share().with_context(|| format!("cannot make {} shared", dir.display()))
+}
+
 /// Bind-mounts `source` onto `target`, optionally making it read-only.
 pub fn bind_mount(source: &Path, target: &Path, read_only: bool) -> Result<()> {
     retry(|| {

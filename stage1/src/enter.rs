@@ -29,7 +29,7 @@ pub fn enter(args: &EnterArgs) -> Result<i32> {
     let Some(command) = args.command.first() else {
         bail!("no command given to run in app {}", args.app);
     };
-    let conn = connect()?;
+    let conn = connect(args.pid)?;
     let slots = ConsoleSlots::detect(true);
     let term = std::env::var("TERM").unwrap_or_else(|_| DEFAULT_TERM.to_string());
     let request = request(&args.app, &slots, &term, &args.command);
@@ -63,12 +63,17 @@ pub fn enter(args: &EnterArgs) -> Result<i32> {
 /// processes in the pod must be assumed to control: it is opened without following any
 /// symlink below the pod directory, must be a socket, and is connected to through that
 /// descriptor. stage2-init makes it just before the apps start; wait for it a while.
-fn connect() -> Result<OwnedFd> {
+///
+/// The stage1 root is mounted in the pod's mount namespace only (docs/stage-contract.md,
+/// "Mount namespace"): it is reached through the root of the pod's PID 1, and through the pod
+/// directory only where the host sees it (a pod without overlays).
+fn connect(pid: i32) -> Result<OwnedFd> {
     let rel = Path::new(STAGE1_ROOTFS).join(ENTER_SOCKET);
     let deadline = Instant::now() + SOCKET_WAIT;
     loop {
-        let attempt =
-            channel::open_socket(&rel).and_then(|socket| channel::connect(socket.as_fd()));
+        let attempt = channel::open_socket_in_root_of(pid, Path::new(ENTER_SOCKET))
+            .or_else(|_| channel::open_socket(&rel))
+            .and_then(|socket| channel::connect(socket.as_fd()));
         match attempt {
             Ok(conn) => return Ok(conn),
             Err(e)

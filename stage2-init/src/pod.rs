@@ -55,6 +55,10 @@ fn setup(plan: &Plan) -> Result<(SignalWaiter, Pod<'_>), sys::Error> {
         sys::become_subreaper()?;
     }
     status::create_status_dir(&plan.rkt_dir)?;
+    // While there is room: a pod that fills its disk must still record how its apps exit.
+    for app in &plan.apps {
+        status::reserve_status(&plan.rkt_dir, &app.name)?;
+    }
     let limits = ExecLimits::read();
     let specs = plan
         .apps

@@ -3,6 +3,11 @@
 //! a rename in the same directory, so a reader never sees a partial value.
 //!
 //! Temporary names start with `.`, which no AC Name (hence no app name) does.
+//!
+//! Each app's temporary file is created at its largest size before any app starts
+//! ([`reserve_status`]). Recording a status then only overwrites blocks the file already owns,
+//! shrinks it and renames it: it needs no free space, so a pod that filled its disk still
+//! records how its apps exited.
 
 use std::fs;
 use std::io::{self, Write};
@@ -21,18 +26,45 @@ pub fn create_status_dir(rkt_dir: &Path) -> Result<(), Error> {
     }
 }
 
-/// Records an app's exit status: decimal, no trailing newline.
-pub fn write_status(rkt_dir: &Path, app: &str, status: i32) -> Result<(), Error> {
-    let dir = rkt_dir.join(STATUS_DIR);
-    let tmp = TempPath(dir.join(format!(".{app}.tmp")));
+/// The longest status: an `i32` in decimal.
+const MAX_STATUS_LEN: usize = "-2147483648".len();
+
+fn temp_status_path(rkt_dir: &Path, app: &str) -> PathBuf {
+    rkt_dir.join(STATUS_DIR).join(format!(".{app}.tmp"))
+}
+
+/// Creates the app's temporary status file at its largest size, its blocks written and
+/// synced, so that [`write_status`] never needs free space.
+pub fn reserve_status(rkt_dir: &Path, app: &str) -> Result<(), Error> {
+    let path = temp_status_path(rkt_dir, app);
     let mut file = fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .mode(0o644)
+        .open(&path)
+        .map_err(failed("reserve", &path))?;
+    file.write_all(&[b' '; MAX_STATUS_LEN])
+        .and_then(|()| file.sync_all())
+        .map_err(failed("reserve", &path))
+}
+
+/// Records an app's exit status: decimal, no trailing newline. Uses the reserved file when
+/// there is one.
+pub fn write_status(rkt_dir: &Path, app: &str, status: i32) -> Result<(), Error> {
+    let dir = rkt_dir.join(STATUS_DIR);
+    let tmp = TempPath(temp_status_path(rkt_dir, app));
+    // No O_TRUNC: the reserved blocks are overwritten in place, then the rest is cut off.
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o644)
         .open(&tmp.0)
         .map_err(failed("create", &tmp.0))?;
-    file.write_all(status.to_string().as_bytes())
+    let text = status.to_string();
+    file.write_all(text.as_bytes())
+        .and_then(|()| file.set_len(text.len() as u64))
         .and_then(|()| file.sync_all())
         .map_err(failed("write", &tmp.0))?;
     let dest = dir.join(app);
@@ -120,6 +152,26 @@ mod tests {
             .map(|e| e.expect("entry").file_name())
             .collect();
         assert_eq!(names, ["web"], "no temporary file left");
+    }
+
+    #[test]
+    fn a_reserved_status_is_written_without_new_space() {
+        let rkt = TempDir::new("reserved");
+        create_status_dir(&rkt.0).expect("mkdir");
+        reserve_status(&rkt.0, "web").expect("reserve");
+        let dir = rkt.0.join(STATUS_DIR);
+        assert!(!dir.join("web").exists(), "no status before the app exits");
+        assert_eq!(
+            fs::metadata(dir.join(".web.tmp")).expect("reserved").len(),
+            MAX_STATUS_LEN as u64
+        );
+        write_status(&rkt.0, "web", 3).expect("write");
+        assert_eq!(fs::read_to_string(dir.join("web")).expect("read"), "3");
+        write_status(&rkt.0, "web", i32::MIN).expect("longest");
+        assert_eq!(
+            fs::read_to_string(dir.join("web")).expect("read"),
+            "-2147483648"
+        );
     }
 
     #[test]

@@ -12,6 +12,14 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+    /// A write failed with ENOSPC or EDQUOT: the disk (or the quota) is full, whatever the
+    /// image. Never reported as a broken image.
+    #[error("no space left on the device holding {}: free some space there or choose another --dir", path.display())]
+    DiskFull {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("invalid image ACI")]
     Aci(#[source] aci::AciError),
     /// The image is larger than the store's limits allow (see [`crate::Store::set_limits`]).
@@ -71,6 +79,12 @@ impl From<aci::AciError> for StoreError {
 
 impl StoreError {
     pub(crate) fn io(op: &'static str, path: &Path, source: std::io::Error) -> StoreError {
+        if is_disk_full(&source) {
+            return StoreError::DiskFull {
+                path: path.to_path_buf(),
+                source,
+            };
+        }
         StoreError::Io {
             op,
             path: path.to_path_buf(),
@@ -83,6 +97,55 @@ impl StoreError {
         match aci::archive::LimitExceeded::from_io(&source) {
             Some(limit) => StoreError::Limit(limit),
             None => StoreError::io(op, path, source),
+        }
+    }
+}
+
+/// Whether an error is, or was caused by, a full disk or quota (ENOSPC, EDQUOT), however
+/// deeply a reader or archive wrapped it.
+pub(crate) fn is_disk_full(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(err);
+    while let Some(e) = next {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if matches!(
+                io.raw_os_error(),
+                Some(code) if code == rustix::io::Errno::NOSPC.raw_os_error()
+                    || code == rustix::io::Errno::DQUOT.raw_os_error()
+            ) {
+                return true;
+            }
+            if let Some(inner) = io.get_ref() {
+                if is_disk_full(inner) {
+                    return true;
+                }
+            }
+        }
+        next = e.source();
+    }
+    false
+}
+
+impl StoreError {
+    /// An error met while writing below `dir`: a full disk there says so, with the place.
+    pub(crate) fn writing_in(self, dir: &Path) -> StoreError {
+        match self {
+            StoreError::Aci(e) if is_disk_full(&e) => StoreError::DiskFull {
+                path: dir.to_path_buf(),
+                source: std::io::Error::from_raw_os_error(rustix::io::Errno::NOSPC.raw_os_error()),
+            },
+            other => other,
+        }
+    }
+
+    /// A full disk anywhere in the store is reported as the store's (`cas`), which the user
+    /// knows, rather than as the temporary entry that failed.
+    pub(crate) fn in_store(self, cas: &Path) -> StoreError {
+        match self {
+            StoreError::DiskFull { source, .. } => StoreError::DiskFull {
+                path: cas.to_path_buf(),
+                source,
+            },
+            other => other,
         }
     }
 }

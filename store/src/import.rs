@@ -30,12 +30,19 @@ pub struct ImportOptions {
 struct Tee<'a> {
     input: &'a mut dyn Read,
     copy: BufWriter<File>,
+    /// Why writing the copy failed: the archive reader only sees a failed read, and must not
+    /// blame the image for it.
+    write_error: Option<io::Error>,
 }
 
 impl Read for Tee<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.input.read(buf)?;
-        self.copy.write_all(&buf[..n])?;
+        if let Err(e) = self.copy.write_all(&buf[..n]) {
+            let seen = io::Error::new(e.kind(), e.to_string());
+            self.write_error = Some(e);
+            return Err(seen);
+        }
         Ok(n)
     }
 }
@@ -45,6 +52,11 @@ impl Store {
     /// read, hashed and validated; importing an image that is already present keeps the stored
     /// copy and refreshes its origin.
     pub fn import(&self, input: &mut dyn Read, opts: &ImportOptions) -> Result<ImageInfo> {
+        self.import_locked(input, opts)
+            .map_err(|e| e.in_store(self.dir()))
+    }
+
+    fn import_locked(&self, input: &mut dyn Read, opts: &ImportOptions) -> Result<ImageInfo> {
         let _lock = self.lock_shared()?;
         clean_stale(self)?;
         let work = WorkDir::create(self, "import")?;
@@ -61,6 +73,7 @@ impl Store {
         let mut tee = Tee {
             input,
             copy: BufWriter::with_capacity(BUF_SIZE, blob),
+            write_error: None,
         };
         // Past a limit, read_aci stops and the work directory (blob and tree so far) goes.
         let read_opts = ReadOptions {
@@ -68,10 +81,15 @@ impl Store {
             limits: self.limits,
             ..ReadOptions::default()
         };
-        let summary = read_aci(&mut tee, &read_opts)?;
-        // Trailing bytes after the compressed stream still belong to the fetched file (bounded:
-        // an endless input must not fill the disk).
-        aci::archive::drain_trailing(&mut tee)?;
+        let read = read_aci(&mut tee, &read_opts).and_then(|summary| {
+            // Trailing bytes after the compressed stream still belong to the fetched file
+            // (bounded: an endless input must not fill the disk).
+            aci::archive::drain_trailing(&mut tee).map(|_| summary)
+        });
+        if let Some(e) = tee.write_error.take() {
+            return Err(StoreError::io("write", &blob_path, e));
+        }
+        let summary = read.map_err(|e| StoreError::from(e).writing_in(work.path()))?;
         let blob = tee
             .copy
             .into_inner()
@@ -113,8 +131,7 @@ impl Store {
 
         let dest = self.image_dir(&key);
         // Concurrent imports of the same image commit one after the other.
-        let _commit =
-            StoreLock::acquire(&self.dir().join("locks").join(format!("{key}.lock")), true)?;
+        let _commit = StoreLock::acquire_removable(&self.entry_lock_path(key.as_str()))?;
         if let Some(mut existing) = self.image_info(&key)? {
             // Same content already stored: keep the blob, but the record says it was just
             // imported (rkt rewrites its import and last-used times on every fetch) and

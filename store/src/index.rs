@@ -233,6 +233,8 @@ impl Store {
         let trash = work.path().join("image");
         std::fs::rename(&dir, &trash).map_err(|e| StoreError::io("remove", &dir, e))?;
         atomic::sync_dir(&self.images_dir())?;
+        // Its commit lock goes with it, unless an import of the same image holds it now.
+        crate::StoreLock::remove_unused(&self.entry_lock_path(key.as_str()))?;
         Ok(())
     }
 }

@@ -12,7 +12,8 @@
 //! cas/tree/<tree id>/rootfs/    rendered image plus its dependencies (overlay lower dir)
 //! cas/tree/<tree id>/manifest   the top image's manifest
 //! cas/tree/<tree id>/rendered.json  which images, size and a metadata digest for verification
-//! cas/locks/<tree id>.lock      serialises renders of one tree
+//! cas/locks/<key>.lock          serialises commits of one image; deleted with the image
+//! cas/locks/<tree id>.lock      serialises renders of one tree; deleted with the tree
 //! cas/remote/<sha256(url)>.json what a remote URL gave: image, ETag, max-age, download time
 //! ```
 //!
@@ -107,6 +108,33 @@ impl Store {
 
     fn trees_dir(&self) -> PathBuf {
         self.cas.join("tree")
+    }
+
+    /// `cas/locks/<name>.lock`: serialises the imports of one image, or the renders of one
+    /// tree, and is deleted with it.
+    fn entry_lock_path(&self, name: &str) -> PathBuf {
+        self.cas.join("locks").join(format!("{name}.lock"))
+    }
+
+    /// Deletes the lock files of images and trees no longer in the store (left by a killed
+    /// `image rm`, or by an import or render that never committed), unless a process holds
+    /// them.
+    pub fn clean_stale_locks(&self) -> Result<()> {
+        let dir = self.cas.join("locks");
+        let entries =
+            std::fs::read_dir(&dir).map_err(|e| StoreError::io("read directory", &dir, e))?;
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(name) = name.to_str().and_then(|n| n.strip_suffix(".lock")) else {
+                continue;
+            };
+            let stored = |d: PathBuf| d.join(name).symlink_metadata().is_ok();
+            if stored(self.images_dir()) || stored(self.trees_dir()) {
+                continue;
+            }
+            lock::StoreLock::remove_unused(&entry.path())?;
+        }
+        Ok(())
     }
 
     /// Directory of a rendered tree (`rootfs/` and `manifest` inside).

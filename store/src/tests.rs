@@ -275,6 +275,20 @@ fn dependencies_render_first_and_the_image_wins() {
     assert_eq!(read("etc/os"), "base");
     assert_eq!(read("etc/shared"), "app");
     assert_eq!(tree.id, TreeId::for_images(&[base.clone(), app.clone()]));
+    // Verified in place: each file against the layer that wrote it last.
+    assert!(store.verify_tree_contents(&app).unwrap());
+    let shared = tree.rootfs().join("etc/shared");
+    let mtime = std::fs::metadata(&shared).unwrap().modified().unwrap();
+    std::fs::write(&shared, "bas").unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&shared)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    assert!(!store.verify_tree_contents(&app).unwrap());
+    assert_eq!(read("etc/shared"), "app");
+    assert!(store.verify_tree_contents(&app).unwrap());
     // Reused, not rendered again.
     assert_eq!(
         store.render_tree(&app, TreeCheck::Quick).unwrap().dir,
@@ -432,4 +446,102 @@ fn concurrent_imports_of_the_same_image() {
     assert!(keys.windows(2).all(|w| w[0] == w[1]));
     assert_eq!(store.images().unwrap().len(), 1);
     assert_eq!(store.trees().unwrap().len(), 1);
+}
+
+fn lock_files(store: &Store) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(store.dir().join("locks"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn lock_files_go_with_their_image_and_tree_unless_held() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let a = import(
+        &store,
+        &aci(&manifest("example.com/a", "1"), &[]),
+        &rendering(),
+    );
+    let tree = TreeId::for_images(std::slice::from_ref(&a));
+    assert_eq!(
+        lock_files(&store),
+        [format!("{tree}.lock"), format!("{a}.lock")]
+    );
+    store.remove_tree(&tree).unwrap();
+    store.remove_image(&a).unwrap();
+    assert!(lock_files(&store).is_empty(), "{:?}", lock_files(&store));
+
+    // A lock someone holds stays, and is cleaned once it is free.
+    let b = import(
+        &store,
+        &aci(&manifest("example.com/b", "1"), &[]),
+        &ImportOptions::default(),
+    );
+    let held = crate::StoreLock::acquire_removable(&store.entry_lock_path(b.as_str())).unwrap();
+    store.remove_image(&b).unwrap();
+    store.clean_stale_locks().unwrap();
+    assert_eq!(lock_files(&store), [format!("{b}.lock")]);
+    drop(held);
+    store.clean_stale_locks().unwrap();
+    assert!(lock_files(&store).is_empty());
+}
+
+#[test]
+fn a_lock_taken_on_a_deleted_lock_file_is_taken_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let path = store.entry_lock_path("x");
+    let first = crate::StoreLock::acquire_removable(&path).unwrap();
+    drop(first);
+    crate::StoreLock::remove_unused(&path).unwrap();
+    assert!(!path.exists());
+    // Taking it again creates a fresh file, and holding it keeps removers away.
+    let again = crate::StoreLock::acquire_removable(&path).unwrap();
+    crate::StoreLock::remove_unused(&path).unwrap();
+    assert!(path.exists());
+    drop(again);
+}
+
+#[test]
+fn work_directories_without_a_lock_file_are_abandoned() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let tmp = store.dir().join("tmp");
+    // What a killed `image rm` of an older build could leave: the renamed image, no lock.
+    std::fs::create_dir_all(tmp.join("remove-9-0-0/image")).unwrap();
+    std::fs::write(tmp.join("remove-9-0-0/image/blob"), "old").unwrap();
+    let live = crate::workdir::WorkDir::create(&store, "render").unwrap();
+    store.clean_stale_work().unwrap();
+    assert!(!tmp.join("remove-9-0-0").exists());
+    assert!(live.path().exists());
+}
+
+#[test]
+fn a_full_disk_is_named_however_deeply_it_is_wrapped() {
+    use std::io;
+    let nospc = || io::Error::from_raw_os_error(28);
+    let wrapped = io::Error::other(nospc());
+    let aci = StoreError::from(aci::AciError::Read(wrapped));
+    match aci.writing_in(std::path::Path::new("/data/cas/tmp/x")) {
+        StoreError::DiskFull { path, .. } => {
+            assert_eq!(path, std::path::Path::new("/data/cas/tmp/x"))
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    let err = StoreError::io("write", std::path::Path::new("/d/cas/tmp/blob"), nospc())
+        .in_store(std::path::Path::new("/d/cas"));
+    assert_eq!(
+        err.to_string(),
+        "no space left on the device holding /d/cas: free some space there or choose another --dir"
+    );
+    // Anything else stays what it was.
+    let other = StoreError::from(aci::AciError::Read(io::Error::from_raw_os_error(5)));
+    assert!(matches!(
+        other.writing_in(std::path::Path::new("/x")),
+        StoreError::Aci(_)
+    ));
 }

@@ -109,6 +109,11 @@ impl Store {
     /// Renders `key` with its dependencies, or reuses the existing tree after checking it
     /// against the digests taken when it was rendered (rendering it again if it changed).
     pub fn render_tree(&self, key: &ImageKey, check: TreeCheck) -> Result<TreeInfo> {
+        self.render_tree_once(key, check)
+            .map_err(|e| e.in_store(self.dir()))
+    }
+
+    fn render_tree_once(&self, key: &ImageKey, check: TreeCheck) -> Result<TreeInfo> {
         let order = self.dependency_order(key)?;
         let id = TreeId::for_images(&order);
         let _render_lock = self.tree_lock(&id)?;
@@ -141,7 +146,8 @@ impl Store {
                 rendered_before: rendered,
                 ..ReadOptions::default()
             };
-            let summary = read_aci(blob, &opts)?;
+            let summary =
+                read_aci(blob, &opts).map_err(|e| StoreError::from(e).writing_in(staged))?;
             rendered += summary.rendered_size;
             if ImageKey::from_image_id(&summary.id) != *image {
                 return Err(StoreError::CorruptImage {
@@ -159,10 +165,12 @@ impl Store {
         Ok(())
     }
 
-    /// Renders `key` afresh and compares it with the stored tree, file contents included;
-    /// a tree that differs is replaced by the fresh one. Returns whether the stored tree was
-    /// intact (`true` as well when nothing was rendered yet). This reads every byte twice:
-    /// it is for `rkt image verify`, not for start-up.
+    /// Checks the stored tree of `key` in place: every entry's metadata against the digest
+    /// taken when it was rendered, and every regular file's content against the image blobs
+    /// it was rendered from (streamed, their hashes checked on the way). Nothing is written
+    /// unless the tree differs: then it is rendered again. Returns whether the stored tree
+    /// was intact (`true` as well when nothing was rendered yet). A full disk can only
+    /// matter for that repair, and is reported as a full disk.
     pub fn verify_tree_contents(&self, key: &ImageKey) -> Result<bool> {
         let order = self.dependency_order(key)?;
         let id = TreeId::for_images(&order);
@@ -170,14 +178,45 @@ impl Store {
         let Some(existing) = self.tree(&id)? else {
             return Ok(true);
         };
-        let work = WorkDir::create(self, "verify")?;
-        let staged = work.path().join("tree");
-        self.render_into(&staged, &order, key)?;
-        if same_tree(&existing.rootfs(), &staged.join("rootfs"))? {
+        let intact = match self.check_tree(&id, TreeCheck::Full) {
+            Ok(()) => self.same_contents(&existing.rootfs(), &order)?,
+            Err(StoreError::CorruptTree(_)) => false,
+            Err(e) => return Err(e),
+        };
+        if intact {
             return Ok(true);
         }
-        self.install_tree_locked(&staged, &id, &order)?;
+        let repaired = (|| {
+            let work = WorkDir::create(self, "render")?;
+            let staged = work.path().join("tree");
+            self.render_into(&staged, &order, key)?;
+            self.install_tree_locked(&staged, &id, &order)
+        })();
+        repaired.map_err(|e| e.in_store(self.dir()))?;
         Ok(false)
+    }
+
+    /// Whether every regular file under `rootfs` holds what the image that rendered it last
+    /// (the last of `order` that has it) says.
+    fn same_contents(&self, rootfs: &Path, order: &[ImageKey]) -> Result<bool> {
+        let mut compare = CompareFiles {
+            rootfs,
+            seen: HashSet::new(),
+            current: None,
+            same: true,
+        };
+        // The top image first: a file a later layer wrote is not its dependency's.
+        for image in order.iter().rev() {
+            let mut blob = self.open_blob(image)?;
+            let streamed = aci::archive::copy_rootfs_files(&mut blob, &mut compare);
+            // The hash decides first: a tampered blob may also fail to parse.
+            blob.finish()?;
+            streamed?;
+            if !compare.same {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// Moves a freshly extracted tree into place (unless an identical one appeared meanwhile).
@@ -230,7 +269,7 @@ impl Store {
     }
 
     fn tree_lock(&self, id: &TreeId) -> Result<StoreLock> {
-        StoreLock::acquire(&self.dir().join("locks").join(format!("{id}.lock")), true)
+        StoreLock::acquire_removable(&self.entry_lock_path(id.as_str()))
     }
 
     /// The tree's record and the record's size in bytes.
@@ -304,6 +343,8 @@ impl Store {
         let work = WorkDir::create(self, "remove")?;
         let trash = work.path().join("tree");
         std::fs::rename(&dir, &trash).map_err(|e| StoreError::io("remove", &dir, e))?;
+        // Its render lock goes with it, unless a render holds it right now.
+        StoreLock::remove_unused(&self.entry_lock_path(id.as_str()))?;
         Ok(())
     }
 
@@ -322,75 +363,60 @@ impl Store {
     }
 }
 
-/// Whether two trees hold the same entries: names, types, modes, owners, device numbers,
-/// link targets and file contents (times are not compared).
-fn same_tree(a: &Path, b: &Path) -> Result<bool> {
-    let names = |dir: &Path| -> Result<Vec<std::ffi::OsString>> {
-        let mut n: Vec<_> = std::fs::read_dir(dir)
-            .map_err(|e| StoreError::io("read directory", dir, e))?
-            .map(|e| e.map(|e| e.file_name()))
-            .collect::<std::io::Result<_>>()
-            .map_err(|e| StoreError::io("read directory", dir, e))?;
-        n.sort();
-        Ok(n)
-    };
-    let (na, nb) = (names(a)?, names(b)?);
-    if na != nb {
-        return Ok(false);
-    }
-    for name in na {
-        let (pa, pb) = (a.join(&name), b.join(&name));
-        let ma = std::fs::symlink_metadata(&pa).map_err(|e| StoreError::io("stat", &pa, e))?;
-        let mb = std::fs::symlink_metadata(&pb).map_err(|e| StoreError::io("stat", &pb, e))?;
-        let same_meta = ma.mode() == mb.mode()
-            && ma.uid() == mb.uid()
-            && ma.gid() == mb.gid()
-            && ma.rdev() == mb.rdev()
-            && ma.len() == mb.len();
-        if !same_meta {
-            return Ok(false);
-        }
-        let ft = ma.file_type();
-        let same = if ft.is_dir() {
-            same_tree(&pa, &pb)?
-        } else if ft.is_symlink() {
-            std::fs::read_link(&pa).ok() == std::fs::read_link(&pb).ok()
-        } else if ft.is_file() {
-            same_content(&pa, &pb)?
-        } else {
-            true
-        };
-        if !same {
-            return Ok(false);
-        }
-    }
-    Ok(true)
+/// Compares the files streamed from image blobs with the files of a rendered tree.
+struct CompareFiles<'a> {
+    rootfs: &'a Path,
+    /// Paths already compared (from a later layer, which wins).
+    seen: HashSet<String>,
+    /// The tree's file being compared, while its content streams in.
+    current: Option<std::fs::File>,
+    same: bool,
 }
 
-fn same_content(a: &Path, b: &Path) -> Result<bool> {
-    use std::io::Read;
-    let open = |p: &Path| std::fs::File::open(p).map_err(|e| StoreError::io("open", p, e));
-    let (mut fa, mut fb) = (open(a)?, open(b)?);
-    let (mut ba, mut bb) = (vec![0u8; 64 * 1024], vec![0u8; 64 * 1024]);
-    loop {
-        let n = read_full(&mut fa, &mut ba).map_err(|e| StoreError::io("read", a, e))?;
-        let m = read_full(&mut fb, &mut bb).map_err(|e| StoreError::io("read", b, e))?;
-        if n != m || ba[..n] != bb[..m] {
-            return Ok(false);
-        }
-        if n == 0 {
-            return Ok(true);
-        }
-    }
-    fn read_full(f: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
-        let mut got = 0;
-        while got < buf.len() {
-            match f.read(&mut buf[got..])? {
-                0 => break,
-                n => got += n,
+impl std::io::Write for CompareFiles<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        use std::io::Read;
+        if let Some(file) = &mut self.current {
+            let mut ours = vec![0u8; buf.len()];
+            if file.read_exact(&mut ours).is_err() || ours != buf {
+                self.same = false;
+                self.current = None;
             }
         }
-        Ok(got)
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl aci::archive::RootfsSink for CompareFiles<'_> {
+    fn begin(&mut self, path: &str, size: u64) -> bool {
+        if !self.same || !self.seen.insert(path.to_string()) {
+            return false;
+        }
+        // Opened inside the tree, which an image shaped: never through a symlink out of it.
+        // A file that is missing or not regular was removed by the path whitelist or
+        // replaced by a later layer; the metadata digest already vouches for the tree's shape.
+        let Ok(file) = aci::rootfs::open_in_root(self.rootfs, path) else {
+            return false;
+        };
+        match file.metadata() {
+            Ok(m) if m.len() == size => {
+                self.current = Some(file);
+                true
+            }
+            _ => {
+                self.same = false;
+                false
+            }
+        }
+    }
+
+    fn end(&mut self) -> std::io::Result<()> {
+        self.current = None;
+        Ok(())
     }
 }
 

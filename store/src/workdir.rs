@@ -18,26 +18,33 @@ pub(crate) struct WorkDir {
 
 impl WorkDir {
     pub(crate) fn create(store: &Store, purpose: &str) -> Result<WorkDir> {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let name = format!(
-            "{purpose}-{}-{}-{nanos}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        );
         let tmp = store.tmp_dir();
-        let lock_path = tmp.join(format!("{name}.lock"));
-        // The lock exists before the directory, so a concurrent cleaner never sees an unlocked one.
-        let lock = StoreLock::acquire(&lock_path, true)?;
-        let path = tmp.join(name);
-        std::fs::create_dir(&path).map_err(|e| StoreError::io("create directory", &path, e))?;
-        Ok(WorkDir {
-            path,
-            lock_path,
-            _lock: lock,
-        })
+        loop {
+            let nanos = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.subsec_nanos())
+                .unwrap_or(0);
+            let name = format!(
+                "{purpose}-{}-{}-{nanos}",
+                std::process::id(),
+                COUNTER.fetch_add(1, Ordering::Relaxed)
+            );
+            let lock_path = tmp.join(format!("{name}.lock"));
+            // The lock exists before the directory, so a cleaner never sees a live directory
+            // without its lock. A cleaner may delete the lock file between its creation and
+            // our lock: then this name is abandoned for a new one.
+            let lock = StoreLock::acquire(&lock_path, true)?;
+            if !lock.is_at(&lock_path)? {
+                continue;
+            }
+            let path = tmp.join(name);
+            std::fs::create_dir(&path).map_err(|e| StoreError::io("create directory", &path, e))?;
+            return Ok(WorkDir {
+                path,
+                lock_path,
+                _lock: lock,
+            });
+        }
     }
 
     pub(crate) fn path(&self) -> &Path {
@@ -55,7 +62,10 @@ impl Drop for WorkDir {
     }
 }
 
-/// Removes work directories left behind by killed processes.
+/// Removes work directories left behind by killed processes: those whose lock file is free,
+/// and those without a lock file (a live work directory always has its lock file, created and
+/// locked before it, and deleted after it). A failure to remove one entry is not fatal: the
+/// next cleanup tries again.
 pub(crate) fn clean_stale(store: &Store) -> Result<()> {
     let tmp = store.tmp_dir();
     let entries = std::fs::read_dir(&tmp).map_err(|e| StoreError::io("read directory", &tmp, e))?;
@@ -64,15 +74,28 @@ pub(crate) fn clean_stale(store: &Store) -> Result<()> {
         let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
             continue;
         };
-        let Some(work) = name.strip_suffix(".lock") else {
-            continue;
+        let (work, lock) = match name.strip_suffix(".lock") {
+            Some(work) => (tmp.join(work), path.clone()),
+            None => (path.clone(), tmp.join(format!("{name}.lock"))),
         };
-        if let Some(_held) = StoreLock::try_exclusive(&path)? {
-            remove_tree(&tmp.join(work))?;
-            let _ = std::fs::remove_file(&path);
+        if lock.symlink_metadata().is_ok() {
+            // Removed while we hold the lock, so that the owner of a live one is never
+            // robbed; the lock file goes last.
+            let Ok(Some(held)) = StoreLock::try_existing(&lock) else {
+                continue;
+            };
+            if remove_tree(&work).is_ok() {
+                let _ = held.unlink(&lock);
+            }
+        } else if is_dir(&work) {
+            let _ = remove_tree(&work);
         }
     }
     Ok(())
+}
+
+fn is_dir(path: &Path) -> bool {
+    path.symlink_metadata().map(|m| m.is_dir()).unwrap_or(false)
 }
 
 impl Store {

@@ -15,6 +15,7 @@ mod integration {
     pub mod lifecycle;
     pub mod metadata;
     pub mod net;
+    pub mod reliability;
     pub mod remote;
     pub mod run;
     pub mod schedulers;

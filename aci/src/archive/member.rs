@@ -118,6 +118,76 @@ pub fn copy_rootfs_file<R: Read>(
     Ok(RootfsFile::NotRegular)
 }
 
+/// Receives the regular files of an image's rootfs from [`copy_rootfs_files`].
+pub trait RootfsSink: Write {
+    /// A regular file at `path` (inside the rootfs, no leading `/`) of `size` bytes: whether
+    /// to receive its content, which is then written to `self` in full, followed by
+    /// [`RootfsSink::end`].
+    fn begin(&mut self, path: &str, size: u64) -> bool;
+    /// The content of the file that [`RootfsSink::begin`] accepted is complete.
+    fn end(&mut self) -> io::Result<()>;
+}
+
+/// Streams every regular file of the rootfs in the uncompressed tar `tar` to `sink`, in
+/// archive order (sparse files with their holes filled in; hard links are not files of their
+/// own). Stops at the end marker: the caller reads the rest of the stream to check its hash.
+pub fn copy_rootfs_files<R: Read>(tar: R, sink: &mut dyn RootfsSink) -> Result<(), AciError> {
+    let mut archive = tar::Archive::new(tar);
+    for entry in archive.entries().map_err(AciError::Read)? {
+        let mut entry = entry.map_err(AciError::Read)?;
+        let etype = entry.header().entry_type();
+        if !matches!(
+            etype,
+            tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse
+        ) {
+            continue;
+        }
+        let header_name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        let sparse = match etype {
+            tar::EntryType::GNUSparse => None,
+            _ => PaxSparse::of(&header_name, &mut entry)?,
+        };
+        let raw = match sparse.as_ref().and_then(|s| s.name.clone()) {
+            Some(name) => name,
+            None => entry.path_bytes().into_owned(),
+        };
+        let Some(norm) = normalize(&raw) else {
+            continue;
+        };
+        let Some(rel) = norm.strip_prefix(b"rootfs/") else {
+            continue;
+        };
+        let entry_name = String::from_utf8_lossy(&raw).into_owned();
+        let size = match &sparse {
+            Some(s) => s.size,
+            None => entry.size(),
+        };
+        if !sink.begin(&String::from_utf8_lossy(rel), size) {
+            continue;
+        }
+        match sparse {
+            Some(s) => {
+                let data_size = entry.size();
+                let (map, _) = s.map(&entry_name, &mut entry, data_size)?;
+                copy_sparse(&entry_name, &mut entry, sink, &map)?;
+            }
+            None => {
+                let n = io::copy(&mut (&mut entry).take(size), sink)
+                    .map_err(|e| copy_err(&entry_name, e))?;
+                if n != size {
+                    return Err(AciError::Truncated {
+                        entry: entry_name,
+                        expected: size,
+                        got: n,
+                    });
+                }
+            }
+        }
+        sink.end().map_err(|e| copy_err(&entry_name, e))?;
+    }
+    Ok(())
+}
+
 /// Writes a PAX sparse file's content in full: zeros for the holes.
 fn copy_sparse(
     entry: &str,
@@ -151,6 +221,60 @@ mod tests {
         let mut out = Vec::new();
         let r = copy_rootfs_file(tar, path, &mut out, max);
         (r, out)
+    }
+
+    /// Collects what it is given.
+    #[derive(Default)]
+    struct Collect {
+        files: Vec<(String, u64, Vec<u8>)>,
+        skip: Vec<&'static str>,
+    }
+
+    impl Write for Collect {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.files.last_mut().unwrap().2.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl RootfsSink for Collect {
+        fn begin(&mut self, path: &str, size: u64) -> bool {
+            if self.skip.contains(&path) {
+                return false;
+            }
+            self.files.push((path.to_string(), size, Vec::new()));
+            true
+        }
+        fn end(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn every_regular_file_is_streamed_once_in_order() {
+        let tar = RawTar::image()
+            .dir(b"rootfs/bin")
+            .file(b"./rootfs/bin/tool", b"binary")
+            .symlink(b"rootfs/bin/link", b"tool")
+            .hardlink(b"rootfs/bin/hard", b"rootfs/bin/tool")
+            .file(b"rootfs/etc/skipped", b"no")
+            .file(b"rootfs/etc/empty", b"")
+            .finish();
+        let mut sink = Collect {
+            skip: vec!["etc/skipped"],
+            ..Collect::default()
+        };
+        copy_rootfs_files(&tar[..], &mut sink).unwrap();
+        assert_eq!(
+            sink.files,
+            [
+                ("bin/tool".to_string(), 6, b"binary".to_vec()),
+                ("etc/empty".to_string(), 0, Vec::new()),
+            ]
+        );
     }
 
     #[test]

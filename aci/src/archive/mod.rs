@@ -30,7 +30,7 @@ pub use limits::{
     LimitExceeded, LimitedDecompressor, Limits, DEFAULT_EXPANSION_FLOOR,
     DEFAULT_MAX_EXPANSION_RATIO, DEFAULT_MAX_RENDERED_SIZE,
 };
-pub use member::{copy_rootfs_file, rootfs_member_path, RootfsFile};
+pub use member::{copy_rootfs_file, copy_rootfs_files, rootfs_member_path, RootfsFile, RootfsSink};
 pub use peek::peek_manifest;
 pub use read::read_aci;
 pub use whitelist::apply_path_whitelist;

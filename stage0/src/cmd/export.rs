@@ -1,5 +1,5 @@
 //! `rkt export [--app=NAME] [--overwrite] UUID OUT.aci`: an exited pod's app as an image.
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
 use aci::archive::{AciBuilder, Compression};
@@ -10,7 +10,7 @@ use crate::cli::ExportArgs;
 use crate::contract::{STAGE1_ROOTFS, STAGE2_DIR};
 use crate::globals::Globals;
 use crate::output::Log;
-use crate::pod::Pods;
+use crate::pod::{setup, Pods};
 use crate::{outfile, sys};
 
 pub fn run(globals: &Globals, args: &ExportArgs, log: &Log) -> Result<i32> {
@@ -54,8 +54,10 @@ pub fn run(globals: &Globals, args: &ExportArgs, log: &Log) -> Result<i32> {
         anyhow!("the root filesystem of app {app} is no longer available (was the pod garbage collected?)")
     };
     let rootfs = match sys::open_dir_beneath(pod.lock_fd(), &rel) {
-        Ok(fd) => fd,
-        Err(Errno::ENOENT) => return Err(gone()),
+        Ok(fd) if !is_empty(&fd, &pod.path().join(&rel))? => fd,
+        // Overlays live in the pod's mount namespace and went with it: mount what the
+        // export needs, for as long as it runs.
+        Ok(_) | Err(Errno::ENOENT) => mounted_view(&pod.path(), globals, &app)?.ok_or_else(gone)?,
         Err(Errno::ELOOP | Errno::EXDEV) => bail!(
             "the root filesystem of app {app} is reached through a symlink in the pod ({}); refusing to export it",
             rel.display()
@@ -64,11 +66,6 @@ pub fn run(globals: &Globals, args: &ExportArgs, log: &Log) -> Result<i32> {
             return Err(e).with_context(|| format!("cannot open {}", pod.path().join(&rel).display()))
         }
     };
-    if sys::dir_is_empty(rootfs.as_fd())
-        .with_context(|| format!("cannot read {}", pod.path().join(&rel).display()))?
-    {
-        return Err(gone());
-    }
     let overwrite = args.overwrite.unwrap_or(false);
     if out.symlink_metadata().is_ok() && !overwrite {
         bail!("error building aci: target file exists (try --overwrite)");
@@ -86,4 +83,23 @@ pub fn run(globals: &Globals, args: &ExportArgs, log: &Log) -> Result<i32> {
         Ok(())
     })?;
     Ok(0)
+}
+
+fn is_empty(dir: &OwnedFd, path: &Path) -> Result<bool> {
+    sys::dir_is_empty(dir.as_fd()).with_context(|| format!("cannot read {}", path.display()))
+}
+
+/// An exited app's root, mounted read-only in a mount namespace of this process' own (the
+/// host never sees it). `None` for a pod without overlays, whose copy is gone.
+fn mounted_view(pod_dir: &Path, globals: &Globals, app: &str) -> Result<Option<OwnedFd>> {
+    if !setup::uses_overlay(pod_dir) {
+        return Ok(None);
+    }
+    let store = globals.open_store()?;
+    sys::private_mount_namespace(None)?;
+    let Some(target) = setup::mount_exited_app_view(pod_dir, &store, app)? else {
+        return Ok(None);
+    };
+    let fd = sys::open_dir(&target)?;
+    Ok(Some(fd))
 }

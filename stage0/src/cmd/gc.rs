@@ -6,7 +6,8 @@ use anyhow::{Context, Result};
 use crate::cli::GcArgs;
 use crate::globals::Globals;
 use crate::output::{Log, EXIT_FAILURE};
-use crate::pod::{gc, Pod, PodState, Pods, StateDir};
+use crate::pod::gc::Collector;
+use crate::pod::{Pod, PodState, Pods, StateDir};
 use crate::timefmt;
 
 pub fn run(globals: &Globals, args: &GcArgs, log: &Log) -> Result<i32> {
@@ -31,9 +32,16 @@ pub fn run(globals: &Globals, args: &GcArgs, log: &Log) -> Result<i32> {
             }
             _ => Ok(()),
         };
-        if let Err(e) = step {
-            log.print(format!("rename error: {e:#}"));
-            failed = true;
+        match step {
+            Ok(()) => {}
+            // Another gc (or rm) got there first: the pod is on its way out anyway.
+            Err(e) if moved_by_someone_else(&e) => {
+                log.debug(format!("pod {uuid:?} was already moved: {e:#}"))
+            }
+            Err(e) => {
+                log.print(format!("rename error: {e:#}"));
+                failed = true;
+            }
         }
     }
     if args.mark_only.unwrap_or(false) {
@@ -41,21 +49,27 @@ pub fn run(globals: &Globals, args: &GcArgs, log: &Log) -> Result<i32> {
     }
 
     let now = timefmt::now_nanos();
+    // Read after marking: the table names mounts by pod, wherever the pod now is.
+    let mut collector = Collector::with_mount_table(&pods)?;
     for mut pod in pods.all()? {
         let uuid = pod.uuid.to_string();
         match pod.state() {
             PodState::Prepared if changed_before(&pod, now, expire) => {
                 log.print(format!("moving expired prepared pod {uuid:?} to garbage"));
-                if let Err(e) = pod.move_to(StateDir::Garbage) {
-                    log.print(format!("rename error: {e:#}"));
-                    failed = true;
-                    continue;
+                match pod.move_to(StateDir::Garbage) {
+                    Ok(()) => {}
+                    Err(e) if moved_by_someone_else(&e) => continue,
+                    Err(e) => {
+                        log.print(format!("rename error: {e:#}"));
+                        failed = true;
+                        continue;
+                    }
                 }
-                failed |= !sweep(&mut pod, globals, log);
+                failed |= !sweep(&mut pod, &mut collector, globals, log);
             }
             PodState::ExitedGarbage => {
                 if changed_before(&pod, now, grace) {
-                    failed |= !sweep(&mut pod, globals, log);
+                    failed |= !sweep(&mut pod, &mut collector, globals, log);
                 } else {
                     log.print(format!(
                         "pod {uuid:?} not removed: still within grace period ({})",
@@ -63,16 +77,42 @@ pub fn run(globals: &Globals, args: &GcArgs, log: &Log) -> Result<i32> {
                     ));
                 }
             }
-            PodState::Garbage => failed |= !sweep(&mut pod, globals, log),
+            PodState::Garbage => failed |= !sweep(&mut pod, &mut collector, globals, log),
             _ => {}
         }
+    }
+    // What killed fetches and image removals left in the store goes too (rkt only did this
+    // on the next import).
+    if let Err(e) = clean_store(globals) {
+        log.print(format!("cannot clean the store's temporary entries: {e:#}"));
+        failed = true;
     }
     Ok(if failed { EXIT_FAILURE } else { 0 })
 }
 
-/// Deletes one marked pod; skipped silently when someone else holds its lock.
-fn sweep(pod: &mut Pod, globals: &Globals, log: &Log) -> bool {
-    match pod.lock(false) {
+/// Removes abandoned work directories under `cas/tmp`: only those no live process holds.
+fn clean_store(globals: &Globals) -> Result<()> {
+    if !globals.dir.join(store::CAS_DIR).is_dir() {
+        return Ok(());
+    }
+    let store = globals.open_store()?;
+    let _lock = store.lock_shared()?;
+    store.clean_stale_work()?;
+    Ok(())
+}
+
+/// Whether a failed move means the pod was no longer where this gc saw it: another process
+/// moved or deleted it since it was listed, which rkt did not count as an error either.
+fn moved_by_someone_else(e: &anyhow::Error) -> bool {
+    e.chain()
+        .filter_map(|c| c.downcast_ref::<std::io::Error>())
+        .any(|io| io.kind() == std::io::ErrorKind::NotFound)
+}
+
+/// Deletes one marked pod; skipped silently when someone else holds its lock or already
+/// deleted it.
+fn sweep(pod: &mut Pod, collector: &mut Collector, globals: &Globals, log: &Log) -> bool {
+    match lock_unless_held(pod) {
         Ok(true) => {}
         Ok(false) => return true,
         Err(e) => {
@@ -80,8 +120,12 @@ fn sweep(pod: &mut Pod, globals: &Globals, log: &Log) -> bool {
             return false;
         }
     }
+    // Locked, but perhaps only after another gc had deleted the directory or moved it on.
+    if pod.is_gone() {
+        return true;
+    }
     println!("Garbage collecting pod {:?}", pod.uuid.to_string());
-    match gc::delete(pod, globals, log) {
+    match collector.delete(pod, globals, log) {
         Ok(()) => true,
         Err(e) => {
             log.error(&e);
@@ -90,9 +134,27 @@ fn sweep(pod: &mut Pod, globals: &Globals, log: &Log) -> bool {
     }
 }
 
+/// Takes the pod's lock unless another process holds it. Listing pods probes their locks
+/// for an instant (a shared `flock`): a lock found busy is tried again for a moment, so that
+/// a concurrent `rkt list` or `rkt gc` listing does not make this gc skip the pod for good.
+fn lock_unless_held(pod: &mut Pod) -> Result<bool> {
+    for _ in 0..20 {
+        if pod.lock(false)? {
+            return Ok(true);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Ok(false)
+}
+
 /// Whether the pod directory's ctime (set by the marking rename) is older than `age`.
 fn changed_before(pod: &Pod, now: i64, age: Duration) -> bool {
     use std::os::unix::fs::MetadataExt;
+    // No grace: whatever is marked goes, even a pod that another gc marked after this one
+    // read the clock (its ctime may then be later than `now`).
+    if age.is_zero() {
+        return true;
+    }
     let Ok(meta) = std::fs::metadata(pod.path()) else {
         return false;
     };

@@ -221,6 +221,8 @@ fn remove_images(
     keep_running: bool,
 ) -> Result<i32> {
     let _lock = store.lock_exclusive().context("cannot lock the store")?;
+    // What a killed `image rm` had renamed away goes now.
+    store.clean_stale_work()?;
     let used = pod::trees_in_use(&globals.dir)?;
     let running = if keep_running {
         pod::images_in_use(&globals.dir)?
@@ -282,6 +284,7 @@ pub fn gc(globals: &Globals, args: &ImageGcArgs, log: &Log) -> Result<i32> {
     {
         let _lock = store.lock_exclusive().context("cannot lock the store")?;
         store.clean_stale_work()?;
+        store.clean_stale_locks()?;
         let used = pod::trees_in_use(&globals.dir)?;
         for id in store.trees()? {
             if used.contains(&id) {

@@ -4,7 +4,8 @@ use anyhow::Result;
 use crate::cli::RmArgs;
 use crate::globals::Globals;
 use crate::output::{Log, EXIT_FAILURE};
-use crate::pod::{gc, Pod, PodState, Pods, StateDir};
+use crate::pod::gc::Collector;
+use crate::pod::{Pod, PodState, Pods, StateDir};
 
 pub fn run(globals: &Globals, args: &RmArgs, log: &Log) -> Result<i32> {
     let pods = Pods::new(&globals.dir);
@@ -70,5 +71,5 @@ fn remove(pod: &mut Pod, globals: &Globals, log: &Log) -> Result<()> {
     if !pod.lock(false)? {
         anyhow::bail!("unable to acquire exclusive lock on pod {uuid:?}");
     }
-    gc::delete(pod, globals, log)
+    Collector::default().delete(pod, globals, log)
 }

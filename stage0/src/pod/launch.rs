@@ -150,6 +150,18 @@ pub fn launch(
     log: &Log,
 ) -> Result<i32> {
     let dir = pod.path();
+    // The pod's overlays are mounted in a mount namespace of the pod's own, which stage1
+    // inherits: the kernel drops them when the pod's last process exits, and an exited pod
+    // holds no mount on the host (docs/stage-contract.md, "Mount namespace").
+    // The pod's network namespace is bound below NETNS_DIR by stage1, and must be seen from
+    // the host, where `rkt gc` takes the network down.
+    let networked = launch
+        .flags
+        .net
+        .split(',')
+        .any(|n| !matches!(n.split(':').next(), Some("host" | "none")));
+    let shared = networked.then_some(std::path::Path::new(crate::contract::NETNS_DIR));
+    crate::sys::private_mount_namespace(shared).context("error setting up stage1")?;
     let guard = setup::mount_overlays(&dir, store, manifest).context("error setting up stage1")?;
     launch
         .dns

@@ -120,6 +120,11 @@ impl Pods {
         }
     }
 
+    /// `<data dir>/pods`.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
     pub fn state_path(&self, state: StateDir) -> PathBuf {
         self.root.join(state.name())
     }
@@ -359,6 +364,19 @@ impl Pod {
             self.locked = false;
         }
         Ok(())
+    }
+
+    /// Whether the directory this pod was opened as is no longer at its path: another process
+    /// (a concurrent `rkt gc` or `rm`) moved or deleted it meanwhile.
+    pub fn is_gone(&self) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        let Ok(at_path) = std::fs::symlink_metadata(self.path()) else {
+            return true;
+        };
+        match nix::sys::stat::fstat(self.fd.as_fd()) {
+            Ok(st) => st.st_dev != at_path.dev() || st.st_ino != at_path.ino(),
+            Err(_) => true,
+        }
     }
 
     /// Moves the pod to another state directory (one rename; the lock moves with the inode).

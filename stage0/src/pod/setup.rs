@@ -1,5 +1,7 @@
-//! Run-time setup in the host mount namespace (docs/stage-contract.md, "Pod directory"): the stage1 and app
-//! overlays. They live under the pod directory, where `rkt gc` finds and unmounts them.
+//! Run-time setup (docs/stage-contract.md, "Pod directory" and "Mount namespace"): the stage1
+//! and app overlays, mounted under the pod directory in the pod's own mount namespace. Pods
+//! from older builds may still have them in the host's, where `rkt gc` finds and unmounts
+//! them. A read-only view of an exited app's root is mounted for `rkt export`.
 use std::path::{Path, PathBuf};
 
 use aci::schema::PodManifest;
@@ -87,6 +89,44 @@ pub fn mount_overlays(pod_dir: &Path, store: &Store, manifest: &PodManifest) -> 
     Ok(guard)
 }
 
+/// Mounts a read-only view of an exited app's root filesystem (its overlay's upper directory
+/// over the image's tree) on the pod's stage1 root directory, which the host never sees
+/// mounted any more, and returns the directory it is mounted on. The caller must be in a
+/// mount namespace of its own ([`crate::sys::private_mount_namespace`]): the view lasts as
+/// long as that process. `None` when the pod does not use overlays.
+pub fn mount_exited_app_view(pod_dir: &Path, store: &Store, app: &str) -> Result<Option<PathBuf>> {
+    if !uses_overlay(pod_dir) {
+        return Ok(None);
+    }
+    let tree = read_tree_id(&pod_dir.join(APPS_INFO).join(app).join(APP_TREE_ID))?;
+    let lower = store.tree_dir(&tree).join("rootfs");
+    if !lower.is_dir() {
+        anyhow::bail!(
+            "the image of app {app} is no longer in the store (tree {tree}): its root filesystem cannot be rebuilt"
+        );
+    }
+    let upper = pod_dir
+        .join(OVERLAY_DIR)
+        .join(tree.as_str())
+        .join("upper")
+        .join(app);
+    let target = pod_dir.join(STAGE1_ROOTFS);
+    // Made by stage0 as a directory; anything else was planted, and is not mounted over.
+    if !target.symlink_metadata().is_ok_and(|m| m.is_dir()) {
+        anyhow::bail!(
+            "{} is not a directory: refusing to mount the app's root there",
+            target.display()
+        );
+    }
+    if upper.is_dir() {
+        sys::mount_overlay_readonly(&[&upper, &lower], &target)?;
+    } else {
+        // The app never ran: its root is the image's.
+        sys::mount_overlay_readonly(&[&lower], &target)?;
+    }
+    Ok(Some(target))
+}
+
 /// Where an app has `/etc` but no `/etc/mtab`, rkt links it to the kernel's mount table.
 fn link_mtab(rootfs: &Path) -> Result<()> {
     let etc = rootfs.join("etc");
@@ -110,16 +150,19 @@ fn mkdirs(dirs: &[&Path]) -> Result<()> {
 pub fn mounts_under(dir: &Path) -> Result<Vec<PathBuf>> {
     let info = std::fs::read_to_string("/proc/self/mountinfo")
         .context("cannot read /proc/self/mountinfo")?;
-    let mut found: Vec<PathBuf> = info
+    let mut found: Vec<PathBuf> = mount_points(&info).filter(|p| p.starts_with(dir)).collect();
+    found.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    found.dedup();
+    Ok(found)
+}
+
+/// Every mount point of a mountinfo text (its fifth field), unescaped.
+pub fn mount_points(mountinfo: &str) -> impl Iterator<Item = PathBuf> + '_ {
+    mountinfo
         .lines()
         .filter_map(|line| line.split(' ').nth(4))
         .map(unescape_mountinfo)
         .map(PathBuf::from)
-        .filter(|p| p.starts_with(dir))
-        .collect();
-    found.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
-    found.dedup();
-    Ok(found)
 }
 
 /// mountinfo escapes space, tab, newline and backslash as octal.

@@ -10,6 +10,7 @@
 mod source;
 mod verified;
 
+use std::collections::HashMap;
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -195,10 +196,11 @@ impl Stage1 {
         debug: bool,
         local_config: &Path,
         uuid: &str,
+        loaded: &mut LoadedPrograms,
     ) -> Result<bool> {
-        if self.entrypoint(Entrypoint::Gc).is_none() {
+        let Some(entry) = self.entrypoint(Entrypoint::Gc) else {
             return Ok(false);
-        }
+        };
         let mut args = Vec::new();
         if debug {
             args.push("--debug".to_string());
@@ -207,7 +209,12 @@ impl Stage1 {
             args.push(format!("--local-config={}", local_config.display()));
         }
         args.push(uuid.to_string());
-        self.run_child(store, pod_dir, Entrypoint::Gc, &args)?;
+        let key = (self.tree.clone(), entry.to_string());
+        if !loaded.0.contains_key(&key) {
+            let program = self.program(store, Entrypoint::Gc)?;
+            loaded.0.insert(key.clone(), program);
+        }
+        run_program(&loaded.0[&key], entry, pod_dir, &args)?;
         Ok(true)
     }
 
@@ -228,21 +235,9 @@ impl Stage1 {
         which: Entrypoint,
         args: &[String],
     ) -> Result<()> {
-        use std::os::unix::process::CommandExt;
         let entry = self.require(which)?;
         let program = self.program(store, which)?;
-        // Executing /proc/self/fd/<n> runs exactly the sealed copy; argv[0] stays the
-        // entrypoint's name, which a multi-call stage1 dispatches on.
-        let status = Command::new(format!("/proc/self/fd/{}", program.file.as_raw_fd()))
-            .arg0(entry)
-            .args(args)
-            .current_dir(pod_dir)
-            .status()
-            .with_context(|| format!("cannot run the stage1 {entry} entrypoint"))?;
-        if !status.success() {
-            bail!("stage1 {entry} exited with {status}");
-        }
-        Ok(())
+        run_program(&program, entry, pod_dir, args)
     }
 
     /// The entrypoint as a sealed in-memory copy taken from the verified stage1 image.
@@ -255,6 +250,29 @@ impl Stage1 {
             )
         })
     }
+}
+
+/// Entrypoint copies already loaded in this process, by stage1 tree and entrypoint: `rkt gc`
+/// runs the same stage1's gc entrypoint for many pods, and loading it means reading and
+/// hashing the whole stage1 blob. A sealed copy can be executed any number of times.
+#[derive(Default)]
+pub struct LoadedPrograms(HashMap<(TreeId, String), Program>);
+
+/// Runs a sealed entrypoint copy as a child in the pod directory and waits for it.
+fn run_program(program: &Program, entry: &str, pod_dir: &Path, args: &[String]) -> Result<()> {
+    use std::os::unix::process::CommandExt;
+    // Executing /proc/self/fd/<n> runs exactly the sealed copy; argv[0] stays the
+    // entrypoint's name, which a multi-call stage1 dispatches on.
+    let status = Command::new(format!("/proc/self/fd/{}", program.file.as_raw_fd()))
+        .arg0(entry)
+        .args(args)
+        .current_dir(pod_dir)
+        .status()
+        .with_context(|| format!("cannot run the stage1 {entry} entrypoint"))?;
+    if !status.success() {
+        bail!("stage1 {entry} exited with {status}");
+    }
+    Ok(())
 }
 
 /// The stage1 interface version (absent means 1).

@@ -122,6 +122,17 @@ pub fn recv(fd: BorrowedFd<'_>, max: usize) -> Result<Message> {
 /// following no symlink on the way (the path lies in the pod, which may have planted one) and
 /// refusing anything that is not a socket.
 pub fn open_socket(rel: &Path) -> io::Result<OwnedFd> {
+    open_socket_at(libc::AT_FDCWD, rel)
+}
+
+/// [`open_socket`] below the root directory of process `pid` (`/proc/<pid>/root`): the
+/// pod's own view of its stage1 root, in its mount namespace.
+pub fn open_socket_in_root_of(pid: i32, rel: &Path) -> io::Result<OwnedFd> {
+    let root = std::fs::File::open(format!("/proc/{pid}/root"))?;
+    open_socket_at(root.as_raw_fd(), rel)
+}
+
+fn open_socket_at(dir: RawFd, rel: &Path) -> io::Result<OwnedFd> {
     let c = std::ffi::CString::new(rel.as_os_str().as_bytes())
         .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
     let how = OpenHow {
@@ -133,7 +144,7 @@ pub fn open_socket(rel: &Path) -> io::Result<OwnedFd> {
     let fd = unsafe {
         libc::syscall(
             libc::SYS_openat2,
-            libc::AT_FDCWD,
+            dir,
             c.as_ptr(),
             ptr::addr_of!(how),
             mem::size_of::<OpenHow>(),

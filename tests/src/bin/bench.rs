@@ -10,11 +10,13 @@
 //!    `skopeo copy` of it to an OCI layout, and a second, cached fetch.
 //!
 //! 4. the networking cost of `rkt run --net=default` over `--net=none`, and the CNI plugins'
-//!    own time (`net.rs`).
+//!    own time (`net.rs`);
+//! 5. `rkt list` and `rkt gc` over 100 and 1000 exited pods, and the host mounts each holds
+//!    (`bench_scale.rs`).
 //!
 //! Results go to stdout and `target/bench-results.md`. Needs root, `crun`, `zstd`, `gzip`, `tar`,
 //! `ip`, the CNI plugins, `docker-registry`, `skopeo` and `openssl`.
-//! `rkt-bench fetch|docker|run|net` runs one part.
+//! `rkt-bench fetch|docker|run|net|scale` runs one part.
 #[path = "bench/net.rs"]
 mod net;
 
@@ -27,6 +29,9 @@ use std::time::{Duration, Instant, SystemTime};
 use aci::archive::{AciBuilder, Compression};
 use rkt_tests::env::{release_dir, rkt_bin};
 use rkt_tests::ImageSpec;
+
+#[path = "../bench_scale.rs"]
+mod scale;
 
 const RUNS: usize = 3;
 const RUN_ITERATIONS: usize = 20;
@@ -642,6 +647,11 @@ fn main() {
     if which.is_empty() || which == "net" {
         let start = out.len();
         net::net_bench(&mut out, work.path());
+        print!("{}", &out[start..]);
+    }
+    if which.is_empty() || which == "scale" {
+        let start = out.len();
+        scale::scale_bench(&mut out, work.path());
         print!("{}", &out[start..]);
     }
     let results = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench-results.md");

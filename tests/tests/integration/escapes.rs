@@ -356,11 +356,11 @@ fn apps_cannot_reach_the_stage1_root() {
     env.run(&[&format!("--uuid-file-save={}", uuid_file.display()), &img])
         .ok();
     let uuid = std::fs::read_to_string(&uuid_file).unwrap();
-    let root = env
-        .data_dir()
-        .join("pods/run")
-        .join(uuid)
-        .join("stage1/rootfs/rkt");
+    // Written through the stage1 overlay (mounted in the pod's mount namespace only): what
+    // stays on the host is its upper directory.
+    let pod = env.data_dir().join("pods/run").join(uuid);
+    let tree = std::fs::read_to_string(pod.join("stage1TreeStoreID")).unwrap();
+    let root = pod.join("overlay").join(tree.trim()).join("upper/rkt");
     for file in ["init-plan", "env/files"] {
         let mode = std::fs::metadata(root.join(file))
             .unwrap()

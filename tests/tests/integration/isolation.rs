@@ -142,16 +142,21 @@ fn gc_and_stop_never_run_binaries_from_the_pod() {
     env.run(&[&format!("--uuid-file-save={}", uuid_file.display()), &img])
         .ok();
     let uuid = std::fs::read_to_string(&uuid_file).unwrap();
-    // Even if something replaced the pod's own stage1 binary (its root is writable)...
-    let stage1 = env
-        .data_dir()
-        .join("pods/run")
-        .join(&uuid)
-        .join("stage1/rootfs/stage1");
-    std::fs::remove_file(&stage1).unwrap();
-    std::fs::write(&stage1, format!("#!/bin/sh\ntouch {}\n", marker.display())).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&stage1, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // Even if something replaced the pod's own stage1 binary (its root is writable): in the
+    // stage1 overlay's upper directory, and where the host sees the stage1 root (empty, the
+    // overlay lived in the pod's mount namespace)...
+    let pod = env.data_dir().join("pods/run").join(&uuid);
+    let tree = std::fs::read_to_string(pod.join("stage1TreeStoreID")).unwrap();
+    for root in [
+        pod.join("overlay").join(tree.trim()).join("upper"),
+        pod.join("stage1/rootfs"),
+    ] {
+        let stage1 = root.join("stage1");
+        let _ = std::fs::remove_file(&stage1);
+        std::fs::write(&stage1, format!("#!/bin/sh\ntouch {}\n", marker.display())).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&stage1, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
     // ...gc runs the stage1 from the store.
     env.rkt(&["gc", "--grace-period=0s"]).ok();
     assert!(!marker.exists(), "gc ran a binary from the pod's root");
