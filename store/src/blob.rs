@@ -19,13 +19,16 @@ const BUF_SIZE: usize = 256 * 1024;
 pub struct BlobReader {
     key: ImageKey,
     inner: LimitedDecompressor<'static>,
-    hasher: Sha512,
+    /// `None` when the blob is known good (see [`Store::read_verified_file`]).
+    hasher: Option<Sha512>,
 }
 
 impl Read for BlobReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
+        if let Some(h) = self.hasher.as_mut() {
+            h.update(&buf[..n]);
+        }
         Ok(n)
     }
 }
@@ -33,9 +36,13 @@ impl Read for BlobReader {
 impl BlobReader {
     /// Drains what is left and checks the SHA-512 of everything read against the key.
     pub fn finish(mut self) -> Result<()> {
+        let Some(_) = self.hasher else {
+            return Ok(());
+        };
         io::copy(&mut self, &mut io::sink())
             .map_err(|e| StoreError::read("read blob of", Path::new(self.key.as_str()), e))?;
-        let actual = format!("sha512-{}", to_hex(&self.hasher.finalize()));
+        let hasher = self.hasher.take().expect("checked above");
+        let actual = format!("sha512-{}", to_hex(&hasher.finalize()));
         if actual[..self.key.as_str().len()] != *self.key.as_str() {
             return Err(StoreError::CorruptImage {
                 key: self.key,
@@ -59,12 +66,16 @@ impl Store {
     /// The image's uncompressed tar, bounded by the store's expansion limit.
     pub fn open_blob(&self, key: &ImageKey) -> Result<BlobReader> {
         let file = self.open_blob_raw(key)?;
+        self.blob_reader(key, file, true)
+    }
+
+    fn blob_reader(&self, key: &ImageKey, file: File, hash: bool) -> Result<BlobReader> {
         let inner = LimitedDecompressor::new(BufReader::with_capacity(BUF_SIZE, file), self.limits)
             .map_err(|e| StoreError::io("decompress blob of", &self.image_dir(key), e))?;
         Ok(BlobReader {
             key: key.clone(),
             inner,
-            hasher: Sha512::new(),
+            hasher: hash.then(Sha512::new),
         })
     }
 
@@ -126,7 +137,11 @@ impl Store {
         }
     }
 
-    /// One pass of [`Store::read_verified_file`]: copy, then read to the end and verify.
+    /// One pass of [`Store::read_verified_file`]: copy, then read to the end and verify —
+    /// unless the blob file is, by device, inode, size, mtime and ctime, the one that was last
+    /// verified in full. Userspace cannot set a ctime, so any write to the blob since then
+    /// (a tampering, a repair) makes the next read hash it again. This spares `rkt run` hashing
+    /// the whole stage1 image on every start.
     fn copy_verified(
         &self,
         key: &ImageKey,
@@ -134,7 +149,11 @@ impl Store {
         out: &mut dyn Write,
         max_size: u64,
     ) -> Result<RootfsFile> {
-        let mut blob = self.open_blob(key)?;
+        let file = self.open_blob_raw(key)?;
+        let identity = blob_identity(&file);
+        let record = self.image_dir(key).join(VERIFIED_RECORD);
+        let known_good = identity.is_some() && std::fs::read_to_string(&record).ok() == identity;
+        let mut blob = self.blob_reader(key, file, !known_good)?;
         let found = copy_rootfs_file(&mut blob, path, out, max_size);
         // The hash decides first: a tampered blob may also fail to parse.
         let verified = blob.finish();
@@ -152,6 +171,32 @@ impl Store {
             (Ok(_), Err(e)) => return Err(e),
             (Ok(found), Ok(())) => found,
         };
+        if let (false, Some(identity)) = (known_good, identity) {
+            // Best effort: without the record the next read hashes again, nothing worse.
+            let tmp = record.with_extension("tmp");
+            if std::fs::write(&tmp, identity).is_ok() {
+                let _ = std::fs::rename(&tmp, &record);
+            }
+        }
         Ok(found)
     }
+}
+
+/// In an image's directory: the identity of its blob file when it was last verified in full.
+const VERIFIED_RECORD: &str = "verified";
+
+/// Device, inode, size, mtime and ctime of a blob file, as one line.
+fn blob_identity(file: &File) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let m = file.metadata().ok()?;
+    Some(format!(
+        "{} {} {} {}.{} {}.{}\n",
+        m.dev(),
+        m.ino(),
+        m.size(),
+        m.mtime(),
+        m.mtime_nsec(),
+        m.ctime(),
+        m.ctime_nsec()
+    ))
 }

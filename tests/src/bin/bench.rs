@@ -358,7 +358,16 @@ fn rkt_run_once(dir: &Path, image_id: &str, uuid_file: &Path, app_flags: &[&str]
     };
     let created = mtime(&pod.join("pod-created"));
     let pid = mtime(&pod.join("pid"));
-    let status = mtime(&pod.join("stage1/rootfs/rkt/status/bench"));
+    // The pod's overlays live in its own mount namespace: on the host, stage1's files are in
+    // the overlay's upper directory (docs/stage-contract.md, "Mount namespace").
+    let tree = std::fs::read_to_string(pod.join("stage1TreeStoreID")).unwrap_or_default();
+    let status = mtime(&pod.join("stage1/rootfs/rkt/status/bench")).or_else(|| {
+        mtime(
+            &pod.join("overlay")
+                .join(tree.trim())
+                .join("upper/rkt/status/bench"),
+        )
+    });
     let split = RunSplit {
         total: m.wall,
         stage0: since(start, created),
