@@ -20,7 +20,7 @@ ACTOOL := $(RELEASE)/actool
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
 
 # Debian packages the build, the demo and the tests need.
-DEB_PACKAGES := busybox-static
+DEB_PACKAGES := busybox-static containernetworking-plugins iptables
 TEST_DEB_PACKAGES := busybox-static crun zstd xz-utils bzip2 gzip golang-go golang-github-appc-spec-dev containernetworking-plugins iptables iproute2 gnupg openssl docker-registry skopeo
 
 .PHONY: all build deps test-deps run test bench install clean stage1 check attack
