@@ -6,6 +6,7 @@ pub mod gpg;
 pub mod hostile;
 pub mod https;
 pub mod images;
+pub mod mds;
 pub mod netns;
 pub mod oci;
 pub mod pty;

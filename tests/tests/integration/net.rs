@@ -796,25 +796,9 @@ fn a_pod_on_the_default_network_reaches_the_metadata_service_at_its_gateway() {
     if !require_root("a_pod_on_the_default_network_reaches_the_metadata_service_at_its_gateway") {
         return;
     }
-    use std::io::BufRead;
     let env = TestEnv::new();
-    let socket = env.work().join("mds.sock");
-    let mut service = Command::new(rkt_tests::env::rkt_bin())
-        .args(["metadata-service", "--listen-port=0"])
-        .env("RKT_METADATA_SOCKET", &socket)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufReader::new(service.stderr.take().unwrap()).lines();
-    let port: u16 = loop {
-        let line = lines.next().expect("service output").unwrap();
-        if let Some(rest) = line.split("running on port ").nth(1) {
-            break rest.trim_end_matches("...").parse().unwrap();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
+    let mds = rkt_tests::mds::Mds::start(&env);
+    let port = mds.port;
     let img = env.image(
         &ImageSpec::shell(
             "example.com/mds-reader",
@@ -822,19 +806,12 @@ fn a_pod_on_the_default_network_reaches_the_metadata_service_at_its_gateway() {
         ),
         "mds-reader.aci",
     );
-    let out = env
-        .cmd(&["--insecure-options=image", "run", "--mds-register", &img])
-        .env("RKT_METADATA_SOCKET", &socket)
-        .output()
-        .unwrap();
-    let _ = service.kill();
-    let _ = service.wait();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = mds.rkt(
+        &env,
+        &["--insecure-options=image", "run", "--mds-register", &img],
     );
+    drop(mds);
+    let stdout = out.ok();
     let uuid = env.rkt(&["list", "--no-legend", "--full"]).ok()[..36].to_string();
     assert!(
         stdout.contains(&format!("url=http://172.16.28.1:{port}/")),
