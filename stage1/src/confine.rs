@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use aci::isolator::{self, Known};
 use aci::schema::App;
 use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
 
 use crate::args::RunArgs;
 use crate::cgroup::{self, AppLimits, Layout};
@@ -29,10 +30,29 @@ pub struct PodConfinement {
     pub init_v2: Option<(OwnedFd, OwnedFd)>,
     /// Inherited by stage2-init; closed here when stage1 exits.
     _app_fds: Vec<OwnedFd>,
-    cgroups: Option<cgroup::PodCgroups>,
+    /// What is left to do when the pod has exited; done on drop unless handed over.
+    after_exit: Option<CgroupsAfterExit>,
+}
+
+/// The pod's cgroups as far as the end of the pod is concerned: what to check for OOM kills
+/// and what to remove. Serializable, so that the cleanup after the waiter
+/// (docs/stage-contract.md, "The waiter") can do it in another process image.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct CgroupsAfterExit {
+    /// The pod's directory in each hierarchy.
+    pod_dirs: Vec<PathBuf>,
+    /// `<pod>/cgroups`, removed with the last of them.
     record: PathBuf,
-    /// Per app: name and memory limit, for the OOM report.
-    memory: Vec<(String, Option<i64>)>,
+    /// Apps with a memory limit: where the kernel counts their OOM kills.
+    memory: Vec<MemoryWatch>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+struct MemoryWatch {
+    app: String,
+    limit: i64,
+    dir: PathBuf,
+    v2: bool,
 }
 
 /// The isolator values stage1 reads, the last of each kind winning (rkt's order).
@@ -150,9 +170,7 @@ pub fn prepare(
         init_fds: Vec::new(),
         init_v2: None,
         _app_fds: Vec::new(),
-        cgroups: None,
-        record: record.clone(),
-        memory,
+        after_exit: None,
     };
     let layout = Layout::detect()?;
     if layout.kind() == cgroup::Kind::None {
@@ -187,8 +205,24 @@ pub fn prepare(
             return Err(e.context("cannot set up the pod's cgroups"));
         }
     };
-    out.cgroups = Some(cgroups);
-    let cgroups = out.cgroups.as_ref().expect("just set");
+    out.after_exit = Some(CgroupsAfterExit {
+        pod_dirs: cgroups.pod_dirs.clone(),
+        record,
+        memory: memory
+            .into_iter()
+            .zip(&cgroups.app_memory)
+            .filter_map(|((app, limit), mem)| {
+                let (dir, v2) = mem.clone()?;
+                Some(MemoryWatch {
+                    app,
+                    limit: limit?,
+                    dir,
+                    v2,
+                })
+            })
+            .collect(),
+    });
+    let cgroups = &cgroups;
     for w in warnings {
         eprintln!("stage1: warning: {w}");
     }
@@ -273,35 +307,49 @@ fn attach_device_programs(
 impl PodConfinement {
     /// Tells the caller which apps the kernel's OOM killer hit.
     pub fn report_oom(&self) {
-        let Some(cgroups) = &self.cgroups else {
-            return;
-        };
-        for ((name, limit), mem) in self.memory.iter().zip(&cgroups.app_memory) {
-            let (Some(limit), Some((dir, v2))) = (limit, mem) else {
-                continue;
-            };
-            if cgroup::oom_killed(dir, *v2) {
-                eprintln!(
-                    "stage1: app {name} was killed by the kernel's OOM killer: it used more than its memory limit of {limit} bytes"
-                );
-            }
+        if let Some(after) = &self.after_exit {
+            after.report_oom();
         }
+    }
+
+    /// What the cleanup after the waiter must do with the pod's cgroups (this value still
+    /// removes them when dropped: a successful hand-over replaces the process instead).
+    pub fn after_exit(&self) -> CgroupsAfterExit {
+        self.after_exit.clone().unwrap_or_default()
     }
 }
 
 impl Drop for PodConfinement {
     fn drop(&mut self) {
-        let Some(cgroups) = &self.cgroups else {
-            return;
-        };
+        if let Some(after) = self.after_exit.take() {
+            after.remove();
+        }
+    }
+}
+
+impl CgroupsAfterExit {
+    /// Tells the caller which apps the kernel's OOM killer hit.
+    pub fn report_oom(&self) {
+        for w in &self.memory {
+            if cgroup::oom_killed(&w.dir, w.v2) {
+                eprintln!(
+                    "stage1: app {} was killed by the kernel's OOM killer: it used more than its memory limit of {} bytes",
+                    w.app, w.limit
+                );
+            }
+        }
+    }
+
+    /// Removes the pod's cgroups, and their record once they are all gone.
+    pub fn remove(&self) {
         let mut all_gone = true;
-        for dir in &cgroups.pod_dirs {
+        for dir in &self.pod_dirs {
             if let Err(e) = cgroup::remove_tree(dir) {
                 eprintln!("stage1: warning: {e:#} (rkt gc removes it later)");
                 all_gone = false;
             }
         }
-        if all_gone {
+        if all_gone && !self.pod_dirs.is_empty() {
             let _ = fs::remove_file(&self.record);
         }
     }

@@ -10,6 +10,10 @@ pub const STAGE2_DIR: &str = "opt/stage2";
 /// Inside the stage1 root: exit statuses, environment files, readiness.
 pub const STATUS_DIR: &str = "rkt/status";
 pub const ENV_DIR: &str = "rkt/env";
+/// Written by stage0: the id of the stage1 image's rendered tree in the store, and the marker
+/// of a pod whose roots are overlays of the store's trees (not copies).
+pub const STAGE1_TREE_ID: &str = "stage1TreeStoreID";
+pub const OVERLAY_PREPARED: &str = "overlay-prepared";
 /// Written by stage1 in the pod directory once PID 1 of the pod runs: `"<pid>\n"`.
 pub const PID_FILE: &str = "pid";
 /// Backing directories of empty volumes, in the pod directory (removed with the pod).

@@ -10,6 +10,7 @@ mod docker_volumes;
 mod enter;
 mod facts;
 mod gc;
+mod handoff;
 mod isolators;
 mod net;
 mod plan;
@@ -36,6 +37,7 @@ fn main() {
         "enter" => args::EnterArgs::parse(rest).and_then(|a| enter::enter(&a)),
         "gc" => args::PodArgs::parse(rest).and_then(|a| gc::gc(&a)),
         "stop" => args::PodArgs::parse(rest).and_then(|a| stop::stop(&a)),
+        handoff::CLEANUP_ENTRY => handoff::cleanup(rest),
         other => Err(anyhow::anyhow!(
             "unknown entrypoint {other:?}: call this binary as init, enter, gc or stop"
         )),

@@ -2,6 +2,7 @@
 //! its parent holding the pod lock until it exits (docs/stage-contract.md, "The pod lock").
 use std::os::fd::AsRawFd;
 use std::path::Path;
+use std::time::Instant;
 
 use aci::schema::{App, ImageManifest, PodManifest};
 use anyhow::{bail, Context, Result};
@@ -12,6 +13,7 @@ use crate::contract::{
     LOCK_FD_ENV, PID_FILE, POD_MANIFEST, RKT_HOSTS, RKT_RESOLV_CONF, STAGE1_ROOTFS, STAGE2_DIR,
     STOP_TIMEOUT_SECS,
 };
+use crate::handoff::{AfterExit, Handoff, HAND_OVER_AFTER};
 use crate::plan::{self, AppPlan, PodSettings};
 use crate::setup::{self, Namespaces};
 use crate::{facts, net, sys};
@@ -75,7 +77,36 @@ pub fn run(args: &RunArgs) -> Result<i32> {
         .as_ref()
         .and_then(net::PodNetwork::host_ip)
         .map_or_else(|| "127.0.0.1".to_string(), |ip| ip.to_string());
-    let started = start_pod(args, &pod_dir, &manifest, &s1root, ns, id_range, &host_ip);
+    // Opened now, while nothing of the pod runs yet (docs/stage-contract.md, "The waiter").
+    let handoff = match args.interactive {
+        true => None,
+        false => match Handoff::prepare(&pod_dir) {
+            Ok(h) => Some(h),
+            Err(e) => {
+                if args.debug {
+                    eprintln!("stage1: staying as the pod's parent: {e:#}");
+                }
+                None
+            }
+        },
+    };
+    let after_exit = AfterExit {
+        uuid: args.uuid.clone(),
+        local_config: local_config.display().to_string(),
+        debug: args.debug,
+        network: network.is_some(),
+        cgroups: Default::default(),
+    };
+    let started = start_pod(
+        args,
+        &pod_dir,
+        &manifest,
+        &s1root,
+        ns,
+        id_range,
+        &host_ip,
+        handoff.map(|h| (h, after_exit)),
+    );
     if let Some(network) = network {
         match &started {
             Err(_) => network.teardown(&net_ctx),
@@ -85,7 +116,9 @@ pub fn run(args: &RunArgs) -> Result<i32> {
     started
 }
 
-/// Plans the apps, creates the pod's PID 1 and supervises it.
+/// Plans the apps, creates the pod's PID 1 and supervises it, or hands it over to the waiter
+/// if it runs long enough.
+#[allow(clippy::too_many_arguments)]
 fn start_pod(
     args: &RunArgs,
     pod_dir: &Path,
@@ -94,6 +127,7 @@ fn start_pod(
     ns: Namespaces,
     id_range: Option<(u32, u32)>,
     host_ip: &str,
+    handoff: Option<(Handoff, AfterExit)>,
 ) -> Result<i32> {
     let pod = PodSettings {
         hostname: args
@@ -184,7 +218,14 @@ fn start_pod(
     let pid_file = pod_dir.join(PID_FILE);
     std::fs::write(&pid_file, format!("{}\n", child.pid))
         .with_context(|| format!("cannot write {}", pid_file.display()))?;
-    let code = supervise(child.pid, &signals, console)?;
+    // The waiter does not relay a console: a pod with one keeps stage1.
+    let hand_over = handoff
+        .filter(|_| console.is_none())
+        .map(|(handoff, mut after)| {
+            after.cgroups = confinement.after_exit();
+            move || handoff.exec(child.pid, &after)
+        });
+    let code = supervise(child.pid, &signals, console, hand_over)?;
     confinement.report_oom();
     Ok(code)
 }
@@ -305,13 +346,34 @@ fn image_app(manifest: &Path, name: &str) -> Result<App> {
 }
 
 /// Forwards signals to the pod's PID 1, proxies its console, and returns its exit status.
-fn supervise(pid: i32, signals: &sys::Signals, mut console: Option<Console>) -> Result<i32> {
+/// After [`HAND_OVER_AFTER`], calls `hand_over`, which returns only if it failed.
+fn supervise(
+    pid: i32,
+    signals: &sys::Signals,
+    mut console: Option<Console>,
+    mut hand_over: Option<impl FnOnce() -> anyhow::Error>,
+) -> Result<i32> {
+    let due = Instant::now() + HAND_OVER_AFTER;
     loop {
         let mut fds = vec![sys::pollfd(signals.as_fd(), libc::POLLIN)];
         if let Some(c) = &console {
             fds.extend(c.poll_fds());
         }
-        sys::poll(&mut fds, -1)?;
+        if hand_over.is_some() && Instant::now() >= due {
+            // Signals that arrive from here on stay pending for the waiter's signalfd.
+            if let Some(err) = hand_over.take().map(|f| f()) {
+                eprintln!("stage1: warning: staying as the pod's parent: {err:#}");
+            }
+        }
+        let timeout = match hand_over {
+            Some(_) => due
+                .saturating_duration_since(Instant::now())
+                .as_millis()
+                .try_into()
+                .unwrap_or(libc::c_int::MAX),
+            None => -1,
+        };
+        sys::poll(&mut fds, timeout)?;
         if let Some(c) = console.as_mut() {
             c.on_ready(&fds[1..]);
         }

@@ -2,7 +2,8 @@
 //! its own mount namespace, reaps, forwards signals, records exit statuses and applies the
 //! immutable pod's exit policy (docs/stage-contract.md, "Exit policy").
 //!
-//! Usage: `stage2-init <plan-file>` (stage1 passes `/rkt/init-plan`).
+//! Usage: `stage2-init <plan-file>` (stage1 passes `/rkt/init-plan`). Outside the pod, stage1
+//! also runs it as the pod's waiter: `stage2-init --wait ...` (see [`waiter`]).
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -22,6 +23,7 @@ mod pod;
 mod status;
 mod supervisor;
 mod sys;
+mod waiter;
 
 fn say(message: std::fmt::Arguments<'_>) {
     let _ = writeln!(std::io::stderr().lock(), "stage2-init: {message}");
@@ -32,6 +34,9 @@ fn main() {
 }
 
 fn run(args: Vec<OsString>) -> i32 {
+    if args.first().is_some_and(|a| a == waiter::WAIT_FLAG) {
+        return waiter::run(&args);
+    }
     // First, before the plan (app environments) is in memory: other processes of our uid,
     // apps running as root without CAP_SYS_PTRACE included, must not reach our memory or
     // root through /proc/1 or ptrace.

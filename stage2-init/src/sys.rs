@@ -2,7 +2,7 @@
 //! return errors naming the operation and its path. Starting an app process lives in
 //! [`spawn`](mod@spawn), the rest here.
 
-use std::ffi::{CString, OsStr};
+use std::ffi::{CString, OsStr, OsString};
 use std::fmt;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
@@ -340,6 +340,136 @@ pub fn kill_every_process() -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// A signalfd (blocking reads) for the signals this process started with blocked, SIGCHLD
+/// always among them: the waiter's, which stage1 blocked before it created the pod, so that
+/// none sent around the `exec` is lost (docs/stage-contract.md, "The waiter").
+pub fn inherited_signals() -> Result<OwnedFd, Error> {
+    // SAFETY: sigemptyset initialises the set; pthread_sigmask fills in the current mask and
+    // then blocks SIGCHLD too (it normally is already).
+    let set = unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        let rc = libc::pthread_sigmask(libc::SIG_BLOCK, ptr::null(), &mut set);
+        if rc != 0 {
+            return Err(Error::new(
+                "pthread_sigmask",
+                io::Error::from_raw_os_error(rc),
+            ));
+        }
+        libc::sigaddset(&mut set, libc::SIGCHLD);
+        let rc = libc::pthread_sigmask(libc::SIG_BLOCK, &set, ptr::null_mut());
+        if rc != 0 {
+            return Err(Error::new(
+                "pthread_sigmask",
+                io::Error::from_raw_os_error(rc),
+            ));
+        }
+        set
+    };
+    // SAFETY: `set` is initialised; -1 asks for a new descriptor.
+    let fd = unsafe { libc::signalfd(-1, &set, libc::SFD_CLOEXEC) };
+    if fd == -1 {
+        return Err(Error::last("signalfd"));
+    }
+    // SAFETY: signalfd just returned this descriptor, owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// The next signal from a blocking signalfd.
+pub fn next_signal(fd: BorrowedFd<'_>) -> Result<libc::c_int, Error> {
+    loop {
+        // SAFETY: a zeroed signalfd_siginfo is valid plain data for read to fill.
+        let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
+        let size = std::mem::size_of::<libc::signalfd_siginfo>();
+        // SAFETY: `info` is writable for `size` bytes.
+        let n = unsafe { libc::read(fd.as_raw_fd(), ptr::addr_of_mut!(info).cast(), size) };
+        if n == -1 && io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+            continue;
+        }
+        if n == -1 {
+            return Err(Error::last("read signalfd"));
+        }
+        return Ok(info.ssi_signo as libc::c_int);
+    }
+}
+
+/// Whether the child `pid` has ended, without blocking. An error if it is not our child.
+pub fn try_wait(pid: Pid) -> Result<Option<WaitStatus>, Error> {
+    loop {
+        let mut raw = 0;
+        // SAFETY: `raw` is a live local for the status.
+        let rc = unsafe { libc::waitpid(pid, &mut raw, libc::WNOHANG) };
+        if rc == -1 && io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+            continue;
+        }
+        if rc == -1 {
+            return Err(Error::last(format!("waitpid {pid}")));
+        }
+        if rc == 0 {
+            return Ok(None);
+        }
+        return Ok(Some(if libc::WIFSIGNALED(raw) {
+            WaitStatus::Signaled(libc::WTERMSIG(raw))
+        } else {
+            WaitStatus::Exited(libc::WEXITSTATUS(raw))
+        }));
+    }
+}
+
+/// Sends the raw signal `signal` to `pid`; a process already gone is fine.
+pub fn send_signal(pid: Pid, signal: libc::c_int) -> Result<(), Error> {
+    // SAFETY: kill takes no pointers.
+    if unsafe { libc::kill(pid, signal) } == -1 {
+        let err = io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::ESRCH) {
+            return Err(Error::new(format!("kill -{signal} {pid}"), err));
+        }
+    }
+    Ok(())
+}
+
+/// Executes the program open at descriptor `program` with `argv` and our environment
+/// (`execveat` with `AT_EMPTY_PATH`); the descriptor is closed by the `exec`. Returns only
+/// if that failed.
+pub fn exec_fd(program: libc::c_int, argv: &[OsString]) -> Error {
+    let to_c = |s: &OsStr| CString::new(s.as_bytes()).ok();
+    let Some(args) = argv.iter().map(|a| to_c(a)).collect::<Option<Vec<_>>>() else {
+        return Error::new("execveat", io::Error::from_raw_os_error(libc::EINVAL));
+    };
+    let env: Vec<CString> = std::env::vars_os()
+        .filter_map(|(k, v)| {
+            let mut kv = k;
+            kv.push("=");
+            kv.push(v);
+            to_c(&kv)
+        })
+        .collect();
+    let mut argp: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
+    argp.push(ptr::null());
+    let mut envp: Vec<*const libc::c_char> = env.iter().map(|e| e.as_ptr()).collect();
+    envp.push(ptr::null());
+    // SAFETY: fcntl on a descriptor number, then execveat with NULL-terminated arrays of C
+    // strings that live until the call returns.
+    unsafe {
+        libc::fcntl(program, libc::F_SETFD, libc::FD_CLOEXEC);
+        libc::syscall(
+            libc::SYS_execveat,
+            program,
+            c"".as_ptr(),
+            argp.as_ptr(),
+            envp.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        );
+    }
+    Error::last(format!("execveat fd {program}"))
+}
+
+/// Sets our name (`comm`, at most 15 bytes), which `ps` and `top` show.
+pub fn set_name(name: &std::ffi::CStr) {
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string.
+    unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr()) };
 }
 
 #[cfg(test)]

@@ -109,21 +109,34 @@ impl PodNetwork {
     /// It works relative to its working directory, the pod directory, which gc may rename.
     /// Anything it cannot do stays recorded for gc; its messages go to `net/teardown.log`.
     pub fn teardown_after_exit(self, ctx: &NetContext<'_>) {
-        let started = self.own_pid_ns.restore_for_children().and_then(|()| {
-            let lock = sys::lock_dir(&ctx.pod_dir.join(NET_DIR))?;
-            let here = NetContext {
-                pod_dir: Path::new("."),
-                s1root: Path::new(crate::contract::STAGE1_ROOTFS),
-                ..*ctx
-            };
-            let log = ctx.pod_dir.join(NET_DIR).join("teardown.log");
-            sys::spawn_detached(&lock, &log, || teardown_locked(&here))
-        });
-        if let Err(e) = started {
-            // gc will do it.
-            if ctx.debug {
-                eprintln!("stage1: networking: teardown left to gc: {e:#}");
-            }
+        teardown_detached(&self.own_pid_ns, ctx);
+    }
+}
+
+/// [`PodNetwork::teardown_after_exit`] for a process that never held the [`PodNetwork`]: the
+/// cleanup after the waiter (docs/stage-contract.md, "The waiter").
+pub fn teardown_after_exit(ctx: &NetContext<'_>) {
+    match sys::OwnPidNs::open() {
+        Ok(own) => teardown_detached(&own, ctx),
+        Err(e) => eprintln!("stage1: networking: teardown left to gc: {e:#}"),
+    }
+}
+
+fn teardown_detached(own_pid_ns: &sys::OwnPidNs, ctx: &NetContext<'_>) {
+    let started = own_pid_ns.restore_for_children().and_then(|()| {
+        let lock = sys::lock_dir(&ctx.pod_dir.join(NET_DIR))?;
+        let here = NetContext {
+            pod_dir: Path::new("."),
+            s1root: Path::new(crate::contract::STAGE1_ROOTFS),
+            ..*ctx
+        };
+        let log = ctx.pod_dir.join(NET_DIR).join("teardown.log");
+        sys::spawn_detached(&lock, &log, || teardown_locked(&here))
+    });
+    if let Err(e) = started {
+        // gc will do it.
+        if ctx.debug {
+            eprintln!("stage1: networking: teardown left to gc: {e:#}");
         }
     }
 }

@@ -290,3 +290,68 @@ pub fn adopt_lock_fd(fd: RawFd) -> Result<OwnedFd> {
     // SAFETY: stage0 handed this descriptor to us and nothing else in stage1 owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
+
+/// Opens the regular file `path` below the directory `dir` for reading, refusing every
+/// symlink and `..` escape on the way (`openat2` with `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS`).
+pub fn open_file_beneath(dir: BorrowedFd<'_>, path: &str) -> Result<std::fs::File> {
+    let c = cstring(path)?;
+    let how = OpenHow {
+        flags: (libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW) as u64,
+        mode: 0,
+        resolve: RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+    };
+    // SAFETY: valid C string and open_how for the duration of the call.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            dir.as_raw_fd(),
+            c.as_ptr(),
+            &how as *const OpenHow,
+            std::mem::size_of::<OpenHow>(),
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error()).with_context(|| format!("cannot open {path}"));
+    }
+    // SAFETY: openat2 just returned this descriptor, owned by nobody else.
+    Ok(std::fs::File::from(unsafe {
+        OwnedFd::from_raw_fd(fd as RawFd)
+    }))
+}
+
+/// Marks every descriptor from `first` up close-on-exec (`close_range` with
+/// `CLOSE_RANGE_CLOEXEC`), so that an `exec` keeps only what is explicitly made inheritable.
+pub fn cloexec_from(first: u32) -> Result<()> {
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    // SAFETY: close_range only changes descriptor flags.
+    let rc = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, CLOSE_RANGE_CLOEXEC) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error()).context("cannot mark descriptors close-on-exec");
+    }
+    Ok(())
+}
+
+/// Executes the program open at `program` (`execveat` with `AT_EMPTY_PATH`). Returns only if
+/// that failed.
+pub fn exec_fd(
+    program: BorrowedFd<'_>,
+    argv: &[String],
+    env: &[(String, String)],
+) -> anyhow::Error {
+    let prepared = match PreparedExec::new("", argv, env) {
+        Ok(p) => p,
+        Err(e) => return e,
+    };
+    // SAFETY: argv and envp are NULL-terminated arrays of C strings kept alive by `prepared`.
+    unsafe {
+        libc::syscall(
+            libc::SYS_execveat,
+            program.as_raw_fd(),
+            c"".as_ptr(),
+            prepared.argv.as_ptr(),
+            prepared.envp.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        );
+    }
+    anyhow::Error::new(io::Error::last_os_error()).context("cannot execute the program")
+}

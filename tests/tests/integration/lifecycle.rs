@@ -1,5 +1,6 @@
 //! The pod lifecycle around `rkt run`: prepare and run-prepared, list, status, enter, stop,
 //! signals, export, gc, custom stage1 images and the stage1 selection flags.
+use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
@@ -342,4 +343,141 @@ fn a_killed_rkt_run_takes_its_pod_down() {
         &env, &uuid
     )[0]
         == "state=exited"));
+}
+
+/// `Rss` and `Pss` (KiB) of a process' mappings of the file `path`.
+fn mapped_pages(pid: i32, path: &Path) -> (u64, u64) {
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap();
+    let (mut rss, mut pss, mut ours) = (0, 0, false);
+    for line in smaps.lines() {
+        let mut fields = line.split_whitespace();
+        let first = fields.next().unwrap_or("");
+        let value = || {
+            fields
+                .clone()
+                .next()
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        match first {
+            "Rss:" if ours => rss += value(),
+            "Pss:" if ours => pss += value(),
+            _ if first.contains('-') && !first.ends_with(':') => {
+                ours = line.split_whitespace().nth(5).map(Path::new) == Some(path);
+            }
+            _ => {}
+        }
+    }
+    (rss, pss)
+}
+
+/// A pod that runs a while is left to the waiter (docs/stage-contract.md, "The waiter"): the
+/// `rkt run` process becomes stage2-init, run from the store's stage1 tree like the pod's PID 1
+/// (their code pages are shared), holding nothing of stage1's but the pod lock. Signals still
+/// reach the apps, `rkt run` still exits with the pod's status, the cgroups still go with the
+/// pod, and a killed waiter still takes the pod down.
+#[test]
+fn a_long_running_pod_is_left_to_the_waiter() {
+    if !require_root("a_long_running_pod_is_left_to_the_waiter") {
+        return;
+    }
+    let env = TestEnv::new();
+    let img = env.image(
+        &ImageSpec::shell(
+            "example.com/waited",
+            "trap 'echo got usr1; exit 9' USR1; echo up; sleep 300 & wait",
+        ),
+        "waited.aci",
+    );
+    let (child, uuid) = spawn_run(&env, "waited", &[&img, "--memory=64M"]);
+    wait_running(&env, &uuid);
+    let pid = child.id() as i32;
+    let comm = || std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    assert!(
+        TestEnv::wait_for(Duration::from_secs(10), || comm() == "stage1-waiter\n"),
+        "rkt run was not handed over to the waiter: {:?}",
+        comm()
+    );
+    let pid1: i32 = status_lines(&env, &uuid)
+        .iter()
+        .find_map(|l| l.strip_prefix("pid=").map(|p| p.parse().unwrap()))
+        .expect("pid line");
+    let stat = std::fs::read_to_string(format!("/proc/{pid1}/stat")).unwrap();
+    let ppid: i32 = stat
+        .rsplit(") ")
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(ppid, pid, "the pod's PID 1 is the waiter's child");
+
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
+    let tree = env.data_dir().join("cas/tree");
+    assert!(
+        exe.starts_with(&tree) && exe.ends_with("rootfs/stage2-init"),
+        "the waiter runs {}",
+        exe.display()
+    );
+    let (rss, pss) = mapped_pages(pid, &exe);
+    assert!(
+        rss > 0 && pss < rss,
+        "the waiter shares no code pages with PID 1: Rss {rss} KiB, Pss {pss} KiB"
+    );
+
+    let pod_dir = env.data_dir().join("pods/run").join(&uuid);
+    let mut open: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .map(|t| t.display().to_string())
+        .collect();
+    open.sort();
+    assert!(
+        open.contains(&pod_dir.display().to_string()),
+        "the pod lock is held: {open:?}"
+    );
+    assert!(
+        !open
+            .iter()
+            .any(|t| t.contains("memfd:") || t.contains("cgroup") || t.contains("netns")),
+        "stage1's descriptors stay with stage1: {open:?}"
+    );
+    assert!(open.len() <= 6, "{open:?}");
+
+    let cgroups = std::fs::read_to_string(pod_dir.join("cgroups")).unwrap();
+    // The record names the pod's cgroup in every hierarchy; those that limit something exist.
+    let dirs: Vec<&str> = cgroups.lines().collect();
+    assert!(dirs.iter().any(|d| Path::new(d).is_dir()), "{dirs:?}");
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(pid, libc::SIGUSR1) };
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(9), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "up\ngot usr1\n");
+    assert!(
+        dirs.iter().all(|d| !Path::new(d).exists()),
+        "the cleanup after the waiter removes the pod's cgroups: {dirs:?}"
+    );
+    assert!(status_lines(&env, &uuid).contains(&"app-waited=9".to_string()));
+
+    // Killing the waiter takes the pod down, as killing stage1 did; gc cleans up after it.
+    let (mut child, uuid) = spawn_run(&env, "waited2", &[&img, "--memory=64M"]);
+    wait_running(&env, &uuid);
+    let pid = child.id() as i32;
+    assert!(TestEnv::wait_for(Duration::from_secs(10), || {
+        std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default()
+            == "stage1-waiter\n"
+    }));
+    let pod_dir = env.data_dir().join("pods/run").join(&uuid);
+    let cgroups = std::fs::read_to_string(pod_dir.join("cgroups")).unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(TestEnv::wait_for(Duration::from_secs(10), || status_lines(
+        &env, &uuid
+    )[0]
+        == "state=exited"));
+    env.rkt(&["gc", "--grace-period=0s"]).ok();
+    assert!(cgroups.lines().all(|d| !Path::new(d).exists()), "{cgroups}");
 }
