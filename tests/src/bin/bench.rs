@@ -9,14 +9,17 @@
 //! 3. `rkt fetch docker://` of a ~100 MB five-layer image from Debian's docker-registry against
 //!    `skopeo copy` of it to an OCI layout, and a second, cached fetch.
 //!
-//! 4. the networking cost of `rkt run --net=default` over `--net=none`, and the CNI plugins'
+//! 4. resident memory (PSS) per running pod against crun, for 1 and 20 pods (`mem.rs`);
+//! 5. the networking cost of `rkt run --net=default` over `--net=none`, and the CNI plugins'
 //!    own time (`net.rs`);
-//! 5. `rkt list` and `rkt gc` over 100 and 1000 exited pods, and the host mounts each holds
+//! 6. `rkt list` and `rkt gc` over 100 and 1000 exited pods, and the host mounts each holds
 //!    (`bench_scale.rs`).
 //!
 //! Results go to stdout and `target/bench-results.md`. Needs root, `crun`, `zstd`, `gzip`, `tar`,
 //! `ip`, the CNI plugins, `docker-registry`, `skopeo` and `openssl`.
-//! `rkt-bench fetch|docker|run|net|scale` runs one part.
+//! `rkt-bench fetch|docker|run|mem|net|scale` runs one part.
+#[path = "bench/mem.rs"]
+mod mem;
 #[path = "bench/net.rs"]
 mod net;
 
@@ -389,8 +392,8 @@ fn rkt_run_once(dir: &Path, image_id: &str, uuid_file: &Path, app_flags: &[&str]
     split
 }
 
-/// An OCI bundle for crun with a copy of the same root filesystem, running /bin/true.
-fn crun_bundle(work: &Path, rootfs: &Path, limited: bool) -> PathBuf {
+/// An OCI bundle for crun with a copy of the same root filesystem, running `args`.
+fn crun_bundle(work: &Path, rootfs: &Path, limited: bool, args: &[&str]) -> PathBuf {
     let bundle = work.join("oci-bundle");
     let _ = std::fs::remove_dir_all(&bundle);
     std::fs::create_dir_all(&bundle).unwrap();
@@ -410,7 +413,7 @@ fn crun_bundle(work: &Path, rootfs: &Path, limited: bool) -> PathBuf {
     let path = bundle.join("config.json");
     let mut config: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    config["process"]["args"] = serde_json::json!(["/bin/true"]);
+    config["process"]["args"] = serde_json::json!(args);
     config["process"]["terminal"] = serde_json::json!(false);
     config["root"]["readonly"] = serde_json::json!(true);
     if limited {
@@ -469,7 +472,7 @@ fn run_bench(out: &mut String, work: &Path) {
             .unwrap()
             .path()
             .join("rootfs");
-        let bundle = crun_bundle(work, &tree, limited);
+        let bundle = crun_bundle(work, &tree, limited, &["/bin/true"]);
         let uuid_file = work.join("uuid");
         // Flush what building the images left dirty, so writeback does not land in the timings.
         // SAFETY: sync has no preconditions.
@@ -614,6 +617,12 @@ fn main() {
             crun_runner(&args.next().expect("bundle"));
             return;
         }
+        Some("crun-mem") => {
+            let bundle = args.next().expect("bundle");
+            let n = args.next().and_then(|n| n.parse().ok()).expect("count");
+            mem::crun_mem(&bundle, n);
+            return;
+        }
         Some("docker-layout") => {
             docker_layout(Path::new(&args.next().expect("dir")));
             return;
@@ -651,6 +660,11 @@ fn main() {
     if which.is_empty() || which == "run" {
         let start = out.len();
         run_bench(&mut out, work.path());
+        print!("{}", &out[start..]);
+    }
+    if which.is_empty() || which == "mem" {
+        let start = out.len();
+        mem::mem_bench(&mut out, work.path());
         print!("{}", &out[start..]);
     }
     if which.is_empty() || which == "net" {
