@@ -110,15 +110,25 @@ pub fn mount_overlay(lower: &Path, upper: &Path, work: &Path, target: &Path) -> 
         fd_path(&u),
         fd_path(&w)
     );
-    retry(|| {
-        nix::mount::mount(
-            Some("overlay"),
-            target,
-            Some("overlay"),
-            MsFlags::empty(),
-            Some(data.as_str()),
-        )
-    })
+    let mount = |data: &str| {
+        retry(|| {
+            nix::mount::mount(
+                Some("overlay"),
+                target,
+                Some("overlay"),
+                MsFlags::empty(),
+                Some(data),
+            )
+        })
+    };
+    // `volatile` (Linux 5.10): the overlay never syncs. Without it, dropping the pod's mount
+    // namespace when the pod exits syncs the whole upper file system, every other process'
+    // dirty data included (docs/stage-contract.md, "Mount namespace"). Older kernels refuse
+    // the option.
+    match mount(&format!("{data},volatile")) {
+        Err(nix::errno::Errno::EINVAL) => mount(&data),
+        other => other,
+    }
     .with_context(|| {
         format!(
             "cannot mount overlay (lowerdir={},upperdir={},workdir={}) on {}",
