@@ -229,15 +229,22 @@ pub fn shares_to_weight(shares: u64) -> u64 {
     1 + ((shares - 2) * 9999) / 262_142
 }
 
+/// The file a process writes "0" to, to join a v1 cgroup: `tasks`, which moves the calling
+/// thread only, so the kernel skips the global lock that `cgroup.procs` (a whole thread group)
+/// takes, and the RCU grace period (about 10 ms) it waits for. The processes that join are
+/// single-threaded (PID 1 and each app process, between `fork` and `exec`), so a thread is all
+/// of them.
+pub const V1_JOIN_FILE: &str = "tasks";
+
 /// The cgroups made for one pod.
 #[derive(Debug, Default)]
 pub struct PodCgroups {
     /// The pod's directory in each hierarchy.
     pub pod_dirs: Vec<PathBuf>,
-    /// `cgroup.procs` of PID 1's cgroup in each v1 hierarchy it joins (none with cgroup2,
+    /// [`V1_JOIN_FILE`] of PID 1's cgroup in each v1 hierarchy it joins (none with cgroup2,
     /// whose cgroup is `v2_init`).
     pub init_procs: Vec<PathBuf>,
-    /// Per app (in the order given): `cgroup.procs` of its cgroup in each v1 hierarchy it
+    /// Per app (in the order given): [`V1_JOIN_FILE`] of its cgroup in each v1 hierarchy it
     /// joins; its cgroup2 cgroup is in `v2_apps`.
     pub app_procs: Vec<Vec<PathBuf>>,
     /// Per app: its cgroup dir in the hierarchy that counts memory (for OOM reports).
@@ -393,7 +400,7 @@ pub fn create(
         // Every move into a cgroup costs the kernel an RCU grace period: PID 1 joins only
         // the hierarchy that tracks the pod (cgroup2, or each v1 one without it).
         if !h.v2 && !has_v2 {
-            out.init_procs.push(init.join("cgroup.procs"));
+            out.init_procs.push(init.join(V1_JOIN_FILE));
         }
         if h.v2 {
             out.v2_init = Some(init.clone());
@@ -441,7 +448,7 @@ pub fn create(
                 || (serves("cpu") && (app.cpu_milli.is_some() || app.cpu_shares.is_some()))
                 || (devices_v1 && app.devices.is_some());
             if !h.v2 && (limits_it || !has_v2) {
-                out.app_procs[i].push(dir.join("cgroup.procs"));
+                out.app_procs[i].push(dir.join(V1_JOIN_FILE));
             }
             if h.v2 {
                 out.v2_apps.push(dir.clone());

@@ -46,7 +46,7 @@ pub struct AppLaunch {
 /// (docs/stage-contract.md, "Cgroups" and "Seccomp").
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Confine {
-    /// Descriptors on the app's v1 `cgroup.procs` files that stage2-init inherits.
+    /// Descriptors on the app's v1 `tasks` files that stage2-init inherits.
     pub cgroup_fds: Vec<i32>,
     /// The app's cgroup2 directory and `cgroup.procs` descriptors.
     pub cgroup_v2: Option<(i32, i32)>,

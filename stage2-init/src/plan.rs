@@ -45,7 +45,8 @@
 //! ambient capability. The app's pre-start and post-stop handlers get the same list.
 //!
 //! `cgroup-fds`: descriptors stage2-init inherited from stage1, each open for writing on the
-//! `cgroup.procs` of one of the app's cgroups; every process of the app (main, handlers,
+//! v1 `tasks` file of one of the app's cgroups (a single-threaded process joins through it
+//! without the global lock and RCU grace period that `cgroup.procs` costs); every process of the app (main, handlers,
 //! entered commands) writes `0` to each before anything else. `cgroup-v2 DIR PROCS`: every
 //! process of the app is created in the cgroup2 directory open as `DIR` (clone3
 //! CLONE_INTO_CGROUP, which spares the kernel an RCU grace period a move costs), or writes
@@ -105,7 +106,7 @@ pub struct AppPlan {
     pub post_stop: Vec<Vec<OsString>>,
     /// The capabilities the app and its handlers keep; `None` leaves them alone.
     pub caps: Option<CapSet>,
-    /// Descriptors stage1 left open on `cgroup.procs` of the app's v1 cgroups.
+    /// Descriptors stage1 left open on `tasks` of the app's v1 cgroups.
     pub cgroup_fds: Vec<i32>,
     /// The app's cgroup2 directory and `cgroup.procs` descriptors.
     pub cgroup_v2: Option<(i32, i32)>,

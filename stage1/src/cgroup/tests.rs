@@ -139,7 +139,7 @@ fn v1_limits_go_to_each_controllers_app_cgroup() {
     assert!(!tmp.path().join("cpuset").join(&pod).exists());
     assert_eq!(cg.pod_dirs.len(), 3);
     assert_eq!(cg.app_procs[0].len(), 3);
-    assert!(cg.init_procs[0].ends_with(format!("{pod}/init.scope/cgroup.procs")));
+    assert!(cg.init_procs[0].ends_with(format!("{pod}/init.scope/tasks")));
     assert_eq!(cg.app_memory[0], Some((app("memory"), false)));
     remove_tree(&cg.pod_dirs[0]).unwrap_err(); // fake dirs hold files: not a cgroupfs
 }

@@ -117,7 +117,8 @@ pub unsafe fn fork_into(cgroup: Option<libc::c_int>) -> io::Result<(libc::pid_t,
     }
 }
 
-/// Moves the calling process into each cgroup whose `cgroup.procs` `fds` are open for.
+/// Moves the calling (single-threaded) process into each v1 cgroup whose `tasks` `fds` are
+/// open for.
 pub(super) fn join_cgroups(fds: &[libc::c_int]) -> Result<(), Step> {
     for &fd in fds {
         // "0" names the writer itself, whatever PID namespace it is in.

@@ -6,7 +6,7 @@
 //!  parent (stage2-init)                       child
 //!  ExecSpec: C strings, pointer arrays,
 //!  ExecLimits (cap_last_cap, fd limit)
-//!  pipe2(O_CLOEXEC) ── fork ─────────────────> write "0" to each cgroup.procs descriptor
+//!  pipe2(O_CLOEXEC) ── fork ─────────────────> write "0" to each v1 `tasks` descriptor
 //!                                              [oom] write /proc/self/oom_score_adj
 //!                                              setsid | setpgid (+ take the terminal)
 //!                                              [stdio] dup2 onto 0-2, TIOCSCTTY
@@ -140,7 +140,7 @@ pub struct ExecSpec {
 /// (docs/stage-contract.md, "Cgroups" and "Seccomp").
 #[derive(Clone, Copy, Default)]
 pub struct Confinement<'a> {
-    /// Descriptors open for writing on `cgroup.procs` of each of the app's v1 cgroups.
+    /// Descriptors open for writing on `tasks` of each of the app's v1 cgroups.
     pub cgroup_fds: &'a [i32],
     /// The app's cgroup2 directory (cloned into) and its `cgroup.procs` (written when the
     /// kernel cannot clone into a cgroup).
