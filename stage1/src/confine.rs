@@ -281,13 +281,19 @@ fn attach_device_programs(
         let Some(init) = &cgroups.v2_init else {
             return Ok(());
         };
+        // One program for every cgroup with just the base rules: loading (the kernel's
+        // verifier) costs far more than attaching.
         let prog = sys::load_device_program(&insns(&base)?)?;
         sys::attach_device_program(init, &prog)?;
         for (dir, extra) in cgroups.v2_apps.iter().zip(rules.iter().flatten()) {
+            if extra.is_empty() {
+                sys::attach_device_program(dir, &prog)?;
+                continue;
+            }
             let mut all = base.clone();
             all.extend(extra.iter().cloned());
-            let prog = sys::load_device_program(&insns(&all)?)?;
-            sys::attach_device_program(dir, &prog)?;
+            let own = sys::load_device_program(&insns(&all)?)?;
+            sys::attach_device_program(dir, &own)?;
         }
         Ok(())
     };
