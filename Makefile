@@ -53,7 +53,7 @@ $(STATIC_INIT)/stage2-init: FORCE
 $(RELEASE)/stage1.aci: $(STATIC_RELEASE)/stage1 $(STATIC_INIT)/stage2-init $(RKT) stage1/manifest.json.in stage1/hosts-fallback
 	rm -rf $(STAGE1_DIR)
 	mkdir -p $(STAGE1_DIR)/rootfs
-	cd $(STAGE1_DIR)/rootfs && mkdir -p dev proc sys etc tmp opt/stage2 rkt/status rkt/env && chmod 1777 tmp
+	cd $(STAGE1_DIR)/rootfs && mkdir -p dev proc sys etc tmp opt/stage2 rkt/status rkt/run && chmod 1777 tmp
 	install -m 0755 $(STATIC_RELEASE)/stage1 $(STAGE1_DIR)/rootfs/stage1
 	install -m 0755 $(STATIC_INIT)/stage2-init $(STAGE1_DIR)/rootfs/stage2-init
 	install -m 0644 stage1/hosts-fallback $(STAGE1_DIR)/rootfs/etc/hosts-fallback

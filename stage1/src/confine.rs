@@ -4,7 +4,7 @@
 //! when this value is dropped, at the end of `run`; `gc` removes what a killed stage1 left.
 use std::fs;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use aci::isolator::{self, Known};
@@ -14,13 +14,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::args::RunArgs;
 use crate::cgroup::{self, AppLimits, Layout};
+use crate::contract::SECCOMP_DIR;
 use crate::plan::{AppPlan, MountSource};
+use crate::setup::RuntimeFile;
 use crate::sys;
 
 /// `<pod>/cgroups`: the pod's cgroup directories, one per hierarchy, for `gc`.
 pub const CGROUPS_RECORD: &str = "cgroups";
-/// Inside the stage1 root: one file of BPF programs per app.
-pub const SECCOMP_DIR: &str = "rkt/seccomp";
 
 /// The pod's cgroups and what stage1 keeps open for them while the pod runs.
 pub struct PodConfinement {
@@ -30,6 +30,8 @@ pub struct PodConfinement {
     pub init_v2: Option<(OwnedFd, OwnedFd)>,
     /// Inherited by stage2-init; closed here when stage1 exits.
     _app_fds: Vec<OwnedFd>,
+    /// Each app's seccomp programs, for the pod's runtime directory.
+    pub seccomp_files: Vec<RuntimeFile>,
     /// What is left to do when the pod has exited; done on drop unless handed over.
     after_exit: Option<CgroupsAfterExit>,
 }
@@ -125,13 +127,13 @@ fn open_procs(path: &Path) -> Result<OwnedFd> {
 /// Prepares every app's confinement and fills in `apps[i].launch.confine`.
 pub fn prepare(
     pod_dir: &Path,
-    s1root: &Path,
     args: &RunArgs,
     apps: &mut [AppPlan],
     images: &[App],
 ) -> Result<PodConfinement> {
     let mut limits = Vec::new();
     let mut memory = Vec::new();
+    let mut seccomp_files = Vec::new();
     for (plan, app) in apps.iter_mut().zip(images) {
         let name = plan.launch.name.clone();
         let w = wanted(&name, app)?;
@@ -141,12 +143,13 @@ pub fn prepare(
             crate::seccomp::for_app(&name, &app.isolators)?
         };
         if let Some(bytes) = filter {
-            let dir = s1root.join(SECCOMP_DIR);
-            fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-            let file = dir.join(&name);
-            fs::write(&file, bytes).with_context(|| format!("cannot write {}", file.display()))?;
-            fs::set_permissions(&file, fs::Permissions::from_mode(0o600))?;
-            plan.launch.confine.seccomp = Some(format!("/{SECCOMP_DIR}/{name}"));
+            let path = format!("{SECCOMP_DIR}/{name}");
+            plan.launch.confine.seccomp = Some(format!("/{path}"));
+            seccomp_files.push(RuntimeFile {
+                path,
+                data: bytes,
+                mode: 0o600,
+            });
         }
         // rkt: a non-root app with any filter also gets no-new-privileges.
         plan.launch.confine.no_new_privileges =
@@ -170,6 +173,7 @@ pub fn prepare(
         init_fds: Vec::new(),
         init_v2: None,
         _app_fds: Vec::new(),
+        seccomp_files,
         after_exit: None,
     };
     let layout = Layout::detect()?;

@@ -9,7 +9,14 @@ pub const STAGE1_ROOTFS: &str = "stage1/rootfs";
 pub const STAGE2_DIR: &str = "opt/stage2";
 /// Inside the stage1 root: exit statuses, environment files, readiness.
 pub const STATUS_DIR: &str = "rkt/status";
-pub const ENV_DIR: &str = "rkt/env";
+/// Inside the stage1 root: a tmpfs of the pod's PID 1 (docs/stage-contract.md, "Runtime
+/// files") with what only the running pod needs: the plan, the apps' environments and seccomp
+/// programs, the pod's hostname and default hosts file. Nothing of it reaches the disk.
+pub const RUNTIME_DIR: &str = "rkt/run";
+pub const ENV_DIR: &str = "rkt/run/env";
+pub const SECCOMP_DIR: &str = "rkt/run/seccomp";
+pub const POD_HOSTNAME: &str = "rkt/run/hostname";
+pub const POD_HOSTS: &str = "rkt/run/hosts";
 /// Written by stage0: the id of the stage1 image's rendered tree in the store, and the marker
 /// of a pod whose roots are overlays of the store's trees (not copies).
 pub const STAGE1_TREE_ID: &str = "stage1TreeStoreID";
@@ -21,8 +28,6 @@ pub const SHARED_VOLUMES: &str = "sharedVolumes";
 /// Name resolution files: stage0 may write the `rkt-` ones into the stage1 root (§6.6).
 pub const RKT_RESOLV_CONF: &str = "etc/rkt-resolv.conf";
 pub const RKT_HOSTS: &str = "etc/rkt-hosts";
-pub const HOSTS_FALLBACK: &str = "etc/hosts-fallback";
-pub const HOSTNAME_FILE: &str = "etc/hostname";
 /// The locked pod directory descriptor stage0 hands over; it must stay open for the pod's life.
 pub const LOCK_FD_ENV: &str = "RKT_LOCK_FD";
 
@@ -33,7 +38,7 @@ pub const STAGE2_INIT: &str = "/stage2-init";
 /// of every request (docs/stage-contract.md, "rkt enter").
 pub const ENTER_SOCKET: &str = "rkt/enter.sock";
 pub const ENTER_MAGIC: &str = "rkt-enter-v1";
-pub const INIT_PLAN: &str = "rkt/init-plan";
+pub const INIT_PLAN: &str = "rkt/run/init-plan";
 pub const PLAN_MAGIC: &str = "rkt-stage2-plan-v1";
 
 /// appc's default search path and the defaults rkt fills into every app's environment.

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use aci::schema::App;
 use anyhow::{bail, Result};
 
-use crate::contract::{DEFAULT_ENV, STAGE2_DIR};
+use crate::contract::{DEFAULT_ENV, POD_HOSTNAME, POD_HOSTS, STAGE2_DIR};
 
 /// Facts about one app that had to be read from its root filesystem.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -309,7 +309,7 @@ fn base_mounts(facts: &AppFacts, pod: &PodSettings, sysfs: bool) -> Vec<AppMount
         mounts.push(mount(MountSource::Sysfs, "/sys", true, false));
     }
     mounts.push(mount(
-        MountSource::Stage1Path("/etc/hostname".into()),
+        MountSource::Stage1Path(format!("/{POD_HOSTNAME}")),
         "/etc/hostname",
         false,
         true,
@@ -323,7 +323,7 @@ fn base_mounts(facts: &AppFacts, pod: &PodSettings, sysfs: bool) -> Vec<AppMount
         ));
     } else if !facts.has_etc_hosts {
         mounts.push(mount(
-            MountSource::Stage1Path("/etc/hosts-fallback".into()),
+            MountSource::Stage1Path(format!("/{POD_HOSTS}")),
             "/etc/hosts",
             false,
             true,

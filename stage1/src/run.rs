@@ -145,14 +145,14 @@ fn start_pod(
     };
     let (mut apps, images) = plan_apps(manifest, s1root, &pod, !args.disable_capabilities)?;
     // Dropped when run returns: the pod's cgroups go with it.
-    let mut confinement = crate::confine::prepare(pod_dir, s1root, args, &mut apps, &images)?;
+    let mut confinement = crate::confine::prepare(pod_dir, args, &mut apps, &images)?;
     if args.interactive && apps.len() != 1 {
         bail!(
             "interactive mode only works with a single app, the pod has {}",
             apps.len()
         );
     }
-    setup::write_files(
+    let mut runtime = setup::prepare_files(
         s1root,
         &pod,
         &apps,
@@ -160,6 +160,7 @@ fn start_pod(
         args.debug,
         STOP_TIMEOUT_SECS,
     )?;
+    runtime.append(&mut confinement.seccomp_files);
     let shift = id_range.map_or(0, |(shift, _)| shift);
     setup::create_shared_volumes(pod_dir, &apps, &manifest.volumes, shift)?;
     // Docker images: implicit volumes start with the image's content, as in rkt.
@@ -186,6 +187,8 @@ fn start_pod(
             }
             None => None,
         },
+        userns_root: id_range.map(|(shift, _)| shift),
+        runtime,
     };
     let mut ops = setup::pod_ops(&layout, &apps, stdin, args.interactive)?;
     // Right after the parent-death signal: everything PID 1 does is the pod's.

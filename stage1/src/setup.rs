@@ -10,8 +10,8 @@ use anyhow::{Context, Result};
 
 use crate::console::ConsoleSlots;
 use crate::contract::{
-    ENV_DIR, HOSTNAME_FILE, HOSTS_FALLBACK, INIT_PLAN, RKT_HOSTS, SHARED_VOLUMES, STAGE2_INIT,
-    STATUS_DIR,
+    ENV_DIR, INIT_PLAN, POD_HOSTNAME, POD_HOSTS, RKT_HOSTS, RUNTIME_DIR, SECCOMP_DIR,
+    SHARED_VOLUMES, STAGE2_INIT, STATUS_DIR,
 };
 use crate::plan::{self, AppPlan, MountSource, PodSettings};
 use crate::sys::{self, cpath, cstring, ConsoleOp, MakeTarget, Op, PreparedExec, Target};
@@ -47,32 +47,41 @@ pub struct PodLayout<'a> {
     /// The pod runs in its own user namespace (`--private-users`): the stage1 root's
     /// id-mapped mount tree (see `sys::idmapped_tree`).
     pub userns: Option<OwnedFd>,
+    /// The host uid (and gid) that is root in that user namespace.
+    pub userns_root: Option<u32>,
+    /// What PID 1 writes into its runtime directory.
+    pub runtime: Vec<RuntimeFile>,
 }
 
-/// Writes the files stage1 owns inside its root (§1.4): hostname, hosts, env files, the
-/// stage2-init plan, and the status directory.
-pub fn write_files(
+/// A file of the pod's runtime directory (docs/stage-contract.md, "Runtime files"), written
+/// by the pod's PID 1 into its tmpfs before it runs stage2-init.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuntimeFile {
+    /// Relative to the stage1 root, below [`RUNTIME_DIR`].
+    pub path: String,
+    pub data: Vec<u8>,
+    pub mode: u32,
+}
+
+/// Prepares the stage1 root's directories and `etc/rkt-hosts` (stage0's file, which gets the
+/// hostname), and returns the runtime files: hostname, hosts, env files and the stage2-init
+/// plan. The seccomp programs come from [`crate::confine`].
+pub fn prepare_files(
     s1root: &Path,
     pod: &PodSettings,
     apps: &[AppPlan],
     interactive: bool,
     verbose: bool,
     stop_timeout: u32,
-) -> Result<()> {
-    for dir in ["proc", "dev", "sys", "etc", "tmp", STATUS_DIR, ENV_DIR] {
+) -> Result<Vec<RuntimeFile>> {
+    // They exist in our stage1 image; creating them in the overlay costs a copy-up each.
+    for dir in ["proc", "dev", "sys", "etc", "tmp", STATUS_DIR, RUNTIME_DIR] {
         let path = s1root.join(dir);
-        fs::create_dir_all(&path).with_context(|| format!("cannot create {}", path.display()))?;
+        if !path.is_dir() {
+            fs::create_dir_all(&path)
+                .with_context(|| format!("cannot create {}", path.display()))?;
+        }
     }
-    write(
-        &s1root.join(HOSTNAME_FILE),
-        format!("{}\n", pod.hostname).as_bytes(),
-        0o644,
-    )?;
-    write(
-        &s1root.join(HOSTS_FALLBACK),
-        plan::hosts_fallback(&pod.hostname).as_bytes(),
-        0o644,
-    )?;
     if pod.append_hostname {
         // stage0 wrote the fallback entries and --hosts-entry; the hostname is ours to add, on
         // the first 127.0.0.1 line as in the fallback.
@@ -82,18 +91,34 @@ pub fn write_files(
         let content = plan::add_hosts_entry(&content, "127.0.0.1", &pod.hostname);
         write(&path, content.as_bytes(), 0o644)?;
     }
+    let file = |path: String, data: Vec<u8>, mode: u32| RuntimeFile { path, data, mode };
+    let mut files = vec![
+        file(
+            POD_HOSTNAME.into(),
+            format!("{}\n", pod.hostname).into_bytes(),
+            0o644,
+        ),
+        file(
+            POD_HOSTS.into(),
+            plan::hosts_fallback(&pod.hostname).into_bytes(),
+            0o644,
+        ),
+    ];
     // The environments and the plan hold every app's secrets: root only.
     for app in apps {
-        let path = s1root.join(ENV_DIR).join(&app.launch.name);
-        write(&path, &plan::env_file(&app.launch.env), 0o600)?;
+        files.push(file(
+            format!("{ENV_DIR}/{}", app.launch.name),
+            plan::env_file(&app.launch.env),
+            0o600,
+        ));
     }
     let launches: Vec<_> = apps.iter().map(|a| a.launch.clone()).collect();
-    write(
-        &s1root.join(INIT_PLAN),
-        &plan::init_plan(&launches, interactive, verbose, stop_timeout),
+    files.push(file(
+        INIT_PLAN.into(),
+        plan::init_plan(&launches, interactive, verbose, stop_timeout),
         0o600,
-    )?;
-    Ok(())
+    ));
+    Ok(files)
 }
 
 /// Replaces `path` with `data`, never following a symlink there, with `mode`.
@@ -262,6 +287,38 @@ fn sys_hardening_ops(root: &Path, sys: &str) -> Result<Vec<Op>> {
             flags: MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
             data: Some(cstring("size=0,mode=0555")?),
             optional: true,
+        });
+    }
+    Ok(ops)
+}
+
+/// The runtime directory (docs/stage-contract.md, "Runtime files"): a tmpfs, root's only,
+/// with the files written into it. In a user namespace, root there owns them.
+fn runtime_ops(s1root: &Path, files: &[RuntimeFile], owner: Option<u32>) -> Result<Vec<Op>> {
+    let dir = s1root.join(RUNTIME_DIR);
+    let data = match owner {
+        Some(id) => format!("mode=0700,uid={id},gid={id}"),
+        None => "mode=0700".into(),
+    };
+    let mut ops = vec![mount(
+        Some("tmpfs"),
+        path(&dir)?,
+        Some("tmpfs"),
+        MS_NOSUID | MS_NODEV | MS_NOEXEC,
+        Some(&data),
+    )?];
+    for sub in [ENV_DIR, SECCOMP_DIR] {
+        ops.push(Op::Mkdir(cpath(&s1root.join(sub))?, 0o700));
+        if let Some(id) = owner {
+            ops.push(Op::Chown(cpath(&s1root.join(sub))?, id));
+        }
+    }
+    for f in files {
+        ops.push(Op::WriteFile {
+            path: cpath(&s1root.join(&f.path))?,
+            data: f.data.clone(),
+            mode: f.mode,
+            owner,
         });
     }
     Ok(ops)
@@ -576,6 +633,7 @@ pub fn pod_ops(
         MS_NOSUID | MS_NODEV | MS_NOEXEC,
         None,
     )?);
+    ops.extend(runtime_ops(s1root, &layout.runtime, layout.userns_root)?);
     ops.extend(dev_ops(s1root)?);
     // Before the apps' /dev binds, so they carry the console too.
     ops.extend(console_ops(s1root, console.as_ref(), interactive)?);

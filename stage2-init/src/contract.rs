@@ -7,7 +7,7 @@
 
 /// Where stage1 writes the plan; the first argument of `/stage2-init` (informational only:
 /// stage1 always passes the path explicitly).
-pub const DEFAULT_PLAN_PATH: &str = "/rkt/init-plan";
+pub const DEFAULT_PLAN_PATH: &str = "/rkt/run/init-plan";
 
 /// The `rkt` directory of the stage1 root. A test outside a pod overrides it with the
 /// pod-level plan directive [`plan_key::RKT_DIR`].

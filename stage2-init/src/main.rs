@@ -2,7 +2,7 @@
 //! its own mount namespace, reaps, forwards signals, records exit statuses and applies the
 //! immutable pod's exit policy (docs/stage-contract.md, "Exit policy").
 //!
-//! Usage: `stage2-init <plan-file>` (stage1 passes `/rkt/init-plan`). Outside the pod, stage1
+//! Usage: `stage2-init <plan-file>` (stage1 passes `/rkt/run/init-plan`). Outside the pod, stage1
 //! also runs it as the pod's waiter: `stage2-init --wait ...` (see [`waiter`]).
 
 use std::ffi::OsString;

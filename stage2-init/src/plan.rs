@@ -26,7 +26,7 @@
 //!   cgroup-v2␀ 7␀ 8␀                            │ optional: cgroup2 directory and procs fds
 //!   oom-score-adj␀ -500␀                        │ optional: -1000 to 1000
 //!   no-new-privileges␀ 1␀                       │ optional: 0 or 1 (default 0)
-//!   seccomp␀ /rkt/seccomp/web␀                  ┘ optional: BPF programs to load (see below)
+//!   seccomp␀ /rkt/run/seccomp/web␀              ┘ optional: BPF programs to load (see below)
 //! app␀ worker␀ …
 //! ```
 //!

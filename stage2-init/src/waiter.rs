@@ -113,7 +113,7 @@ mod tests {
             &["--wait", "42", "1", "--", "cleanup"],
             &["--wait", "x", "5", "--", "cleanup"],
             &["--wait", "42", "5", "cleanup"],
-            &["/rkt/init-plan"],
+            &["/rkt/run/init-plan"],
         ] {
             assert!(parse(&args(bad)).is_none(), "{bad:?}");
         }

@@ -101,7 +101,7 @@ fn hosts_file_only_when_the_image_has_none_or_entries_were_given() {
     facts.has_etc_hosts = false;
     let without = plan_app("a", &a, false, &facts, &pod(), &[]).unwrap();
     assert!(without.mounts.iter().any(|m| m.target == "/etc/hosts"
-        && m.source == MountSource::Stage1Path("/etc/hosts-fallback".into())));
+        && m.source == MountSource::Stage1Path("/rkt/run/hosts".into())));
     facts.has_etc_hosts = true;
     let mut p = pod();
     p.has_rkt_hosts = true;

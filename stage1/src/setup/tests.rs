@@ -82,6 +82,8 @@ fn plan(f: &Fixture, harden: bool, console: Option<ConsoleSlots>) -> Vec<String>
         console,
         harden,
         userns: None,
+        userns_root: None,
+        runtime: Vec::new(),
     };
     pod_ops(&layout, &[app(base_mounts())], None, true)
         .expect("plan")
@@ -225,6 +227,8 @@ fn layout(f: &Fixture) -> PodLayout<'_> {
         console: None,
         harden: true,
         userns: None,
+        userns_root: None,
+        runtime: Vec::new(),
     }
 }
 

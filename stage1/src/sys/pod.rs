@@ -146,6 +146,15 @@ pub enum Op {
     /// Creates a missing mount target inside an app's root when the op runs.
     MakeTarget(MakeTarget),
     Mkdir(CString, libc::mode_t),
+    /// Gives a file to this uid and gid (the root of the pod's user namespace).
+    Chown(CString, u32),
+    /// Creates a new file with `data` (never following a symlink, never replacing a file).
+    WriteFile {
+        path: CString,
+        data: Vec<u8>,
+        mode: libc::mode_t,
+        owner: Option<u32>,
+    },
     /// Creates an empty file (a bind-mount target) unless it exists.
     Touch(CString),
     Symlink {
@@ -279,6 +288,8 @@ impl fmt::Display for Op {
                 if t.file { "file" } else { "directory" }
             ),
             Op::Mkdir(p, _) => write!(f, "create directory {}", lossy(p)),
+            Op::Chown(p, id) => write!(f, "give {} to {id}:{id}", lossy(p)),
+            Op::WriteFile { path, .. } => write!(f, "write {}", lossy(path)),
             Op::Touch(p) => write!(f, "create file {}", lossy(p)),
             Op::Symlink { target, link } => {
                 write!(f, "create symlink {} -> {}", lossy(link), lossy(target))
@@ -299,6 +310,52 @@ impl fmt::Display for Op {
             Op::Exec(e) => write!(f, "execute {}", lossy(&e.path)),
         }
     }
+}
+
+/// The child's side of [`Op::WriteFile`]: 0, or -1 with errno set. Async-signal-safe.
+///
+/// # Safety
+/// Raw system calls on data owned by the caller.
+unsafe fn write_new_file(
+    path: &CStr,
+    data: &[u8],
+    mode: libc::mode_t,
+    owner: Option<u32>,
+) -> libc::c_int {
+    let fd = libc::open(
+        path.as_ptr(),
+        libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+        mode,
+    );
+    if fd < 0 {
+        return -1;
+    }
+    let mut rest = data;
+    let mut rc = 0;
+    while !rest.is_empty() {
+        let n = libc::write(fd, rest.as_ptr().cast(), rest.len());
+        if n < 0 && errno() == libc::EINTR {
+            continue;
+        }
+        if n <= 0 {
+            rc = -1;
+            break;
+        }
+        rest = &rest[n as usize..];
+    }
+    if rc == 0 {
+        if let Some(id) = owner {
+            rc = libc::fchown(fd, id, id);
+        }
+    }
+    // The umask may have narrowed the mode; what was asked is what the file gets.
+    if rc == 0 {
+        rc = libc::fchmod(fd, mode);
+    }
+    let saved = errno();
+    libc::close(fd);
+    *libc::__errno_location() = saved;
+    rc
 }
 
 const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
@@ -501,6 +558,13 @@ fn run_op(op: &Op, report: RawFd, placed: bool) -> Result<(), i32> {
                     rc
                 }
             }
+            Op::Chown(p, id) => libc::lchown(p.as_ptr(), *id, *id),
+            Op::WriteFile {
+                path,
+                data,
+                mode,
+                owner,
+            } => write_new_file(path, data, *mode, *owner),
             Op::Touch(p) => {
                 let fd = libc::open(
                     p.as_ptr(),

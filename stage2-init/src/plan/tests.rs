@@ -418,7 +418,7 @@ fn the_golden_plan_reads_as_stage1_meant_it() {
 fn confinement_keys() {
     let plan = parse_words(
         "app web root /r uid 1000 gid 1000 cwd / exec 1 /x \
-         cgroup-fds 2 7 8 oom-score-adj -500 no-new-privileges 1 seccomp /rkt/seccomp/web",
+         cgroup-fds 2 7 8 oom-score-adj -500 no-new-privileges 1 seccomp /rkt/run/seccomp/web",
     )
     .unwrap();
     let app = &plan.apps[0];
@@ -427,7 +427,7 @@ fn confinement_keys() {
     assert!(app.no_new_privileges);
     assert_eq!(
         app.seccomp.as_deref(),
-        Some(std::path::Path::new("/rkt/seccomp/web"))
+        Some(std::path::Path::new("/rkt/run/seccomp/web"))
     );
     let plain = parse_words("app web root /r uid 0 gid 0 cwd / exec 1 /x").unwrap();
     assert_eq!(plain.apps[0].cgroup_fds, Vec::<i32>::new());

@@ -347,27 +347,51 @@ fn apps_cannot_reach_the_stage1_root() {
     assert!(!out.stdout.contains("stage2-init"), "{out:?}");
     assert!(!out.stdout.contains("opt"), "{out:?}");
 
-    // What stage1 writes for stage2-init holds every app's environment: root only.
+    // What stage1 writes for stage2-init holds every app's environment: root only, in the
+    // pod's runtime tmpfs (docs/stage-contract.md, "Runtime files"), never on the disk.
     let img = env.image(
-        &ImageSpec::shell("example.com/files", "true").env("SECRET", "s3cret"),
+        &ImageSpec::shell("example.com/files", "sleep 300").env("SECRET", "s3cret"),
         "files.aci",
     );
-    let uuid_file = env.work().join("uuid");
-    env.run(&[&format!("--uuid-file-save={}", uuid_file.display()), &img])
-        .ok();
-    let uuid = std::fs::read_to_string(&uuid_file).unwrap();
-    // Written through the stage1 overlay (mounted in the pod's mount namespace only): what
-    // stays on the host is its upper directory.
-    let pod = env.data_dir().join("pods/run").join(uuid);
-    let tree = std::fs::read_to_string(pod.join("stage1TreeStoreID")).unwrap();
-    let root = pod.join("overlay").join(tree.trim()).join("upper/rkt");
+    let (child, uuid) = start_pod(&env, &[&img]);
+    let pod = env.data_dir().join("pods/run").join(&uuid);
+    let pid1 = std::fs::read_to_string(pod.join("pid")).unwrap();
+    let run = std::path::PathBuf::from(format!("/proc/{}/root/rkt/run", pid1.trim()));
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&run), 0o700);
     for file in ["init-plan", "env/files"] {
-        let mode = std::fs::metadata(root.join(file))
-            .unwrap()
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o777, 0o600, "{file}");
+        assert_eq!(mode(&run.join(file)), 0o600, "{file}");
     }
+    let plan = std::fs::read(run.join("init-plan")).unwrap();
+    assert!(
+        plan.windows(6).any(|w| w == b"s3cret"),
+        "the plan has the environment"
+    );
+    env.rkt(&["stop", &uuid]).ok();
+    child.wait_with_output().unwrap();
+    // What stays of stage1's root is its overlay's upper directory (the manifests, which
+    // carry the environment as rkt's did, are elsewhere).
+    let tree = std::fs::read_to_string(pod.join("stage1TreeStoreID")).unwrap();
+    let upper = pod.join("overlay").join(tree.trim()).join("upper");
+    let mut stack = vec![upper.join("rkt")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            if meta.is_dir() {
+                stack.push(path);
+            } else if meta.is_file() {
+                let bytes = std::fs::read(&path).unwrap();
+                assert!(
+                    !bytes.windows(6).any(|w| w == b"s3cret"),
+                    "{} holds the app's environment",
+                    path.display()
+                );
+            }
+        }
+    }
+    assert!(!upper.join("rkt/run/init-plan").exists());
+    assert!(upper.join("rkt/status/files").exists(), "the status stays");
 }
 
 /// The read-only /proc binds resolved their *source* on the host: an image whose /proc is a
