@@ -38,8 +38,9 @@ fn stage0_and_stage1_name_the_pod_layout_alike() {
         "PID_FILE",
         "RKT_RESOLV_CONF",
         "RKT_HOSTS",
-        "HOSTS_FALLBACK",
         "LOCK_FD_ENV",
+        "STAGE1_TREE_ID",
+        "OVERLAY_PREPARED",
         "NET_INFO",
     ] {
         assert_eq!(get(&s0, "stage0", name), get(&s1, "stage1", name), "{name}");
