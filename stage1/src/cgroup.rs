@@ -386,9 +386,15 @@ pub fn create(
         if h.v2 {
             enable_v2(&slice, &v2_controllers)?;
         }
-        mkdir(&init)?;
-        inherit_cpuset(h, &init)?;
-        if devices_v1 && apps.iter().all(|a| a.devices.is_some()) {
+        // PID 1 joins only the hierarchy that tracks the pod (cgroup2, or each v1 one without
+        // it): its cgroup exists only there, as an empty one costs a memory cgroup's setup
+        // and teardown for nothing.
+        let init_joins = h.v2 || !has_v2;
+        if init_joins {
+            mkdir(&init)?;
+            inherit_cpuset(h, &init)?;
+        }
+        if init_joins && devices_v1 && apps.iter().all(|a| a.devices.is_some()) {
             restrict_devices(
                 &init,
                 &BASE_DEVICES
@@ -397,8 +403,6 @@ pub fn create(
                     .collect::<Vec<_>>(),
             )?;
         }
-        // Every move into a cgroup costs the kernel an RCU grace period: PID 1 joins only
-        // the hierarchy that tracks the pod (cgroup2, or each v1 one without it).
         if !h.v2 && !has_v2 {
             out.init_procs.push(init.join(V1_JOIN_FILE));
         }
