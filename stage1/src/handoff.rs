@@ -1,13 +1,12 @@
 //! Handing a running pod over to the waiter (docs/stage-contract.md, "The waiter").
 //!
-//! stage1 is a few MiB of code that runs from a private in-memory copy (stage0's sealed memfd),
-//! so each pod would keep its own copy resident for as long as it runs. Once a pod has run for
-//! [`HAND_OVER_AFTER`], stage1 replaces itself with stage2-init in its waiter mode, executed
-//! from the store's rendered stage1 tree: the very file the pod's PID 1 runs through its
-//! overlay, whose pages all pods of that stage1 share. The waiter holds the pod lock, forwards
-//! signals to PID 1 and collects its exit status, then executes this binary again, from the same
-//! tree, as [`CLEANUP_ENTRY`]: that does what `run` does once the pod has exited and exits with
-//! the pod's status.
+//! stage1 is a few MiB of code, most of which a running pod never needs again. Once a pod has
+//! run for [`HAND_OVER_AFTER`], stage1 replaces itself with stage2-init in its waiter mode,
+//! executed from the store's rendered stage1 tree: the very file the pod's PID 1 runs through
+//! its overlay, whose pages all pods of that stage1 share. The waiter holds the pod lock,
+//! forwards signals to PID 1 and collects its exit status, then executes this program again
+//! (the file stage0 executed, kept open) as [`CLEANUP_ENTRY`]: that does what `run` does once
+//! the pod has exited and exits with the pod's status.
 //!
 //! Short pods never hand over: for them the two `exec`s would cost more than they save.
 use std::fs::File;
@@ -30,12 +29,10 @@ pub const HAND_OVER_AFTER: Duration = Duration::from_millis(250);
 /// stage1 manifest.
 pub const CLEANUP_ENTRY: &str = "cleanup";
 
-/// Our stage1 image's files, at its root (see the Makefile): the pod's PID 1 and the multi-call
-/// binary the entrypoints link to.
+/// Our stage1 image's PID 1, at its root (see the Makefile).
 const STAGE2_INIT_FILE: &str = "stage2-init";
-const STAGE1_FILE: &str = "stage1";
 
-/// The waiter and this binary, opened from the store's tree before the pod starts.
+/// The waiter, opened from the store's tree before the pod starts, and this program.
 pub struct Handoff {
     waiter: File,
     stage1: File,
@@ -55,8 +52,9 @@ pub struct AfterExit {
 impl Handoff {
     /// Opens the files the hand-over needs, or says why this pod cannot be handed over: it
     /// must use overlays (stage0's layout, `<data dir>/pods/run/<uuid>` next to
-    /// `<data dir>/cas/tree/<tree>`), and nothing in its upper layer may shadow the files, so
-    /// that PID 1 runs the very file opened here. Must run before the pod starts.
+    /// `<data dir>/cas/tree/<tree>`), nothing in its upper layer may shadow stage2-init, so
+    /// that PID 1 runs the very file opened here, and this program must be a file (not an
+    /// in-memory copy, which the cleanup would keep in memory). Must run before the pod starts.
     pub fn prepare(pod_dir: &Path) -> Result<Handoff> {
         if !pod_dir.join(OVERLAY_PREPARED).exists() {
             bail!("the pod's stage1 root is a copy, not an overlay of the store's tree");
@@ -81,11 +79,15 @@ impl Handoff {
             .and_then(Path::parent)
             .context("the pod directory is not <data dir>/pods/run/<uuid>")?;
         let upper = pod_dir.join("overlay").join(tree).join("upper");
-        for name in [STAGE2_INIT_FILE, STAGE1_FILE] {
-            if upper.join(name).symlink_metadata().is_ok() {
-                bail!("the pod's upper layer has its own {name}");
-            }
+        if upper.join(STAGE2_INIT_FILE).symlink_metadata().is_ok() {
+            bail!("the pod's upper layer has its own {STAGE2_INIT_FILE}");
         }
+        // What stage0 executed: the stage1 tree's file it verified, or a sealed copy.
+        let exe = std::fs::read_link("/proc/self/exe").context("cannot read /proc/self/exe")?;
+        if exe.starts_with("/memfd:") {
+            bail!("stage1 runs from an in-memory copy");
+        }
+        let stage1 = File::open("/proc/self/exe").context("cannot open /proc/self/exe")?;
         let data =
             File::open(data_dir).with_context(|| format!("cannot open {}", data_dir.display()))?;
         let open = |name: &str| -> Result<File> {
@@ -99,17 +101,10 @@ impl Handoff {
             }
             Ok(file)
         };
-        let handoff = Handoff {
+        Ok(Handoff {
             waiter: open(STAGE2_INIT_FILE)?,
-            stage1: open(STAGE1_FILE)?,
-        };
-        // The cleanup must be this program: stage0 ran it from a copy of the same image.
-        let own = std::fs::metadata("/proc/self/exe").context("cannot stat /proc/self/exe")?;
-        let stored = handoff.stage1.metadata().context("cannot stat stage1")?;
-        if own.len() != stored.len() {
-            bail!("the tree's {STAGE1_FILE} is not the program running");
-        }
-        Ok(handoff)
+            stage1,
+        })
     }
 
     /// Replaces this process with the waiter for the pod's PID 1 `pid1`. Only the pod lock and

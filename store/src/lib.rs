@@ -31,6 +31,7 @@ mod layout;
 mod lock;
 mod remote;
 mod tree;
+mod tree_file;
 mod usage;
 mod workdir;
 
@@ -46,6 +47,7 @@ pub use layout::real_dir;
 pub use lock::StoreLock;
 pub use remote::RemoteRecord;
 pub use tree::{TreeCheck, TreeInfo};
+pub use tree_file::TreeFile;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
