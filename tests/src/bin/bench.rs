@@ -392,6 +392,31 @@ fn rkt_run_once(dir: &Path, image_id: &str, uuid_file: &Path, app_flags: &[&str]
     split
 }
 
+/// Fetches `aci` into a new store at `dir`, rendered: its image ID, and the root of its tree,
+/// which doubles as crun's root filesystem (the same files for both).
+fn fetch_rendered(dir: &Path, aci: &Path) -> (String, PathBuf) {
+    let fetched = Command::new(rkt_bin())
+        .arg(format!("--dir={}", dir.display()))
+        .args(["--insecure-options=image", "fetch", "--full"])
+        .arg(aci)
+        .output()
+        .unwrap();
+    assert!(
+        fetched.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fetched.stderr)
+    );
+    let id = String::from_utf8_lossy(&fetched.stdout).trim().to_string();
+    let tree = std::fs::read_dir(dir.join("cas/tree"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path()
+        .join("rootfs");
+    (id, tree)
+}
+
 /// An OCI bundle for crun with a copy of the same root filesystem, running `args`.
 fn crun_bundle(work: &Path, rootfs: &Path, limited: bool, args: &[&str]) -> PathBuf {
     let bundle = work.join("oci-bundle");
@@ -452,26 +477,7 @@ fn run_bench(out: &mut String, work: &Path) {
         } else {
             build_image(&aci, extra_mb * 1024 * 1024, Compression::None);
         }
-        let fetched = Command::new(rkt_bin())
-            .arg(format!("--dir={}", dir.display()))
-            .args(["--insecure-options=image", "fetch", "--full"])
-            .arg(&aci)
-            .output()
-            .unwrap();
-        assert!(
-            fetched.status.success(),
-            "{}",
-            String::from_utf8_lossy(&fetched.stderr)
-        );
-        let id = String::from_utf8_lossy(&fetched.stdout).trim().to_string();
-        // The rendered tree doubles as crun's root filesystem: the same files for both.
-        let tree = std::fs::read_dir(dir.join("cas/tree"))
-            .unwrap()
-            .next()
-            .unwrap()
-            .unwrap()
-            .path()
-            .join("rootfs");
+        let (id, tree) = fetch_rendered(&dir, &aci);
         let bundle = crun_bundle(work, &tree, limited, &["/bin/true"]);
         let uuid_file = work.join("uuid");
         // Flush what building the images left dirty, so writeback does not land in the timings.

@@ -176,21 +176,7 @@ pub fn mem_bench(out: &mut String, work: &Path) {
     let _ = std::fs::remove_dir_all(&dir);
     let spec = ImageSpec::new("example.com/bench-sleep", &["/bin/sleep", "1000"]);
     let aci = spec.compression(Compression::None).build(work, "sleep.aci");
-    let fetched = Command::new(rkt_bin())
-        .arg(format!("--dir={}", dir.display()))
-        .args(["--insecure-options=image", "fetch", "--full"])
-        .arg(&aci)
-        .output()
-        .unwrap();
-    assert!(fetched.status.success(), "{fetched:?}");
-    let id = String::from_utf8_lossy(&fetched.stdout).trim().to_string();
-    let tree = std::fs::read_dir(dir.join("cas/tree"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path()
-        .join("rootfs");
+    let (id, tree) = crate::fetch_rendered(&dir, &aci);
     let bundle = crate::crun_bundle(work, &tree, false, &["/bin/sleep", "1000"]);
     for n in [1usize, 20] {
         let (waiters, inits) = rkt_pods(&dir, &id, n);
