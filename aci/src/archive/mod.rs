@@ -14,6 +14,7 @@ mod member;
 mod peek;
 mod pipeline;
 mod read;
+mod spares;
 mod sparse;
 mod whitelist;
 
