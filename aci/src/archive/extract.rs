@@ -3,9 +3,9 @@
 //! Every operation is relative to a directory fd. Parents are opened with `openat2` and
 //! `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS`, so a symlink anywhere in a member's parent path is
 //! an error, never followed; the final component is created with `O_EXCL`/`O_NOFOLLOW`,
-//! `mkdirat`, `symlinkat`, `linkat` (without `AT_SYMLINK_FOLLOW`) or `mknodat`, none of which
-//! follow a symlink at that name. Metadata goes through the opened fd or `*at` calls with
-//! `AT_SYMLINK_NOFOLLOW`.
+//! `mkdirat`, `symlinkat`, `linkat` (without `AT_SYMLINK_FOLLOW`; also to name a regular file
+//! made ahead, see the `spares` module) or `mknodat`, none of which follow a symlink at that
+//! name. Metadata goes through the opened fd or `*at` calls with `AT_SYMLINK_NOFOLLOW`.
 //!
 //! Ordering rules: a regular file's content is written before its owner, then its mode (chown
 //! clears set-id bits), then xattrs, then times. Directory owners, modes and times are applied
