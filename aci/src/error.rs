@@ -161,6 +161,12 @@ pub enum AciError {
     #[cfg(feature = "archive")]
     #[error(transparent)]
     Limit(#[from] crate::archive::LimitExceeded),
+    #[error("cannot start the {what} thread")]
+    Thread {
+        what: &'static str,
+        #[source]
+        source: io::Error,
+    },
     #[error("path whitelist: cannot {op} {path}")]
     Whitelist {
         op: &'static str,

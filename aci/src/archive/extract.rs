@@ -3,9 +3,9 @@
 //! Every operation is relative to a directory fd. Parents are opened with `openat2` and
 //! `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS`, so a symlink anywhere in a member's parent path is
 //! an error, never followed; the final component is created with `O_EXCL`/`O_NOFOLLOW`,
-//! `mkdirat`, `symlinkat`, `linkat` (without `AT_SYMLINK_FOLLOW`) or `mknodat`, none of which
-//! follow a symlink at that name. Metadata goes through the opened fd or `*at` calls with
-//! `AT_SYMLINK_NOFOLLOW`.
+//! `mkdirat`, `symlinkat`, `linkat` (without `AT_SYMLINK_FOLLOW`; also to name a regular file
+//! made ahead, see the `spares` module) or `mknodat`, none of which follow a symlink at that
+//! name. Metadata goes through the opened fd or `*at` calls with `AT_SYMLINK_NOFOLLOW`.
 //!
 //! Ordering rules: a regular file's content is written before its owner, then its mode (chown
 //! clears set-id bits), then xattrs, then times. Directory owners, modes and times are applied
@@ -26,6 +26,7 @@ use rustix::fs::{
 };
 use rustix::io::Errno;
 
+use super::spares::Spares;
 use super::sparse::{copy_skipping_zeros, CopyError, SparseMap};
 use crate::AciError;
 
@@ -64,7 +65,15 @@ pub(crate) struct Extractor {
     buf: Vec<u8>,
     dirs: Vec<DirMeta>,
     dir_index: HashMap<Vec<u8>, usize>,
+    /// Regular files created so far, and unnamed ones made ahead once there were many (see
+    /// the `spares` module).
+    files: usize,
+    spares: Option<Spares>,
 }
+
+/// Regular files an image must have before the extractor has unnamed files made ahead: small
+/// images are not worth a thread.
+const SPARES_AFTER: usize = 64;
 
 fn err(entry: &str, op: &'static str, e: impl Into<io::Error>) -> AciError {
     AciError::Extract {
@@ -130,6 +139,8 @@ impl Extractor {
             buf: vec![0; super::BUF_SIZE],
             dirs: Vec::new(),
             dir_index: HashMap::new(),
+            files: 0,
+            spares: None,
         })
     }
 
@@ -209,17 +220,10 @@ impl Extractor {
     ) -> Result<(), AciError> {
         let (parent, name) = split(rel);
         let dir = self.parent(entry, parent, true)?;
-        let flags =
-            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        let mode = Mode::from_raw_mode(0o600);
-        let fd = match rfs::openat(&*dir, name, flags, mode) {
-            Err(Errno::EXIST) => {
-                self.clear(entry, dir.as_fd(), name)?;
-                rfs::openat(&*dir, name, flags, mode)
-            }
-            other => other,
-        }
-        .map_err(|e| err(entry, "create file", e))?;
+        let fd = match self.name_spare(entry, dir.as_fd(), name)? {
+            Some(fd) => fd,
+            None => self.create_file(entry, dir.as_fd(), name)?,
+        };
         let mut file = File::from(fd);
         match content {
             Content::Plain(size) => self.write_plain(entry, &mut file, data, size)?,
@@ -250,6 +254,63 @@ impl Extractor {
             }
         }
         rfs::futimens(&file, &times(meta.mtime)).map_err(|e| err(entry, "set file times", e))
+    }
+
+    /// Creates the regular file `name` in `dir`, owner-only until its mode is applied.
+    fn create_file(
+        &mut self,
+        entry: &str,
+        dir: BorrowedFd<'_>,
+        name: &OsStr,
+    ) -> Result<OwnedFd, AciError> {
+        self.files += 1;
+        if self.files == SPARES_AFTER && self.as_root {
+            self.spares = Spares::start(&self.root);
+        }
+        let flags =
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let mode = Mode::from_raw_mode(0o600);
+        match rfs::openat(dir, name, flags, mode) {
+            Err(Errno::EXIST) => {
+                self.clear(entry, dir, name)?;
+                rfs::openat(dir, name, flags, mode)
+            }
+            other => other,
+        }
+        .map_err(|e| err(entry, "create file", e))
+    }
+
+    /// Names an unnamed file made ahead `name` in `dir`, if one is ready. Like `O_EXCL`,
+    /// `linkat` never follows or replaces what is at `name`. `None` when there is no such file
+    /// or it cannot be named here; the caller then creates the file itself.
+    fn name_spare(
+        &mut self,
+        entry: &str,
+        dir: BorrowedFd<'_>,
+        name: &OsStr,
+    ) -> Result<Option<OwnedFd>, AciError> {
+        let Some(fd) = self.spares.as_ref().and_then(Spares::take) else {
+            return Ok(None);
+        };
+        let link = |dir| rfs::linkat(&fd, "", dir, name, AtFlags::EMPTY_PATH);
+        match link(dir) {
+            Ok(()) => {}
+            Err(Errno::EXIST) => {
+                self.clear(entry, dir, name)?;
+                link(dir).map_err(|e| err(entry, "create file", e))?;
+            }
+            // Another filesystem mounted inside the target: this file only.
+            Err(Errno::XDEV) => return Ok(None),
+            // Not allowed to name a file by its descriptor (ENOENT without
+            // CAP_DAC_READ_SEARCH), or whatever else the kernel refuses: the extractor creates
+            // its files itself from here on, and reports any error that creating gives.
+            Err(_) => {
+                self.spares = None;
+                return Ok(None);
+            }
+        }
+        self.files += 1;
+        Ok(Some(fd))
     }
 
     /// Writes `data` as it comes; it must hold exactly `size` bytes.

@@ -92,7 +92,7 @@ pub struct LimitedDecompressor<'a> {
     compressed: Rc<Cell<u64>>,
     uncompressed: u64,
     limits: Limits,
-    exceeded: Rc<Cell<Option<LimitExceeded>>>,
+    exceeded: Option<LimitExceeded>,
 }
 
 impl<'a> LimitedDecompressor<'a> {
@@ -130,7 +130,7 @@ impl<'a> LimitedDecompressor<'a> {
             compressed,
             uncompressed: 0,
             limits,
-            exceeded: Rc::new(Cell::new(None)),
+            exceeded: None,
         })
     }
 
@@ -140,19 +140,13 @@ impl<'a> LimitedDecompressor<'a> {
 
     /// The limit this stream went past, if it did.
     pub fn exceeded(&self) -> Option<LimitExceeded> {
-        self.exceeded.get()
-    }
-
-    /// A handle that reports [`LimitedDecompressor::exceeded`] after the stream was moved into
-    /// a reader that may hide its errors.
-    pub(crate) fn exceeded_handle(&self) -> Rc<Cell<Option<LimitExceeded>>> {
-        self.exceeded.clone()
+        self.exceeded
     }
 }
 
 impl Read for LimitedDecompressor<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if let Some(e) = self.exceeded.get() {
+        if let Some(e) = self.exceeded {
             return Err(io::Error::other(e));
         }
         let n = self.inner.read(buf)?;
@@ -171,7 +165,7 @@ impl Read for LimitedDecompressor<'_> {
                 compressed,
                 uncompressed: self.uncompressed,
             };
-            self.exceeded.set(Some(e));
+            self.exceeded = Some(e);
             return Err(io::Error::other(e));
         }
         Ok(n)

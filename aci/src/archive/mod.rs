@@ -12,7 +12,9 @@ mod extract;
 mod limits;
 mod member;
 mod peek;
+mod pipeline;
 mod read;
+mod spares;
 mod sparse;
 mod whitelist;
 
@@ -20,6 +22,8 @@ mod whitelist;
 mod bomb_tests;
 #[cfg(test)]
 mod hostile_tests;
+#[cfg(test)]
+mod pipeline_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

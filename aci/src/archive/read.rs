@@ -1,34 +1,18 @@
 //! One pass over an ACI stream: decompress, hash, validate the layout and the manifest, and
 //! optionally extract.
 use std::collections::HashMap;
-use std::io::{self, BufReader, Read};
+use std::io::{self, Read};
 
 use rustix::fs::FileType;
-use sha2::{Digest, Sha512};
 use tar::EntryType;
 
 use super::extract::{Content, Extractor, Meta};
-use super::limits::{LimitExceeded, LimitedDecompressor};
+use super::limits::LimitExceeded;
+use super::pipeline::{read_piped, Stream};
 use super::sparse::PaxSparse;
-use super::{AciSummary, ImageId, ReadOptions, BUF_SIZE, MAX_TRAILING_BYTES};
+use super::{AciSummary, ImageId, ReadOptions, MAX_TRAILING_BYTES};
 use crate::schema::ImageManifest;
 use crate::AciError;
-
-/// Hashes and counts everything read through it (the uncompressed tar).
-struct HashingReader<R> {
-    inner: R,
-    hasher: Sha512,
-    count: u64,
-}
-
-impl<R: Read> Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.count += n as u64;
-        Ok(n)
-    }
-}
 
 /// Normalises a member name: a leading `./`, repeated and trailing slashes and `.` components
 /// are dropped. `None` for absolute names and names with `..`.
@@ -448,28 +432,22 @@ fn check_end_padding<R: Read>(rest: &mut R) -> Result<(), AciError> {
 /// member's header before anything of it is written, the expansion ratio as the stream is
 /// decompressed. On error, whatever was extracted so far is left for the caller to remove;
 /// nothing is ever written outside the target.
+///
+/// `input` is read and decompressed on the calling thread while two scoped threads hash and
+/// unpack the stream (see the `pipeline` module); all three have stopped when this returns.
 pub fn read_aci<R: Read>(input: R, opts: &ReadOptions) -> Result<AciSummary, AciError> {
-    let reader = LimitedDecompressor::new(input, opts.limits).map_err(AciError::Read)?;
-    let exceeded = reader.exceeded_handle();
-    // The expansion limit surfaces as an I/O error from wherever the stream was being read
-    // (a header, a member's data, the end padding); report it as what it is.
-    read_stream(reader, opts).map_err(|e| match exceeded.get() {
-        Some(limit) => AciError::Limit(limit),
-        None => e,
+    read_piped(input, opts.limits, |stream| {
+        // The expansion limit surfaces as an I/O error from wherever the stream was being read
+        // (a header, a member's data, the end padding); report it as what it is.
+        read_stream(stream, opts).map_err(|e| match stream.limit() {
+            Some(limit) => AciError::Limit(limit),
+            None => e,
+        })
     })
 }
 
-fn read_stream(
-    reader: LimitedDecompressor<'_>,
-    opts: &ReadOptions,
-) -> Result<AciSummary, AciError> {
-    let compression = reader.compression();
-    let hashing = HashingReader {
-        inner: reader,
-        hasher: Sha512::new(),
-        count: 0,
-    };
-    let mut archive = tar::Archive::new(BufReader::with_capacity(BUF_SIZE, hashing));
+fn read_stream(stream: &mut Stream, opts: &ReadOptions) -> Result<AciSummary, AciError> {
+    let mut archive = tar::Archive::new(&mut *stream);
     let mut state = Reader {
         opts,
         extractor: opts
@@ -491,18 +469,19 @@ fn read_stream(
     if !state.has_rootfs {
         return Err(AciError::MissingRootfs);
     }
-    let mut rest = archive.into_inner();
-    check_end_padding(&mut rest)?;
-    let hashing = rest.into_inner();
+    check_end_padding(&mut archive.into_inner())?;
     if let Some(x) = state.extractor.take() {
         x.finish()?;
     }
+    let end = stream
+        .end()
+        .expect("bug: the stream was read to its end without reaching it");
     Ok(AciSummary {
-        id: ImageId::from_digest(&hashing.hasher.finalize()),
+        id: ImageId::from_digest(&end.digest),
         manifest,
         manifest_bytes,
-        tar_size: hashing.count,
-        compression,
+        tar_size: end.size,
+        compression: end.compression,
         rendered_size: state.rendered - opts.rendered_before,
     })
 }
