@@ -113,7 +113,10 @@ impl Store {
         if read.is_err() || in_tree != from_blob || Identity::of(&file) != Some(identity.clone()) {
             return Ok(TreeFile::Unverified);
         }
-        entries.retain(|e| !wanted(e));
+        // Entries of trees removed since go too.
+        entries.retain(|e| {
+            !wanted(e) && TreeId::parse(&e.tree).is_some_and(|t| self.tree_dir(&t).is_dir())
+        });
         entries.push(Entry {
             tree: tree.as_str().to_string(),
             path: path.to_string(),
