@@ -188,22 +188,31 @@ fn a_limit_hit_while_unpacking_stops_the_reader() {
     );
 }
 
+/// `head` followed by a member of 64 MiB of zeros, zstd-compressed, and limits that stop its
+/// expansion at 16x past 1 MiB.
+fn zeros_bomb_after(mut head: RawTar) -> (Vec<u8>, Limits) {
+    let mut big = RawTar::new();
+    big.file(b"rootfs/zeros", &vec![0u8; 64 << 20]);
+    head.buf.extend_from_slice(&big.buf);
+    let bomb = zstd::encode_all(&head.finish()[..], 19).unwrap();
+    let limits = Limits {
+        expansion_floor: 1 << 20,
+        max_expansion_ratio: 16,
+        ..Limits::default()
+    };
+    (bomb, limits)
+}
+
 #[test]
 fn a_limit_hit_while_decompressing_stops_the_unpacker() {
     // Endless zeros after a valid start: the reading thread stops at the expansion limit and
     // the unpacking thread, in the middle of a member, reports that limit.
     let mut tar = RawTar::image();
     tar.file(b"rootfs/small", b"fine");
-    let mut big = RawTar::new();
-    big.file(b"rootfs/zeros", &vec![0u8; 64 << 20]);
-    tar.buf.extend_from_slice(&big.buf);
-    let bomb = zstd::encode_all(&tar.finish()[..], 19).unwrap();
-    let limits = Limits {
-        expansion_floor: 1 << 20,
-        max_expansion_ratio: 16,
-        ..Limits::default()
-    };
-    let err = within_a_minute(move || extract(&bomb[..], limits).unwrap_err());
+    let err = within_a_minute(move || {
+        let (bomb, limits) = zeros_bomb_after(tar);
+        extract(&bomb[..], limits).unwrap_err()
+    });
     assert!(
         matches!(
             err,
@@ -220,16 +229,10 @@ fn an_earlier_member_error_wins_over_a_later_limit() {
     // read reports, and so is it here.
     let mut tar = RawTar::image();
     tar.file(b"../escape", b"x");
-    let mut big = RawTar::new();
-    big.file(b"rootfs/zeros", &vec![0u8; 64 << 20]);
-    tar.buf.extend_from_slice(&big.buf);
-    let bomb = zstd::encode_all(&tar.finish()[..], 19).unwrap();
-    let limits = Limits {
-        expansion_floor: 1 << 20,
-        max_expansion_ratio: 16,
-        ..Limits::default()
-    };
-    let err = within_a_minute(move || extract(&bomb[..], limits).unwrap_err());
+    let err = within_a_minute(move || {
+        let (bomb, limits) = zeros_bomb_after(tar);
+        extract(&bomb[..], limits).unwrap_err()
+    });
     assert!(matches!(err, AciError::UnsafePath { .. }), "{err}");
 }
 

@@ -345,6 +345,11 @@ fn a_killed_rkt_run_takes_its_pod_down() {
         == "state=exited"));
 }
 
+/// A process' name (`/proc/PID/comm`), empty once it is gone.
+fn comm(pid: i32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default()
+}
+
 /// `Rss` and `Pss` (KiB) of a process' mappings of the file `path`.
 fn mapped_pages(pid: i32, path: &Path) -> (u64, u64) {
     let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap();
@@ -392,11 +397,10 @@ fn a_long_running_pod_is_left_to_the_waiter() {
     let (child, uuid) = spawn_run(&env, "waited", &[&img, "--memory=64M"]);
     wait_running(&env, &uuid);
     let pid = child.id() as i32;
-    let comm = || std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
     assert!(
-        TestEnv::wait_for(Duration::from_secs(10), || comm() == "stage1-waiter\n"),
+        TestEnv::wait_for(Duration::from_secs(10), || comm(pid) == "stage1-waiter\n"),
         "rkt run was not handed over to the waiter: {:?}",
-        comm()
+        comm(pid)
     );
     let pid1: i32 = status_lines(&env, &uuid)
         .iter()
@@ -466,10 +470,7 @@ fn a_long_running_pod_is_left_to_the_waiter() {
     let (mut child, uuid) = spawn_run(&env, "waited2", &[&img, "--memory=64M"]);
     wait_running(&env, &uuid);
     let pid = child.id() as i32;
-    assert!(TestEnv::wait_for(Duration::from_secs(10), || {
-        std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default()
-            == "stage1-waiter\n"
-    }));
+    assert!(TestEnv::wait_for(Duration::from_secs(10), || comm(pid) == "stage1-waiter\n"));
     let pod_dir = env.data_dir().join("pods/run").join(&uuid);
     let cgroups = std::fs::read_to_string(pod_dir.join("cgroups")).unwrap();
     child.kill().unwrap();

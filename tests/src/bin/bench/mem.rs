@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use aci::archive::Compression;
 use rkt_tests::env::rkt_bin;
-use rkt_tests::ImageSpec;
+use rkt_tests::{ImageSpec, TestEnv};
 
 /// The target: at most this much PSS per pod for everything of ours.
 const TARGET_KIB: u64 = 2048;
@@ -43,17 +43,6 @@ fn children(pid: u32) -> Vec<u32> {
         .collect()
 }
 
-fn wait_until(timeout: Duration, mut ok: impl FnMut() -> bool) -> bool {
-    let end = std::time::Instant::now() + timeout;
-    while std::time::Instant::now() < end {
-        if ok() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    ok()
-}
-
 /// Our resident PSS for `n` pods: (waiters, PID 1s), summed, in KiB.
 fn rkt_pods(dir: &Path, image: &str, n: usize) -> (u64, u64) {
     let mut pods: Vec<Child> = (0..n)
@@ -76,7 +65,7 @@ fn rkt_pods(dir: &Path, image: &str, n: usize) -> (u64, u64) {
                 .expect("start rkt run")
         })
         .collect();
-    let ready = wait_until(Duration::from_secs(60), || {
+    let ready = TestEnv::wait_for(Duration::from_secs(60), || {
         pods.iter().all(|p| {
             comm(p.id()) == "stage1-waiter"
                 && children(p.id())
@@ -146,7 +135,7 @@ pub fn crun_mem(bundle: &str, n: usize) {
                 .expect("start crun run")
         })
         .collect();
-    let ready = wait_until(Duration::from_secs(60), || {
+    let ready = TestEnv::wait_for(Duration::from_secs(60), || {
         runs.iter().all(|r| !children(r.id()).is_empty())
     });
     assert!(ready, "crun's containers did not all start");
