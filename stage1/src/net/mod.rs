@@ -415,11 +415,15 @@ fn forward_ports(
         );
     };
     // Connections from the host's own 127.0.0.1 are routed to the pod through the interfaces
-    // holding the network's host address.
+    // holding the network's host address. Other pods' interfaces share that address (ptp); one
+    // torn down since it was listed is simply gone.
     if let Some(gw) = result.gateway {
         for iface in sys::interfaces_with(gw)? {
             let knob = format!("/proc/sys/net/ipv4/conf/{iface}/route_localnet");
-            std::fs::write(&knob, "1").with_context(|| format!("cannot write {knob}"))?;
+            match std::fs::write(&knob, "1") {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                other => other.with_context(|| format!("cannot write {knob}"))?,
+            }
         }
     }
     write_file(&ctx.pod_dir.join(PORT_FORWARDING), b"")?;
